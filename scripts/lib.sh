@@ -1,0 +1,123 @@
+# Shared helpers for the scripts in this directory. Source it, don't run it:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Sets REPO_ROOT and VENV_DIR, and provides find_python, ensure_venv and
+# install_requirements.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_DIR="${REPO_ROOT}/.venv"
+# Set by find_python.
+PYTHON_BIN=""
+
+# True (exit 0) when "$1" runs and is Python >= 3.13.
+_python_ok() {
+    [[ -n "${1:-}" ]] || return 1
+    "$1" -c 'import sys; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1
+}
+
+# Find a Python >= 3.13 and store its path in PYTHON_BIN.
+# Order: $PYTHON, pyenv's 3.13.x installs, then python3.14, python3.13 and
+# python3 on PATH. Exits 1 with instructions when none is usable.
+find_python() {
+    local candidate
+    local -a candidates=()
+
+    if [[ -n "${PYTHON:-}" ]]; then
+        candidates+=("${PYTHON}")
+    fi
+    if command -v pyenv >/dev/null 2>&1; then
+        local pyenv_root
+        pyenv_root="$(pyenv root 2>/dev/null || true)"
+        if [[ -n "${pyenv_root}" ]]; then
+            # Newest 3.13.x first.
+            while IFS= read -r candidate; do
+                [[ -n "${candidate}" ]] && candidates+=("${candidate}")
+            done < <(compgen -G "${pyenv_root}/versions/3.13.*/bin/python3.13" | sort -rV)
+        fi
+    fi
+    for candidate in python3.14 python3.13 python3; do
+        if command -v "${candidate}" >/dev/null 2>&1; then
+            candidates+=("$(command -v "${candidate}")")
+        fi
+    done
+
+    for candidate in "${candidates[@]}"; do
+        if _python_ok "${candidate}"; then
+            if [[ -n "${PYTHON:-}" && "${candidate}" != "${PYTHON}" ]]; then
+                echo "warning: PYTHON=${PYTHON} is not a working Python >= 3.13;" \
+                    "using ${candidate}" >&2
+            fi
+            PYTHON_BIN="${candidate}"
+            return 0
+        fi
+    done
+
+    if [[ -n "${PYTHON:-}" ]]; then
+        echo "error: PYTHON=${PYTHON} is not a working Python >= 3.13." >&2
+    fi
+    echo "error: no Python >= 3.13 found." >&2
+    echo "Install Python 3.13 (pyenv install 3.13.0) or set PYTHON=/path/to/python3.13" >&2
+    exit 1
+}
+
+# Print the sha256 of a requirements file together with the files it pulls in
+# with "-r other.txt", so that a change to an included file counts too.
+_requirements_hash() {
+    local file="$1"
+    local dir line included
+    dir="$(dirname "${file}")"
+    {
+        cat "${file}"
+        while IFS= read -r line; do
+            if [[ "${line}" =~ ^[[:space:]]*(-r|--requirement)[[:space:]]+([^[:space:]#]+) ]]; then
+                included="${BASH_REMATCH[2]}"
+                [[ "${included}" == /* ]] || included="${dir}/${included}"
+                cat "${included}"
+            fi
+        done <"${file}"
+    } | "${VENV_DIR}/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+}
+
+# Install a requirements file (path relative to the repo root) into .venv,
+# but only when its content changed since the last successful install.
+# The stamp for requirements_foo.txt is .venv/.requirements_foo.sha256.
+install_requirements() {
+    local file="${REPO_ROOT}/$1"
+    local name stamp wanted
+    name="$(basename "$1" .txt)"
+    stamp="${VENV_DIR}/.${name}.sha256"
+
+    if [[ ! -f "${file}" ]]; then
+        echo "error: ${1} not found in ${REPO_ROOT}" >&2
+        exit 1
+    fi
+    wanted="$(_requirements_hash "${file}")"
+    if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
+        return 0
+    fi
+
+    echo "==> Installing ${1} into .venv"
+    if [[ ! -f "${VENV_DIR}/.requirements_test.sha256" ]]; then
+        echo "    (the first install of pytest-homeassistant-custom-component and" \
+            "homeassistant 2025.4.4 takes about 5 minutes)"
+    fi
+    (cd "${REPO_ROOT}" && "${VENV_DIR}/bin/python" -m pip install \
+        --disable-pip-version-check --quiet -r "${file}")
+    echo "${wanted}" >"${stamp}"
+}
+
+# Create .venv (when missing, broken or older than 3.13) and install
+# requirements_test.txt into it when that file changed.
+ensure_venv() {
+    if ! _python_ok "${VENV_DIR}/bin/python"; then
+        find_python
+        if [[ -e "${VENV_DIR}" ]]; then
+            echo "==> ${VENV_DIR} is broken or older than Python 3.13; recreating it"
+            rm -rf "${VENV_DIR}"
+        fi
+        echo "==> Creating .venv with ${PYTHON_BIN}"
+        "${PYTHON_BIN}" -m venv "${VENV_DIR}"
+    fi
+    install_requirements requirements_test.txt
+}
