@@ -1,0 +1,338 @@
+"""Asynchronous client for the parts of the TTS v3 HTTP API this project uses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+import json
+import logging
+import time
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+
+from .errors import (
+    TTSAuthenticationError,
+    TTSConnectionError,
+    TTSError,
+    TTSNotFoundError,
+    TTSPermissionError,
+    TTSRateLimitError,
+)
+from .models import (
+    AuthInfo,
+    ConnectionState,
+    Gateway,
+    GatewayConnection,
+    GatewayConnectionStats,
+)
+from .servers import TTSServer
+
+_LOGGER = logging.getLogger(__name__)
+
+API_PREFIX: Final = "/api/v3"
+GATEWAY_FIELD_MASK: Final = (
+    "name",
+    "description",
+    "version_ids",
+    "gateway_server_address",
+    "frequency_plan_ids",
+    "antennas",
+    "status_public",
+    "location_public",
+)
+LIST_PAGE_SIZE: Final = 1000
+# Far more than any account has; stops a server that never ends its pages.
+LIST_MAX_PAGES: Final = 100
+BATCH_SIZE: Final = 100
+# Per-gateway requests in flight when a batch must be split up.
+FALLBACK_CONCURRENCY: Final = 4
+# A gateway that answered 403 is asked again only after this many seconds.
+FORBIDDEN_RECHECK_SECONDS: Final = 3600.0
+DEFAULT_RETRY_SECONDS: Final = 60.0
+DEFAULT_TIMEOUT_SECONDS: Final = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class _ErrorBody:
+    namespace: str = ""
+    name: str = ""
+    missing_rights: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, body: bytes) -> _ErrorBody:
+        try:
+            data = json.loads(body)
+            details = data["details"][0]
+            attributes = details.get("attributes") or {}
+            missing = attributes.get("missing") or ()
+            if isinstance(missing, str):
+                missing = (missing,)
+            return cls(
+                namespace=str(details.get("namespace", "")),
+                name=str(details.get("name", "")),
+                missing_rights=tuple(str(right) for right in missing),
+            )
+        except (ValueError, LookupError, TypeError, AttributeError):
+            return cls()
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}:{self.name}" if self.name else "no error details"
+
+
+class TTSClient:
+    """Talks to one TTS deployment with one API key.
+
+    The session is injected and never closed here. The client remembers a
+    rate-limit deadline (no request is sent before it) and the gateways whose
+    stats the key may not read (they are asked again only once an hour).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        server: TTSServer,
+        api_key: str,
+        *,
+        request_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._session = session
+        self.server = server
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+        }
+        self._timeout = request_timeout
+        # Looked up at call time, so a patched time.monotonic is honoured.
+        self._clock = clock or (lambda: time.monotonic())
+        self._retry_at = 0.0
+        self._forbidden: dict[str, float] = {}
+        self.request_count = 0
+
+    @property
+    def forbidden_gateways(self) -> frozenset[str]:
+        """Gateways whose stats the key may not read."""
+        return frozenset(self._forbidden)
+
+    async def _request(
+        self,
+        method: str,
+        base_url: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        payload: Any = None,
+    ) -> tuple[Any, Mapping[str, str]]:
+        """Send one request; return the decoded JSON body and the headers."""
+        if (wait := self._retry_at - self._clock()) > 0:
+            raise TTSRateLimitError(
+                f"Rate limited by TTS; next request allowed in {wait:.0f} s", wait
+            )
+        url = f"{base_url}{API_PREFIX}{path}"
+        self.request_count += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._session.request(
+                    method, url, params=params, json=payload, headers=self._headers
+                ) as response:
+                    body = await response.read()
+                    status = response.status
+                    headers = response.headers
+        except TimeoutError as err:
+            raise TTSConnectionError(
+                f"Timeout after {self._timeout:.0f} s waiting for {method} {path}"
+                f" on {self.server.host}"
+            ) from err
+        except aiohttp.ClientError as err:
+            raise TTSConnectionError(
+                f"Cannot reach {self.server.host} for {method} {path}:"
+                f" {type(err).__name__}"
+            ) from err
+
+        if status >= HTTPStatus.BAD_REQUEST:
+            self._raise_for_status(status, body, headers, method, path)
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError as err:
+            raise TTSConnectionError(
+                f"Malformed JSON from {self.server.host} for {method} {path}"
+            ) from err
+        if not isinstance(data, dict):
+            raise TTSConnectionError(
+                f"Unexpected JSON from {self.server.host} for {method} {path}"
+            )
+        return data, headers
+
+    def _raise_for_status(
+        self,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        method: str,
+        path: str,
+    ) -> None:
+        # Messages are built here, not copied from TTS: a rate-limit message
+        # from TTS names the key's id.
+        error = _ErrorBody.parse(body)
+        where = f"{method} {path}"
+        if status == HTTPStatus.UNAUTHORIZED or (
+            status == HTTPStatus.BAD_REQUEST and error.namespace == "pkg/auth"
+        ):
+            raise TTSAuthenticationError(
+                f"TTS rejected the API key ({error.label}) for {where}"
+            )
+        if status == HTTPStatus.FORBIDDEN:
+            raise TTSPermissionError(
+                f"The API key lacks rights for {where} ({error.label})",
+                error.missing_rights,
+            )
+        if status == HTTPStatus.NOT_FOUND:
+            raise TTSNotFoundError(f"Not found: {where} ({error.label})")
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            retry = _retry_seconds(headers)
+            self._retry_at = self._clock() + retry
+            raise TTSRateLimitError(
+                f"Rate limited by TTS for {where}; retrying in {retry:.0f} s", retry
+            )
+        raise TTSConnectionError(f"TTS answered HTTP {status} for {where}")
+
+    async def get_auth_info(self) -> AuthInfo:
+        """Return who owns the API key and its rights."""
+        data, _ = await self._request(
+            "GET", self.server.identity_server_url, "/auth_info"
+        )
+        return AuthInfo.from_json(data)
+
+    async def list_gateways(self) -> list[Gateway]:
+        """List every gateway the key's owner can access, directly or not."""
+        gateways: dict[str, Gateway] = {}
+        params = {
+            "field_mask": ",".join(GATEWAY_FIELD_MASK),
+            "limit": str(LIST_PAGE_SIZE),
+            "order": "gateway_id",
+        }
+        for page in range(1, LIST_MAX_PAGES + 1):
+            data, headers = await self._request(
+                "GET",
+                self.server.identity_server_url,
+                "/gateways",
+                params={**params, "page": str(page)},
+            )
+            items = data.get("gateways", [])
+            if not isinstance(items, list):
+                raise TTSConnectionError(
+                    f"Unexpected gateway list from {self.server.host}"
+                )
+            for item in items:
+                if (gateway := Gateway.from_json(item)) is not None:
+                    gateways.setdefault(gateway.gateway_id, gateway)
+            try:
+                total = int(headers.get("X-Total-Count", ""))
+            except ValueError:
+                total = 0
+            if not items or page * LIST_PAGE_SIZE >= total:
+                break
+        return list(gateways.values())
+
+    async def get_connection_stats(
+        self, gateways: Iterable[Gateway]
+    ) -> dict[str, GatewayConnection]:
+        """Return the connection of every gateway, in as few requests as TTS allows.
+
+        Gateways are grouped by the cluster that serves their stats and asked in
+        batches of 100. A batch refused with 403 is split into single requests,
+        and the gateways that refuse are remembered so later polls ask only
+        them, once an hour.
+        """
+        now = self._clock()
+        results: dict[str, GatewayConnection] = {}
+        batches: dict[str, list[str]] = {}
+        singles: dict[str, list[str]] = {}
+        for gateway in gateways:
+            gateway_id = gateway.gateway_id
+            base_url = self.server.gateway_server_url(gateway.gateway_server_address)
+            if (recheck_at := self._forbidden.get(gateway_id)) is None:
+                batches.setdefault(base_url, []).append(gateway_id)
+            elif recheck_at <= now:
+                singles.setdefault(base_url, []).append(gateway_id)
+            else:
+                results[gateway_id] = GatewayConnection(ConnectionState.NO_RIGHTS)
+        for base_url, ids in batches.items():
+            for start in range(0, len(ids), BATCH_SIZE):
+                chunk = list(dict.fromkeys(ids[start : start + BATCH_SIZE]))
+                results.update(await self._get_batch(base_url, chunk))
+        for base_url, ids in singles.items():
+            results.update(await self._get_each(base_url, ids))
+        return results
+
+    async def _get_batch(
+        self, base_url: str, gateway_ids: Sequence[str]
+    ) -> dict[str, GatewayConnection]:
+        try:
+            data, _ = await self._request(
+                "POST",
+                base_url,
+                "/gs/gateways/connection/stats",
+                payload={"gateway_ids": [{"gateway_id": i} for i in gateway_ids]},
+            )
+        except TTSPermissionError:
+            _LOGGER.debug(
+                "Batch stats refused for %d gateways; asking each", len(gateway_ids)
+            )
+            return await self._get_each(base_url, gateway_ids)
+        entries = data.get("entries", {})
+        if not isinstance(entries, dict):
+            raise TTSConnectionError(f"Unexpected batch stats from {self.server.host}")
+        results: dict[str, GatewayConnection] = {}
+        for gateway_id in gateway_ids:
+            entry = entries.get(gateway_id)
+            results[gateway_id] = (
+                GatewayConnection.from_stats(GatewayConnectionStats.from_json(entry))
+                if isinstance(entry, dict)
+                else GatewayConnection(ConnectionState.NOT_CONNECTED)
+            )
+        return results
+
+    async def _get_each(
+        self, base_url: str, gateway_ids: Sequence[str]
+    ) -> dict[str, GatewayConnection]:
+        semaphore = asyncio.Semaphore(FALLBACK_CONCURRENCY)
+
+        async def get_one(gateway_id: str) -> GatewayConnection:
+            async with semaphore:
+                return await self._get_single(base_url, gateway_id)
+
+        connections = await asyncio.gather(*(get_one(i) for i in gateway_ids))
+        return dict(zip(gateway_ids, connections, strict=True))
+
+    async def _get_single(self, base_url: str, gateway_id: str) -> GatewayConnection:
+        path = f"/gs/gateways/{quote(gateway_id, safe='')}/connection/stats"
+        try:
+            data, _ = await self._request("GET", base_url, path)
+        except TTSNotFoundError:
+            self._forbidden.pop(gateway_id, None)
+            return GatewayConnection(ConnectionState.NOT_CONNECTED)
+        except TTSPermissionError:
+            self._forbidden[gateway_id] = self._clock() + FORBIDDEN_RECHECK_SECONDS
+            return GatewayConnection(ConnectionState.NO_RIGHTS)
+        self._forbidden.pop(gateway_id, None)
+        return GatewayConnection.from_stats(GatewayConnectionStats.from_json(data))
+
+
+def _retry_seconds(headers: Mapping[str, str]) -> float:
+    for name in ("X-Rate-Limit-Retry", "X-Rate-Limit-Reset"):
+        try:
+            seconds = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if seconds > 0:
+            return seconds
+    return DEFAULT_RETRY_SECONDS
+
+
+__all__ = ["TTSClient", "TTSError"]

@@ -1,0 +1,388 @@
+"""Typed models of the TTS v3 JSON, and the one place that parses it.
+
+TTS JSON follows protobuf conventions: 64-bit integers are strings, zero and
+empty fields are omitted, timestamps are RFC 3339 with up to nine fractional
+digits, durations are strings like ``"0.056s"``, and enums are strings except
+in the batch stats endpoint, which writes them as numbers. Every parser here
+accepts all of these forms, ignores unknown fields and turns a field of the
+wrong type into "absent" rather than failing the whole object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+import re
+from typing import Any
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?"
+    r"(Z|z|[+-]\d{2}:\d{2})$"
+)
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)s$")
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Parse an RFC 3339 timestamp with up to nine fractional digits."""
+    if not isinstance(value, str) or not (match := _TIMESTAMP.match(value)):
+        return None
+    date, time, fraction, offset = match.groups()
+    micros = (fraction or "").ljust(6, "0")[:6]
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        parsed = datetime.fromisoformat(f"{date}T{time}.{micros}{offset}")
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_duration(value: object) -> float | None:
+    """Parse a protobuf duration such as ``"0.056213964s"`` into seconds."""
+    if not isinstance(value, str) or not (match := _DURATION.match(value)):
+        return None
+    return float(match.group(1))
+
+
+def parse_uint(value: object) -> int | None:
+    """Parse an unsigned integer written as a JSON string or number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isdecimal():
+        return int(value)
+    return None
+
+
+def parse_float(value: object) -> float | None:
+    """Parse a JSON number (not a bool) into a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def parse_str(value: object) -> str | None:
+    """Return a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class VersionIds:
+    """The device repository identifiers of a gateway."""
+
+    brand_id: str | None = None
+    model_id: str | None = None
+    hardware_version: str | None = None
+    firmware_version: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> VersionIds:
+        """Parse ``version_ids``."""
+        raw = _mapping(data)
+        return cls(
+            brand_id=parse_str(raw.get("brand_id")),
+            model_id=parse_str(raw.get("model_id")),
+            hardware_version=parse_str(raw.get("hardware_version")),
+            firmware_version=parse_str(raw.get("firmware_version")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """A gateway as the Identity Server lists it."""
+
+    gateway_id: str
+    eui: str | None = None
+    name: str | None = None
+    description: str | None = None
+    version_ids: VersionIds = field(default_factory=VersionIds)
+    gateway_server_address: str | None = None
+    frequency_plan_ids: tuple[str, ...] = ()
+    status_public: bool = False
+    location_public: bool = False
+
+    @classmethod
+    def from_json(cls, data: object) -> Gateway | None:
+        """Parse one entry of ``GET /api/v3/gateways``; None without an id."""
+        raw = _mapping(data)
+        ids = _mapping(raw.get("ids"))
+        if (gateway_id := parse_str(ids.get("gateway_id"))) is None:
+            return None
+        return cls(
+            gateway_id=gateway_id,
+            eui=parse_str(ids.get("eui")),
+            name=parse_str(raw.get("name")),
+            description=parse_str(raw.get("description")),
+            version_ids=VersionIds.from_json(raw.get("version_ids")),
+            gateway_server_address=parse_str(raw.get("gateway_server_address")),
+            frequency_plan_ids=tuple(
+                plan
+                for plan in _list(raw.get("frequency_plan_ids"))
+                if isinstance(plan, str)
+            ),
+            status_public=raw.get("status_public") is True,
+            location_public=raw.get("location_public") is True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTripTimes:
+    """Downlink round-trip times, in seconds."""
+
+    min: float
+    max: float
+    median: float
+    count: int
+
+    @classmethod
+    def from_json(cls, data: object) -> RoundTripTimes | None:
+        """Parse ``round_trip_times``; None when no median is given."""
+        raw = _mapping(data)
+        if (median := parse_duration(raw.get("median"))) is None:
+            return None
+        low = parse_duration(raw.get("min"))
+        high = parse_duration(raw.get("max"))
+        return cls(
+            min=median if low is None else low,
+            max=median if high is None else high,
+            median=median,
+            count=parse_uint(raw.get("count")) or 0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubBand:
+    """Downlink duty-cycle use of one frequency sub-band (fractions, 0 to 1)."""
+
+    min_frequency: int
+    max_frequency: int
+    downlink_utilization_limit: float
+    downlink_utilization: float
+
+    @classmethod
+    def from_json(cls, data: object) -> SubBand:
+        """Parse one entry of ``sub_bands``."""
+        raw = _mapping(data)
+        return cls(
+            min_frequency=parse_uint(raw.get("min_frequency")) or 0,
+            max_frequency=parse_uint(raw.get("max_frequency")) or 0,
+            downlink_utilization_limit=parse_float(
+                raw.get("downlink_utilization_limit")
+            )
+            or 0.0,
+            downlink_utilization=parse_float(raw.get("downlink_utilization")) or 0.0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    """The last status message the gateway itself sent."""
+
+    time: datetime | None = None
+    boot_time: datetime | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    ip: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: object) -> GatewayStatus:
+        """Parse ``last_status``."""
+        raw = _mapping(data)
+        metrics: dict[str, float] = {}
+        for key, value in _mapping(raw.get("metrics")).items():
+            if (number := parse_float(value)) is not None:
+                metrics[key] = number
+        return cls(
+            time=parse_timestamp(raw.get("time")),
+            boot_time=parse_timestamp(raw.get("boot_time")),
+            versions={
+                key: value
+                for key, value in _mapping(raw.get("versions")).items()
+                if isinstance(value, str)
+            },
+            metrics=metrics,
+            ip=tuple(ip for ip in _list(raw.get("ip")) if isinstance(ip, str)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConnectionStats:
+    """What the Gateway Server knows of a gateway's connection."""
+
+    connected_at: datetime | None = None
+    disconnected_at: datetime | None = None
+    protocol: str | None = None
+    last_status_received_at: datetime | None = None
+    last_status: GatewayStatus | None = None
+    last_uplink_received_at: datetime | None = None
+    uplink_count: int = 0
+    last_downlink_received_at: datetime | None = None
+    downlink_count: int = 0
+    last_tx_acknowledgment_received_at: datetime | None = None
+    tx_acknowledgment_count: int = 0
+    round_trip_times: RoundTripTimes | None = None
+    sub_bands: tuple[SubBand, ...] = ()
+    remote_ip: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> GatewayConnectionStats:
+        """Parse a ``GatewayConnectionStats`` object (single or batch form)."""
+        raw = _mapping(data)
+        status = raw.get("last_status")
+        return cls(
+            connected_at=parse_timestamp(raw.get("connected_at")),
+            disconnected_at=parse_timestamp(raw.get("disconnected_at")),
+            protocol=parse_str(raw.get("protocol")),
+            last_status_received_at=parse_timestamp(raw.get("last_status_received_at")),
+            last_status=(
+                GatewayStatus.from_json(status) if isinstance(status, Mapping) else None
+            ),
+            last_uplink_received_at=parse_timestamp(raw.get("last_uplink_received_at")),
+            uplink_count=parse_uint(raw.get("uplink_count")) or 0,
+            last_downlink_received_at=parse_timestamp(
+                raw.get("last_downlink_received_at")
+            ),
+            downlink_count=parse_uint(raw.get("downlink_count")) or 0,
+            last_tx_acknowledgment_received_at=parse_timestamp(
+                raw.get("last_tx_acknowledgment_received_at")
+            ),
+            tx_acknowledgment_count=parse_uint(raw.get("tx_acknowledgment_count")) or 0,
+            round_trip_times=RoundTripTimes.from_json(raw.get("round_trip_times")),
+            sub_bands=tuple(
+                SubBand.from_json(band)
+                for band in _list(raw.get("sub_bands"))
+                if isinstance(band, Mapping)
+            ),
+            remote_ip=parse_str(_mapping(raw.get("gateway_remote_address")).get("ip")),
+        )
+
+    @property
+    def last_seen(self) -> datetime | None:
+        """Latest moment the Gateway Server heard from (or lost) the gateway."""
+        moments = [
+            moment
+            for moment in (
+                self.connected_at,
+                self.disconnected_at,
+                self.last_status_received_at,
+                self.last_uplink_received_at,
+                self.last_downlink_received_at,
+                self.last_tx_acknowledgment_received_at,
+            )
+            if moment is not None
+        ]
+        return max(moments, default=None)
+
+    @property
+    def downlink_utilization_percent(self) -> float:
+        """Duty-cycle use of the busiest sub-band, in percent of its limit."""
+        return max(
+            (
+                band.downlink_utilization / band.downlink_utilization_limit * 100
+                for band in self.sub_bands
+                if band.downlink_utilization_limit > 0
+            ),
+            default=0.0,
+        )
+
+
+class ConnectionState(StrEnum):
+    """How the Gateway Server sees a gateway."""
+
+    CONNECTED = "connected"
+    # Disconnected recently: TTS still has its stats (48 h on TTN).
+    DISCONNECTED = "disconnected"
+    # No stats at all: never connected, or disconnected long ago.
+    NOT_CONNECTED = "not_connected"
+    # The key may not read this gateway's status.
+    NO_RIGHTS = "no_rights"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConnection:
+    """The connection state of one gateway, with its stats when TTS has them."""
+
+    state: ConnectionState
+    stats: GatewayConnectionStats | None = None
+
+    @classmethod
+    def from_stats(cls, stats: GatewayConnectionStats) -> GatewayConnection:
+        """Derive the state from stats that TTS returned."""
+        state = (
+            ConnectionState.CONNECTED
+            if stats.connected_at is not None
+            else ConnectionState.DISCONNECTED
+        )
+        return cls(state=state, stats=stats)
+
+
+class Right(StrEnum):
+    """The API key rights this project asks for."""
+
+    USER_GATEWAYS_LIST = "RIGHT_USER_GATEWAYS_LIST"
+    ORGANIZATION_GATEWAYS_LIST = "RIGHT_ORGANIZATION_GATEWAYS_LIST"
+    GATEWAY_INFO = "RIGHT_GATEWAY_INFO"
+    GATEWAY_STATUS_READ = "RIGHT_GATEWAY_STATUS_READ"
+
+
+class KeyOwnerType(StrEnum):
+    """Which kind of entity an API key belongs to."""
+
+    USER = "user"
+    ORGANIZATION = "organization"
+    GATEWAY = "gateway"
+    APPLICATION = "application"
+    END_DEVICE = "end_device"
+    CLIENT = "client"
+    UNKNOWN = "unknown"
+
+
+_OWNER_KEYS: tuple[tuple[str, str, KeyOwnerType], ...] = (
+    ("user_ids", "user_id", KeyOwnerType.USER),
+    ("organization_ids", "organization_id", KeyOwnerType.ORGANIZATION),
+    ("gateway_ids", "gateway_id", KeyOwnerType.GATEWAY),
+    ("application_ids", "application_id", KeyOwnerType.APPLICATION),
+    ("device_ids", "device_id", KeyOwnerType.END_DEVICE),
+    ("client_ids", "client_id", KeyOwnerType.CLIENT),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthInfo:
+    """Who an API key belongs to and what it may do."""
+
+    owner_type: KeyOwnerType
+    owner_id: str
+    rights: frozenset[str]
+    key_name: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> AuthInfo:
+        """Parse ``GET /api/v3/auth_info`` for an API key."""
+        api_key = _mapping(_mapping(data).get("api_key"))
+        entity_ids = _mapping(api_key.get("entity_ids"))
+        key = _mapping(api_key.get("api_key"))
+        owner_type, owner_id = KeyOwnerType.UNKNOWN, ""
+        for container, id_field, kind in _OWNER_KEYS:
+            ids = _mapping(entity_ids.get(container))
+            if (value := parse_str(ids.get(id_field))) is not None:
+                owner_type, owner_id = kind, value
+                break
+        return cls(
+            owner_type=owner_type,
+            owner_id=owner_id,
+            rights=frozenset(
+                right for right in _list(key.get("rights")) if isinstance(right, str)
+            ),
+            key_name=parse_str(key.get("name")),
+        )

@@ -1,0 +1,127 @@
+"""Where a TTS deployment answers which call.
+
+The Things Network and The Things Industries Cloud run several clusters. Their
+Identity Server (gateway registry, ``auth_info``) lives only in ``eu1``, while
+connection stats must be asked of the cluster a gateway is connected to, which
+the gateway's ``gateway_server_address`` names. A self-hosted server answers
+everything at the configured URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import SplitResult, quote, urlsplit
+
+TTN_CLUSTERS: tuple[str, ...] = ("eu1", "nam1", "au1")
+TTN_DOMAIN = "cloud.thethings.network"
+TTI_DOMAIN = "cloud.thethings.industries"
+IDENTITY_SERVER_CLUSTER = "eu1"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class InvalidServerError(ValueError):
+    """The server is neither a TTN cluster nor a usable http(s) URL."""
+
+
+def _split(value: str) -> SplitResult:
+    """Split a URL or bare host; a bare host gets https."""
+    text = value.strip()
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018  # validates the port
+    except ValueError as err:
+        raise InvalidServerError("invalid port") from err
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class TTSServer:
+    """A TTS deployment, addressed by its normalised base URL."""
+
+    url: str
+
+    @classmethod
+    def parse(cls, value: str) -> TTSServer:
+        """Normalise a TTN cluster name, a bare host or an http(s) URL."""
+        text = value.strip().lower()
+        if text in TTN_CLUSTERS:
+            return cls(f"https://{text}.{TTN_DOMAIN}")
+        if not text:
+            raise InvalidServerError("empty server")
+        parts = _split(text)
+        if parts.scheme not in ("http", "https"):
+            raise InvalidServerError("scheme must be http or https")
+        if not parts.hostname or any(c in parts.hostname for c in " _/\\@"):
+            raise InvalidServerError("missing or invalid host")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise InvalidServerError("credentials, query or fragment in URL")
+        path = parts.path.rstrip("/")
+        for suffix in ("/api/v3", "/console"):
+            path = path.removesuffix(suffix)
+        if path:
+            raise InvalidServerError("URL must not contain a path")
+        netloc = parts.hostname
+        if ":" in netloc:  # IPv6 literal
+            netloc = f"[{netloc}]"
+        if parts.port is not None and parts.port != _DEFAULT_PORTS[parts.scheme]:
+            netloc = f"{netloc}:{parts.port}"
+        return cls(f"{parts.scheme}://{netloc}")
+
+    @property
+    def host(self) -> str:
+        """Host and port (when not default) of the server."""
+        return urlsplit(self.url).netloc
+
+    @property
+    def _cloud(self) -> tuple[str, str] | None:
+        """(prefix before the cluster, cloud domain) for TTN/TTI cloud hosts."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        if parts.scheme != "https" or parts.port is not None:
+            return None
+        for domain in (TTN_DOMAIN, TTI_DOMAIN):
+            if host.endswith(f".{domain}"):
+                labels = host.removesuffix(f".{domain}").split(".")
+                # TTN: <cluster>; TTI: <tenant>.<cluster>
+                expected = 1 if domain == TTN_DOMAIN else 2
+                if len(labels) == expected:
+                    return ".".join(labels[:-1]), domain
+        return None
+
+    @property
+    def is_cloud(self) -> bool:
+        """Whether this is a TTN or TTI Cloud cluster."""
+        return self._cloud is not None
+
+    @property
+    def identity_server_url(self) -> str:
+        """Base URL for registry calls (``/gateways``, ``/auth_info``)."""
+        if (cloud := self._cloud) is None:
+            return self.url
+        tenant, domain = cloud
+        labels = [label for label in (tenant, IDENTITY_SERVER_CLUSTER) if label]
+        return f"https://{'.'.join(labels)}.{domain}"
+
+    def gateway_server_url(self, gateway_server_address: str | None) -> str:
+        """Base URL for the connection stats of a gateway.
+
+        On cloud hosts a gateway connected to another cluster of the same cloud
+        (and tenant) is asked there; anything else goes to the configured URL.
+        """
+        if (cloud := self._cloud) is None or not gateway_server_address:
+            return self.url
+        try:
+            host = _split(gateway_server_address).hostname or ""
+        except InvalidServerError:
+            return self.url
+        other = TTSServer(f"https://{host}")
+        if other._cloud == cloud:
+            return other.url
+        return self.url
+
+    def console_url(self, gateway_id: str, gateway_server_address: str | None) -> str:
+        """The gateway's page in the TTS Console."""
+        base = self.gateway_server_url(gateway_server_address)
+        return f"{base}/console/gateways/{quote(gateway_id, safe='')}"
