@@ -1,0 +1,62 @@
+"""Connectivity of a TTS gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import GatewayData, TTSConfigEntry
+from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .tts import ConnectionState
+
+# Read-only coordinator platform: no update concurrency to limit.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayBinarySensorEntityDescription(
+    GatewayEntityDescription, BinarySensorEntityDescription
+):
+    """Describes a gateway binary sensor."""
+
+    is_on_fn: Callable[[GatewayData], bool]
+
+
+BINARY_SENSORS: tuple[GatewayBinarySensorEntityDescription, ...] = (
+    GatewayBinarySensorEntityDescription(
+        key="connectivity",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        is_on_fn=lambda data: data.connection.state is ConnectionState.CONNECTED,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: TTSConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the binary sensors of every monitored gateway."""
+    async_add_gateway_entities(
+        entry, async_add_entities, BINARY_SENSORS, GatewayBinarySensor
+    )
+
+
+class GatewayBinarySensor(GatewayEntity, BinarySensorEntity):
+    """A binary sensor of a gateway."""
+
+    entity_description: GatewayBinarySensorEntityDescription
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the gateway is connected, from the latest poll."""
+        data = self.gateway_data
+        return None if data is None else self.entity_description.is_on_fn(data)

@@ -1,0 +1,53 @@
+"""Diagnostics of a TTS account: what TTS answered, with secrets and IPs redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_API_KEY
+from homeassistant.core import HomeAssistant
+
+from .coordinator import TTSConfigEntry
+
+TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: TTSConfigEntry
+) -> dict[str, Any]:
+    """Return diagnostics for a config entry."""
+    coordinator = entry.runtime_data
+    client = coordinator.client
+    return async_redact_data(
+        {
+            "entry": {
+                "title": entry.title,
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+            },
+            "server": {
+                "url": client.server.url,
+                "identity_server_url": client.server.identity_server_url,
+                "cloud": client.server.is_cloud,
+            },
+            "coordinator": {
+                "last_update_success": coordinator.last_update_success,
+                "last_exception": repr(coordinator.last_exception),
+                "update_interval_seconds": (
+                    coordinator.update_interval.total_seconds()
+                    if coordinator.update_interval
+                    else None
+                ),
+                "requests_sent": client.request_count,
+                "forbidden_gateways": sorted(client.forbidden_gateways),
+                "account_gateways": len(coordinator.account_gateways),
+            },
+            "gateways": {
+                gateway_id: asdict(data)
+                for gateway_id, data in coordinator.data.items()
+            },
+        },
+        TO_REDACT,
+    )

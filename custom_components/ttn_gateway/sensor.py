@@ -1,0 +1,212 @@
+"""Sensors of a TTS gateway: traffic counters, timestamps and link quality."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import GatewayData, TTSConfigEntry
+from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .tts import GatewayConnectionStats
+
+# Read-only coordinator platform: no update concurrency to limit.
+PARALLEL_UPDATES = 0
+
+type SensorValue = str | int | float | datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewaySensorEntityDescription(GatewayEntityDescription, SensorEntityDescription):
+    """Describes a gateway sensor."""
+
+    value_fn: Callable[[GatewayData], SensorValue]
+
+
+def _stats_value(
+    getter: Callable[[GatewayConnectionStats], SensorValue],
+) -> Callable[[GatewayData], SensorValue]:
+    """Read a value from the stats; unknown when TTS has no stats."""
+
+    def value(data: GatewayData) -> SensorValue:
+        stats = data.connection.stats
+        return None if stats is None else getter(stats)
+
+    return value
+
+
+def _rtt_ms(
+    pick: Callable[[float, float, float], float],
+) -> Callable[[GatewayData], SensorValue]:
+    def value(stats: GatewayConnectionStats) -> SensorValue:
+        rtt = stats.round_trip_times
+        return (
+            None if rtt is None else round(pick(rtt.min, rtt.median, rtt.max) * 1000, 1)
+        )
+
+    return _stats_value(value)
+
+
+def _metric(key: str) -> Callable[[GatewayData], SensorValue]:
+    def value(stats: GatewayConnectionStats) -> SensorValue:
+        status = stats.last_status
+        return None if status is None else status.metrics.get(key)
+
+    return _stats_value(value)
+
+
+def _has_metric(key: str) -> Callable[[GatewayData], bool]:
+    def exists(data: GatewayData) -> bool:
+        stats = data.connection.stats
+        return (
+            stats is not None
+            and stats.last_status is not None
+            and key in stats.last_status.metrics
+        )
+
+    return exists
+
+
+def _status_metric(
+    key: str, translation_key: str, **kwargs: object
+) -> GatewaySensorEntityDescription:
+    """A metric of the gateway's own status messages (UDP gateways send them)."""
+    return GatewaySensorEntityDescription(
+        key=f"status_{key}",
+        translation_key=translation_key,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        exists_fn=_has_metric(key),
+        value_fn=_metric(key),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
+    GatewaySensorEntityDescription(
+        key="uplink_count",
+        translation_key="uplink_count",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=_stats_value(lambda stats: stats.uplink_count),
+    ),
+    GatewaySensorEntityDescription(
+        key="downlink_count",
+        translation_key="downlink_count",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=_stats_value(lambda stats: stats.downlink_count),
+    ),
+    GatewaySensorEntityDescription(
+        key="tx_acknowledgment_count",
+        translation_key="tx_acknowledgment_count",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=_stats_value(lambda stats: stats.tx_acknowledgment_count),
+    ),
+    GatewaySensorEntityDescription(
+        key="last_uplink_received",
+        translation_key="last_uplink_received",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_stats_value(lambda stats: stats.last_uplink_received_at),
+    ),
+    GatewaySensorEntityDescription(
+        key="last_seen",
+        translation_key="last_seen",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_stats_value(lambda stats: stats.last_seen),
+    ),
+    GatewaySensorEntityDescription(
+        key="connected_since",
+        translation_key="connected_since",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_stats_value(lambda stats: stats.connected_at),
+    ),
+    GatewaySensorEntityDescription(
+        key="round_trip_time",
+        translation_key="round_trip_time",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=_rtt_ms(lambda _min, median, _max: median),
+    ),
+    GatewaySensorEntityDescription(
+        key="round_trip_time_min",
+        translation_key="round_trip_time_min",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+        value_fn=_rtt_ms(lambda low, _median, _max: low),
+    ),
+    GatewaySensorEntityDescription(
+        key="round_trip_time_max",
+        translation_key="round_trip_time_max",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+        value_fn=_rtt_ms(lambda _min, _median, high: high),
+    ),
+    GatewaySensorEntityDescription(
+        key="downlink_duty_cycle",
+        translation_key="downlink_duty_cycle",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=_stats_value(lambda stats: stats.downlink_utilization_percent),
+    ),
+    GatewaySensorEntityDescription(
+        key="protocol",
+        translation_key="protocol",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_stats_value(lambda stats: stats.protocol),
+    ),
+    _status_metric("rxin", "status_rx_received"),
+    _status_metric("rxok", "status_rx_ok"),
+    _status_metric("txin", "status_tx_received"),
+    _status_metric("txok", "status_tx_emitted"),
+    _status_metric("ackr", "status_ack_ratio", native_unit_of_measurement=PERCENTAGE),
+    _status_metric(
+        "temp",
+        "status_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: TTSConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the sensors of every monitored gateway."""
+    async_add_gateway_entities(entry, async_add_entities, SENSORS, GatewaySensor)
+
+
+class GatewaySensor(GatewayEntity, SensorEntity):
+    """A sensor of a gateway."""
+
+    entity_description: GatewaySensorEntityDescription
+
+    @property
+    def native_value(self) -> SensorValue:
+        """The sensor's value from the latest poll."""
+        data = self.gateway_data
+        return None if data is None else self.entity_description.value_fn(data)

@@ -1,0 +1,39 @@
+"""Diagnostics download."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from .fake_tts import API_KEY, API_KEY_SECRET, GATEWAY_ROOFTOP
+
+
+async def test_diagnostics_redact_key_and_ips(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The dump shows what TTS answered, without the key or IP addresses."""
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, init_integration
+    )
+    dump = json.dumps(diagnostics)
+    assert API_KEY not in dump
+    assert API_KEY_SECRET not in dump
+    assert "203.0.113.17" not in dump
+    assert diagnostics["entry"]["data"]["api_key"] == "**REDACTED**"
+    assert (
+        diagnostics["entry"]["data"]["server"] == "https://eu1.cloud.thethings.network"
+    )
+    rooftop = diagnostics["gateways"][GATEWAY_ROOFTOP]
+    assert rooftop["connection"]["state"] == "connected"
+    assert rooftop["connection"]["stats"]["uplink_count"] == 18342
+    assert rooftop["connection"]["stats"]["remote_ip"] == "**REDACTED**"
+    assert diagnostics["coordinator"]["last_update_success"] is True
+    assert diagnostics["coordinator"]["requests_sent"] == 2

@@ -1,0 +1,241 @@
+"""Gateway devices and entities as a user sees them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    snapshot_platform,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.ttn_gateway.const import DOMAIN
+
+from .fake_tts import (
+    GATEWAY_GARDEN,
+    GATEWAY_ROOFTOP,
+    GATEWAY_STATION,
+    FakeTTS,
+    listed_gateway,
+    load_json,
+)
+
+POLL = timedelta(seconds=61)
+
+
+async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(POLL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize("platform", [Platform.SENSOR, Platform.BINARY_SENSOR])
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_entities_snapshot(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    platform: Platform,
+) -> None:
+    """Every entity of the four kinds of gateway, with its state and attributes."""
+    mock_config_entry.add_to_hass(hass)
+    with patch("custom_components.ttn_gateway.PLATFORMS", [platform]):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+    await snapshot_platform(hass, entity_registry, snapshot, mock_config_entry.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_gateway_states(hass: HomeAssistant) -> None:
+    """Connected, recently disconnected, never connected and Basic Station gateways."""
+    # Connected UDP gateway with downlinks and status metrics.
+    assert (
+        hass.states.get("binary_sensor.rooftop_gateway_connectivity").state == STATE_ON
+    )
+    assert hass.states.get("sensor.rooftop_gateway_uplinks").state == "18342"
+    assert hass.states.get("sensor.rooftop_gateway_downlinks").state == "57"
+    assert (
+        hass.states.get("sensor.rooftop_gateway_transmission_acknowledgements").state
+        == "57"
+    )
+    assert (
+        hass.states.get("sensor.rooftop_gateway_last_seen").state
+        == "2025-03-14T10:15:38+00:00"
+    )
+    assert (
+        hass.states.get("sensor.rooftop_gateway_connected_since").state
+        == "2025-03-13T07:02:11+00:00"
+    )
+    rtt = hass.states.get("sensor.rooftop_gateway_round_trip_time")
+    assert rtt.state == "56.2"
+    assert rtt.attributes["unit_of_measurement"] == "ms"
+    duty = hass.states.get("sensor.rooftop_gateway_downlink_duty_cycle")
+    assert float(duty.state) == pytest.approx(0.00096028444 / 0.01 * 100)
+    assert duty.attributes["unit_of_measurement"] == "%"
+    assert hass.states.get("sensor.rooftop_gateway_temperature").state == "41.5"
+    assert hass.states.get("sensor.rooftop_gateway_protocol").state == "udp"
+
+    # Disconnected less than 48 h ago: off, last seen is the disconnect time,
+    # the counters TTS kept are still shown.
+    assert (
+        hass.states.get("binary_sensor.kerlink_garden_connectivity").state == STATE_OFF
+    )
+    assert (
+        hass.states.get("sensor.kerlink_garden_last_seen").state
+        == "2025-03-13T22:04:19+00:00"
+    )
+    assert hass.states.get("sensor.kerlink_garden_uplinks").state == "9051"
+    assert (
+        hass.states.get("sensor.kerlink_garden_connected_since").state == STATE_UNKNOWN
+    )
+
+    # Never connected (404): off and no figures, but available.
+    assert (
+        hass.states.get("binary_sensor.never_connected_connectivity").state == STATE_OFF
+    )
+    assert hass.states.get("sensor.never_connected_uplinks").state == STATE_UNKNOWN
+
+    # Basic Station: no status metrics, liveness from uplinks.
+    assert (
+        hass.states.get("binary_sensor.basic_station_gw_connectivity").state == STATE_ON
+    )
+    assert hass.states.get("sensor.basic_station_gw_uplinks").state == "412"
+    assert (
+        hass.states.get("sensor.basic_station_gw_last_seen").state
+        == "2025-03-14T10:14:59+00:00"
+    )
+    assert hass.states.get("sensor.basic_station_gw_temperature") is None
+    assert hass.states.get("sensor.basic_station_gw_round_trip_time").state == (
+        STATE_UNKNOWN
+    )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_devices(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Each gateway is a device with its hardware and a link to the Console."""
+    devices = dr.async_entries_for_config_entry(
+        device_registry, mock_config_entry.entry_id
+    )
+    assert {device.name for device in devices} == {
+        "Rooftop gateway",
+        "Kerlink garden",
+        "Never connected",
+        "basic-station-gw",
+    }
+    rooftop = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mock_config_entry.entry_id}_{GATEWAY_ROOFTOP}")}
+    )
+    assert rooftop is not None
+    assert rooftop.manufacturer == "rakwireless"
+    assert rooftop.model == "rak7248"
+    assert rooftop.hw_version == "1.0"
+    assert rooftop.sw_version == "4.2.7"
+    assert rooftop.serial_number == "B827EBFFFE8DB887"
+    assert rooftop.configuration_url == (
+        "https://eu1.cloud.thethings.network/console/gateways/eui-b827ebfffe8db887"
+    )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_min_max_rtt_disabled_by_default(
+    hass: HomeAssistant, entity_registry: er.EntityRegistry
+) -> None:
+    """Minimum and maximum round-trip times exist but are disabled."""
+    for entity_id in (
+        "sensor.rooftop_gateway_round_trip_time_minimum",
+        "sensor.rooftop_gateway_round_trip_time_maximum",
+    ):
+        entry = entity_registry.async_get(entity_id)
+        assert entry is not None
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        assert hass.states.get(entity_id) is None
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_counters_follow_tts(
+    hass: HomeAssistant, fake_tts: FakeTTS, freezer: FrozenDateTimeFactory
+) -> None:
+    """A poll brings growing counters and a disconnect into HA."""
+    stats = fake_tts.stats[GATEWAY_ROOFTOP]
+    assert isinstance(stats, dict)
+    stats["uplink_count"] = "18400"
+    fake_tts.stats[GATEWAY_STATION] = {
+        **load_json("gateway-connection-stats-basicstation.json"),
+        "disconnected_at": "2025-03-14T10:30:00Z",
+    }
+    del fake_tts.stats[GATEWAY_STATION]["connected_at"]  # type: ignore[union-attr]
+    await _poll(hass, freezer)
+    assert hass.states.get("sensor.rooftop_gateway_uplinks").state == "18400"
+    assert (
+        hass.states.get("binary_sensor.basic_station_gw_connectivity").state
+        == STATE_OFF
+    )
+    assert (
+        hass.states.get("sensor.basic_station_gw_last_seen").state
+        == "2025-03-14T10:30:00+00:00"
+    )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_new_removed_and_renamed_gateways(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Gateways added, removed or renamed in TTS show up at the next poll."""
+    fake_tts.gateways.append(listed_gateway("new-gw", "New gateway"))
+    fake_tts.stats["new-gw"] = load_json("gateway-connection-stats-basicstation.json")
+    fake_tts.gateways = [
+        gateway
+        for gateway in fake_tts.gateways
+        if gateway["ids"]["gateway_id"] != GATEWAY_GARDEN
+    ]
+    fake_tts.gateways[0]["name"] = "Roof"
+    await _poll(hass, freezer)
+
+    assert hass.states.get("binary_sensor.new_gateway_connectivity").state == STATE_ON
+    assert hass.states.get("sensor.new_gateway_uplinks").state == "412"
+    names = {
+        device.name
+        for device in dr.async_entries_for_config_entry(
+            device_registry, mock_config_entry.entry_id
+        )
+    }
+    assert names == {"Roof", "Never connected", "basic-station-gw", "New gateway"}
+    assert hass.states.get("binary_sensor.kerlink_garden_connectivity") is None
+
+    # A removed gateway that comes back gets its entities again.
+    fake_tts.gateways.append(listed_gateway(GATEWAY_GARDEN, "Kerlink garden"))
+    await _poll(hass, freezer)
+    assert hass.states.get("binary_sensor.kerlink_garden_connectivity").state == (
+        STATE_OFF
+    )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_status_metrics_appear_when_reported(
+    hass: HomeAssistant, fake_tts: FakeTTS, freezer: FrozenDateTimeFactory
+) -> None:
+    """Status metric sensors are created once the gateway reports them."""
+    assert hass.states.get("sensor.basic_station_gw_temperature") is None
+    stats = fake_tts.stats[GATEWAY_STATION]
+    assert isinstance(stats, dict)
+    stats["last_status"] = {"metrics": {"temp": 38.25}}
+    await _poll(hass, freezer)
+    assert hass.states.get("sensor.basic_station_gw_temperature").state == "38.25"
