@@ -30,6 +30,8 @@ from .fake_tts import (
     GATEWAY_ROOFTOP,
     GATEWAY_STATION,
     FakeTTS,
+    listed_gateway,
+    load_json,
 )
 
 ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
@@ -291,3 +293,27 @@ async def test_debug_logs_never_show_the_key(
     assert secret not in caplog.text
     for state in hass.states.async_all():
         assert secret not in str(state.attributes)
+
+
+@pytest.mark.parametrize(("gateways", "requests"), [(1, 2), (100, 2), (250, 4)])
+async def test_requests_per_poll(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    gateways: int,
+    requests: int,
+) -> None:
+    """A poll is one listing plus one batch per 100 gateways."""
+    fake_tts.gateways = [listed_gateway(f"gw-{n:04}") for n in range(gateways)]
+    fake_tts.stats = {
+        f"gw-{n:04}": load_json("gateway-connection-stats.json")
+        for n in range(gateways)
+    }
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    sent = len(fake_tts.requests)
+    await _poll(hass, freezer)
+    assert len(fake_tts.requests) - sent == requests
+    assert hass.states.get("binary_sensor.gw_0000_connectivity").state == STATE_ON
