@@ -8,8 +8,13 @@ import logging
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_ON, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -317,3 +322,28 @@ async def test_requests_per_poll(
     await _poll(hass, freezer)
     assert len(fake_tts.requests) - sent == requests
     assert hass.states.get("binary_sensor.gw_0000_connectivity").state == STATE_ON
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_unchanged_poll_writes_no_state(
+    hass: HomeAssistant, fake_tts: FakeTTS, freezer: FrozenDateTimeFactory
+) -> None:
+    """A poll that changes nothing writes no state; a change writes only its entity."""
+    written: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        written.append(event.data["entity_id"])
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    hass.bus.async_listen(
+        EVENT_STATE_REPORTED, record, event_filter=callback(lambda _: True)
+    )
+    await _poll(hass, freezer)
+    assert written == []
+
+    stats = fake_tts.stats[GATEWAY_ROOFTOP]
+    assert isinstance(stats, dict)
+    stats["uplink_count"] = "18343"
+    await _poll(hass, freezer)
+    assert written == ["sensor.rooftop_gateway_uplinks"]

@@ -44,6 +44,21 @@ class GatewayEntity(CoordinatorEntity[TTSCoordinator]):
             coordinator.data[gateway_id].gateway
         )
 
+    _written: tuple[bool, str | None] | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Remember the state written when the entity was added."""
+        await super().async_added_to_hass()
+        self._written = (self.available, self.state)
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when it changed: most polls change nothing."""
+        current = (self.available, self.state)
+        if current != self._written:
+            self._written = current
+            self.async_write_ha_state()
+
     @property
     def gateway_data(self) -> GatewayData | None:
         """The gateway's latest data, None once it is no longer monitored."""
