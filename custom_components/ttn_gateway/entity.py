@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import GatewayData, TTSConfigEntry, TTSCoordinator
@@ -44,7 +45,7 @@ class GatewayEntity(CoordinatorEntity[TTSCoordinator]):
             coordinator.data[gateway_id].gateway
         )
 
-    _written: tuple[bool, str | None] | None = None
+    _written: tuple[bool, StateType] | None = None
 
     async def async_added_to_hass(self) -> None:
         """Remember the state written when the entity was added."""
