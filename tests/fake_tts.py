@@ -1,27 +1,37 @@
-"""A fake TTS server behind HA's aiohttp client mocker, fed with recorded payloads.
+"""The TTS simulator behind HA's aiohttp client mocker, fed with recorded payloads.
 
-It answers the calls the integration makes, as TTS encodes them: the gateway
-list with pagination and ``X-Total-Count``, batch stats (enums as numbers,
-unconnected gateways left out, 403 for the whole batch if any gateway is
-forbidden), single stats (200, 404 ``not_connected``, 403), ``auth_info`` and
-TTS error bodies. Faults can be queued per endpoint.
+Requests the integration sends through HA's client session are routed into
+`tts_simulator.Simulator`, the same simulator that `./scripts/demo` and the
+end-to-end tests run as a server. This module only sets up its data from the
+recorded payloads in ``fixtures/`` and turns its answers into mock responses.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-import copy
-from http import HTTPStatus
+from collections.abc import Iterator
 import json
 from pathlib import Path
 import re
 from typing import Any
 
+import aiohttp
 from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
     AiohttpClientMockResponse,
 )
 from yarl import URL
+
+from tts_simulator import (
+    NO_RIGHTS,
+    NOT_CONNECTED,
+    Action,
+    Fault,
+    FaultKind,
+    ManualClock,
+    Request,
+    Simulator,
+    StatsSource,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -37,9 +47,10 @@ GATEWAY_GARDEN = "kerlink-garden"
 GATEWAY_NEVER = "never-connected-gw"
 GATEWAY_STATION = "basic-station-gw"
 
-# Stats value meaning "TTS answers 403 for this gateway".
-FORBIDDEN = 403
-_SOURCES = {"SOURCE_GPS": 1, "SOURCE_REGISTRY": 3}
+# Stats values meaning "TTS answers 403 / 404 for this gateway".
+FORBIDDEN = NO_RIGHTS
+__all__ = ["FORBIDDEN", "NOT_CONNECTED"]
+URL_ANY = re.compile(r".*")
 
 
 def load_json(name: str) -> Any:
@@ -61,64 +72,82 @@ def listed_gateway(gateway_id: str, name: str | None = None) -> dict[str, Any]:
     return item
 
 
-def _batch_encoding(stats: dict[str, Any]) -> dict[str, Any]:
-    """Batch entries are plain protojson: enums become numbers."""
-    stats = copy.deepcopy(stats)
-    for location in stats.get("last_status", {}).get("antenna_locations", []):
-        if "source" in location:
-            location["source"] = _SOURCES.get(location["source"], 0)
-    return stats
+class _FaultQueues:
+    """``fake_tts.faults[endpoint]``: the simulator's queue of an endpoint."""
 
+    def __init__(self, simulator: Simulator) -> None:
+        self._simulator = simulator
 
-def _error(name: str) -> AiohttpClientMockResponse:
-    body = load_json(name)
-    status = {16: 401, 7: 403, 5: 404, 8: 429}[body["code"]]
-    return _response(status, body)
+    def __getitem__(self, endpoint: str) -> Any:
+        return self._simulator.faults[endpoint]
 
-
-def _response(
-    status: int,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    raw: bytes | None = None,
-) -> AiohttpClientMockResponse:
-    return AiohttpClientMockResponse(
-        "GET",
-        URL(SERVER_URL),
-        status=status,
-        response=raw,
-        json=body if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._simulator.faults)
 
 
 class FakeTTS:
     """An in-test TTS deployment: an account with gateways and their stats."""
 
     def __init__(self, mocker: AiohttpClientMocker) -> None:
-        """Register the fake on HA's aiohttp mocker with the default fleet."""
+        """Register the simulator on HA's aiohttp mocker with the default fleet."""
         self._mocker = mocker
-        self.api_key = API_KEY
-        self.auth_info: dict[str, Any] = load_json("auth-info.json")
+        self.clock = ManualClock()
+        self.simulator = Simulator(api_key=API_KEY, clock=self.clock)
+        self.simulator.auth_info = load_json("auth-info.json")
         listed = load_json("gateways-list.json")["gateways"]
-        self.gateways: list[dict[str, Any]] = [
+        self.simulator.gateways = [
             *listed,
             listed_gateway(GATEWAY_NEVER, "Never connected"),
             listed_gateway(GATEWAY_STATION),
         ]
         batch = load_json("gateway-connection-stats-batch.json")["entries"]
-        self.stats: dict[str, dict[str, Any] | int] = {
+        self.simulator.stats = {
             GATEWAY_ROOFTOP: load_json("gateway-connection-stats.json"),
             GATEWAY_GARDEN: batch[GATEWAY_GARDEN],
-            GATEWAY_NEVER: HTTPStatus.NOT_FOUND,
+            GATEWAY_NEVER: NOT_CONNECTED,
             GATEWAY_STATION: load_json("gateway-connection-stats-basicstation.json"),
         }
-        # Queued faults per endpoint: "auth_info", "gateways", "batch", "single".
-        self.faults: defaultdict[str, deque[AiohttpClientMockResponse | Exception]]
-        self.faults = defaultdict(deque)
+        self.faults = _FaultQueues(self.simulator)
         self.requests: list[tuple[str, str]] = []
         for method in ("GET", "POST"):
-            mocker.request(method, re.compile(r".*"), side_effect=self._handle)
+            mocker.request(method, URL_ANY, side_effect=self._handle)
+
+    # The simulator's state, under the names the tests use.
+    @property
+    def api_key(self) -> str:
+        """The one API key the account has."""
+        return self.simulator.api_key
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.simulator.api_key = value
+
+    @property
+    def auth_info(self) -> dict[str, Any]:
+        """What ``/api/v3/auth_info`` answers for the key."""
+        return self.simulator.auth_info
+
+    @auth_info.setter
+    def auth_info(self, value: dict[str, Any]) -> None:
+        self.simulator.auth_info = value
+
+    @property
+    def gateways(self) -> list[dict[str, Any]]:
+        """The registry: every gateway the key's user can see."""
+        return self.simulator.gateways
+
+    @gateways.setter
+    def gateways(self, value: list[dict[str, Any]]) -> None:
+        self.simulator.gateways = value
+
+    @property
+    def stats(self) -> dict[str, StatsSource]:
+        """Connection stats per gateway: JSON, NOT_CONNECTED or FORBIDDEN."""
+        return self.simulator.stats
+
+    @stats.setter
+    def stats(self, value: dict[str, StatsSource]) -> None:
+        self.simulator.stats = value
 
     def fail(
         self,
@@ -132,23 +161,22 @@ class FakeTTS:
     ) -> None:
         """Answer the next `times` calls to an endpoint with an error.
 
-        Without `body`, `raw` is sent as the body byte for byte (e.g. non-JSON).
+        Without `body`, `raw` is sent as the body byte for byte (e.g. non-JSON);
+        without either, TTS's error body for the status.
         """
-        for _ in range(times):
-            if isinstance(fault, Exception):
-                self.faults[endpoint].append(fault)
-            elif body is None and raw is None and fault in (401, 403, 404, 429):
-                name = {
-                    401: "error-401.json",
-                    403: "error-403-insufficient.json",
-                    404: "error-404-not-connected.json",
-                    429: "error-429.json",
-                }[fault]
-                response = _error(name)
-                response._headers.update(headers or {})
-                self.faults[endpoint].append(response)
-            else:
-                self.faults[endpoint].append(_response(fault, body, headers, raw))
+        if isinstance(fault, TimeoutError):
+            injected = Fault(FaultKind.TIMEOUT, error=fault)
+        elif isinstance(fault, Exception):
+            injected = Fault(FaultKind.DROP, error=fault)
+        else:
+            injected = Fault(
+                FaultKind.STATUS,
+                status=fault,
+                body=body,
+                raw=raw,
+                headers=dict(headers or {}),
+            )
+        self.simulator.inject(endpoint, injected, times)
 
     def count(self, endpoint: str) -> int:
         """Number of requests an endpoint received."""
@@ -157,67 +185,28 @@ class FakeTTS:
     async def _handle(
         self, method: str, url: URL, data: Any
     ) -> AiohttpClientMockResponse:
-        path = url.path.removeprefix("/api/v3")
-        if method == "GET" and path == "/auth_info":
-            endpoint = "auth_info"
-        elif method == "GET" and path == "/gateways":
-            endpoint = "gateways"
-        elif method == "POST" and path == "/gs/gateways/connection/stats":
-            endpoint = "batch"
-        elif method == "GET" and re.fullmatch(
-            r"/gs/gateways/[^/]+/connection/stats", path
-        ):
-            endpoint = "single"
-        else:
-            return _response(HTTPStatus.NOT_FOUND, {"code": 5, "message": "Not Found"})
-        self.requests.append((endpoint, str(url)))
-
         headers = self._mocker.mock_calls[-1][3] or {}
-        if headers.get("Authorization") != f"Bearer {self.api_key}":
-            return _error("error-401.json")
-        if self.faults[endpoint]:
-            fault = self.faults[endpoint].popleft()
-            if isinstance(fault, Exception):
-                raise fault
-            return fault
-
-        if endpoint == "auth_info":
-            return _response(HTTPStatus.OK, self.auth_info)
-        if endpoint == "gateways":
-            return self._list(url)
-        if endpoint == "batch":
-            return self._batch(data)
-        return self._single(path.split("/")[3])
-
-    def _list(self, url: URL) -> AiohttpClientMockResponse:
-        limit = int(url.query.get("limit", "100"))
-        page = max(int(url.query.get("page", "1")), 1)
-        items = self.gateways[(page - 1) * limit : page * limit]
-        body = {"gateways": items} if items else {}
-        return _response(
-            HTTPStatus.OK, body, {"X-Total-Count": str(len(self.gateways))}
+        request = Request(
+            method=method,
+            path=url.path,
+            query=dict(url.query),
+            headers=dict(headers),
+            body=json.dumps(data).encode() if data is not None else b"",
         )
-
-    def _batch(self, data: Any) -> AiohttpClientMockResponse:
-        ids = [item["gateway_id"] for item in data["gateway_ids"]]
-        if not 1 <= len(ids) <= 100:
-            return _response(HTTPStatus.BAD_REQUEST, {"code": 3, "message": "invalid"})
-        if any(
-            self.stats.get(gateway_id, FORBIDDEN) == FORBIDDEN for gateway_id in ids
-        ):
-            return _error("error-403-insufficient.json")
-        entries = {
-            gateway_id: _batch_encoding(stats)
-            for gateway_id in ids
-            if isinstance(stats := self.stats[gateway_id], dict)
-        }
-        return _response(HTTPStatus.OK, {"entries": entries} if entries else {})
-
-    def _single(self, gateway_id: str) -> AiohttpClientMockResponse:
-        stats = self.stats.get(gateway_id, FORBIDDEN)
-        if stats == FORBIDDEN:
-            return _error("error-403.json")
-        if stats == HTTPStatus.NOT_FOUND:
-            return _error("error-404-not-connected.json")
-        assert isinstance(stats, dict)
-        return _response(HTTPStatus.OK, stats)
+        if (endpoint := Simulator.endpoint_of(method, url.path)) is not None:
+            self.requests.append((endpoint.value, str(url)))
+        response = self.simulator.handle(request)
+        if response.action is Action.HANG:
+            raise response.error or TimeoutError
+        if response.action is Action.DROP:
+            raise response.error or aiohttp.ServerDisconnectedError()
+        if response.events is not None:
+            # A finite stream: the start event and what is pending.
+            response.body += response.events.poll()
+        return AiohttpClientMockResponse(
+            method,
+            url,
+            status=response.status,
+            response=response.body,
+            headers=response.headers,
+        )

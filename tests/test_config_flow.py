@@ -16,9 +16,6 @@ from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidDat
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.test_util.aiohttp import (
-    AiohttpClientMockResponse,
-)
 from yarl import URL
 
 from custom_components.ttn_gateway.config_flow import server_default
@@ -66,14 +63,8 @@ def _queue_raw(
     fake_tts: FakeTTS, endpoint: str, text: str, content_type: str = "text/html"
 ) -> None:
     """Answer the next call to an endpoint with a 200 and a non-JSON body."""
-    fake_tts.faults[endpoint].append(
-        AiohttpClientMockResponse(
-            "GET",
-            URL(SERVER_URL),
-            status=200,
-            text=text,
-            headers={"Content-Type": content_type},
-        )
+    fake_tts.fail(
+        endpoint, 200, raw=text.encode(), headers={"Content-Type": content_type}
     )
 
 

@@ -170,19 +170,20 @@ async def test_auth_info_empty_body(client: TTSClient, fake_tts: FakeTTS) -> Non
 async def test_list_gateways(client: TTSClient, fake_tts: FakeTTS) -> None:
     gateways = await client.list_gateways()
 
+    # TTS sorts by the requested order, gateway_id.
     assert [gateway.gateway_id for gateway in gateways] == [
+        GATEWAY_STATION,
         GATEWAY_ROOFTOP,
         GATEWAY_GARDEN,
         GATEWAY_NEVER,
-        GATEWAY_STATION,
     ]
-    rooftop = gateways[0]
+    rooftop = gateways[1]
     assert rooftop.name == "Rooftop gateway"
     assert rooftop.eui == "B827EBFFFE8DB887"
     assert rooftop.version_ids.model_id == "rak7248"
     assert rooftop.status_public is True
-    assert gateways[2].name == "Never connected"
-    assert gateways[3].name is None
+    assert gateways[3].name == "Never connected"
+    assert gateways[0].name is None
 
     assert fake_tts.count("gateways") == 1
     url = URL(fake_tts.requests[0][1])
@@ -576,7 +577,7 @@ async def test_stats_go_to_the_gateways_cluster(
         if method == "POST"
     }
     assert batches == {
-        EU1_HOST: [GATEWAY_ROOFTOP, GATEWAY_NEVER, GATEWAY_STATION],
+        EU1_HOST: [GATEWAY_STATION, GATEWAY_ROOFTOP, GATEWAY_NEVER],
         NAM1_HOST: [GATEWAY_GARDEN],
     }
 

@@ -1,0 +1,96 @@
+"""Run the TTS simulator: ``python -m tts_simulator --gateways 5``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+import random
+import sys
+
+from aiohttp import web
+
+from . import tts_json
+from .core import Simulator
+from .devices import make_devices
+from .fleet import make_fleet
+from .server import MqttPublisher, create_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tts_simulator",
+        description="A simulated The Things Stack v3 API with live gateways.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1885)
+    parser.add_argument("--gateways", type=int, default=5, help="fleet size")
+    parser.add_argument("--seed", type=int, default=1, help="fleet and key seed")
+    parser.add_argument(
+        "--api-key", help="the account's key (default: derived from --seed)"
+    )
+    parser.add_argument("--api-key-file", type=Path, help="write the key here")
+    parser.add_argument("--user", default="demo", help="owner of the key")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=600,
+        help="requests per minute per call and gateway (0: no limit)",
+    )
+    parser.add_argument("--mqtt-host", help="publish device uplinks to this broker")
+    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--application", default="home-sensors")
+    parser.add_argument("--tenant", default="ttn", help="'' for a bare app id")
+    parser.add_argument(
+        "--device-interval",
+        type=float,
+        help="seconds between uplinks of every device (default: each its own)",
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.gateways <= 100_000:
+        parser.error("--gateways must be between 0 and 100000")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    api_key = args.api_key or tts_json.api_key(random.Random(args.seed))
+    if args.api_key_file:
+        args.api_key_file.write_text(api_key + "\n")
+    simulator = Simulator(
+        api_key=api_key,
+        seed=args.seed,
+        user_id=args.user,
+        rate_limit_per_minute=args.rate_limit or None,
+        application_id=args.application,
+        tenant=args.tenant,
+    )
+    now = simulator.clock()
+    for gateway in make_fleet(
+        args.gateways, now, seed=args.seed, server_address=f"{args.host}:{args.port}"
+    ):
+        simulator.add_gateway(gateway)
+    publisher = None
+    if args.mqtt_host:
+        simulator.devices = make_devices(now, interval=args.device_interval)
+        publisher = MqttPublisher(args.mqtt_host, args.mqtt_port)
+    print(  # noqa: T201
+        f"TTS simulator: http://{args.host}:{args.port} with {args.gateways} "
+        f"gateways, user {args.user}"
+        + (
+            f", uplinks to mqtt://{args.mqtt_host}:{args.mqtt_port}"
+            if publisher
+            else ""
+        ),
+        flush=True,
+    )
+    web.run_app(
+        create_app(simulator, publisher),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""The simulator as an HTTP server, with a control API and an MQTT publisher.
+
+``/api/v3/...`` goes to `Simulator.handle`; this module only carries out what
+a response asks for (wait, hang, drop the connection, stream events).
+``/sim/...`` changes the simulation:
+
+- ``GET /sim/state``: gateways, their state and counters, request counts
+- ``POST /sim/gateways/{id}/disconnect|connect|quiet|unquiet|forbid|allow``
+- ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
+- ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|malformed",
+  "endpoint": "*|auth_info|gateways|batch|single|events", "times": 1,
+  "delay": 5, "retry_after": 30}``; ``DELETE /sim/faults`` clears them
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from http import HTTPStatus
+import json
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+
+from .core import Action, Endpoint, Fault, FaultKind, MqttMessage, Request, Simulator
+
+_LOGGER = logging.getLogger(__name__)
+TICK_SECONDS: Final = 1.0
+HANG_SECONDS: Final = 3600.0
+GATEWAY_ACTIONS: Final = (
+    "disconnect",
+    "connect",
+    "quiet",
+    "unquiet",
+    "forbid",
+    "allow",
+    "rename",
+)
+SIMULATOR_KEY: web.AppKey[Simulator] = web.AppKey("simulator", Simulator)
+
+
+class MqttPublisher:
+    """Publishes device uplinks to a broker with paho-mqtt, reconnecting."""
+
+    def __init__(self, host: str, port: int) -> None:
+        # Imported here: only the MQTT part of the simulator needs paho.
+        from paho.mqtt.client import Client
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self._client = Client(CallbackAPIVersion.VERSION2, client_id="tts-simulator")
+        self._client.reconnect_delay_set(1, 10)
+        self._client.connect_async(host, port)
+        self._client.loop_start()
+        self.published = 0
+
+    def publish(self, message: MqttMessage) -> None:
+        """Publish at QoS 0, as TTS does; lost if the broker is away."""
+        self._client.publish(message.topic, message.payload, qos=0)
+        self.published += 1
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def _gateway_state(simulator: Simulator) -> list[dict[str, Any]]:
+    now = simulator.clock()
+    gateways = []
+    for gateway in simulator.fleet.values():
+        stats = gateway.connection_stats(now)
+        gateways.append(
+            {
+                "gateway_id": gateway.gateway_id,
+                "name": gateway.name,
+                "protocol": gateway.protocol,
+                "state": gateway.state.value,
+                "quiet": gateway.quiet,
+                "status_readable": gateway.status_readable,
+                "uplink_count": int(stats.get("uplink_count", 0))
+                if isinstance(stats, dict)
+                else None,
+                "downlink_count": int(stats.get("downlink_count", 0))
+                if isinstance(stats, dict)
+                else None,
+            }
+        )
+    return gateways
+
+
+async def _api(request: web.Request) -> web.StreamResponse:
+    simulator = request.app[SIMULATOR_KEY]
+    answer = simulator.handle(
+        Request(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=dict(request.headers),
+            body=await request.read(),
+        )
+    )
+    if answer.delay:
+        await asyncio.sleep(answer.delay)
+    if answer.action is Action.HANG:
+        await asyncio.sleep(HANG_SECONDS)
+    if answer.action is Action.DROP or answer.action is Action.HANG:
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=HTTPStatus.NO_CONTENT)
+    if answer.events is None:
+        return web.Response(
+            status=answer.status, body=answer.body, headers=answer.headers
+        )
+
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(answer.body)
+    changed = asyncio.Event()
+    simulator.subscribers.append(changed.set)
+    try:
+        while not answer.events.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), TICK_SECONDS)
+            changed.clear()
+            if frames := answer.events.poll():
+                await response.write(frames)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        simulator.subscribers.remove(changed.set)
+    return response
+
+
+async def _state(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    return web.json_response(
+        {
+            "time": simulator.clock(),
+            "gateways": _gateway_state(simulator),
+            "devices": [
+                {"device_id": device.device_id, "f_cnt": device.f_cnt}
+                for device in simulator.devices
+            ],
+            "requests": dict(simulator.request_counts),
+            "faults": {
+                endpoint: len(queue)
+                for endpoint, queue in simulator.faults.items()
+                if queue
+            },
+        }
+    )
+
+
+async def _gateway_action(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    gateway_id, action = request.match_info["gateway_id"], request.match_info["action"]
+    if gateway_id not in simulator.fleet or action not in GATEWAY_ACTIONS:
+        raise web.HTTPNotFound(text=f"no gateway {gateway_id!r} or action {action!r}")
+    if action == "disconnect":
+        simulator.disconnect(gateway_id)
+    elif action == "connect":
+        simulator.connect(gateway_id)
+    elif action in ("quiet", "unquiet"):
+        simulator.set_quiet(gateway_id, action == "quiet")
+    elif action in ("forbid", "allow"):
+        simulator.set_status_readable(gateway_id, action == "allow")
+    else:
+        name = str((await request.json()).get("name") or gateway_id)
+        simulator.rename(gateway_id, name)
+    _LOGGER.info("Gateway %s: %s", gateway_id, action)
+    return web.json_response({"gateways": _gateway_state(simulator)})
+
+
+def parse_fault(data: dict[str, Any]) -> tuple[str, Fault, int]:
+    """A fault from the control API's JSON: (endpoint, fault, times)."""
+    kind = str(data.get("kind", "500"))
+    endpoint = str(data.get("endpoint", "*"))
+    if endpoint != "*" and endpoint not in list(Endpoint):
+        raise ValueError(f"unknown endpoint {endpoint!r}")
+    times = int(data.get("times", 1))
+    if kind.isdecimal():
+        status = int(kind)
+        retry = data.get(
+            "retry_after", 30 if status == HTTPStatus.TOO_MANY_REQUESTS else None
+        )
+        fault = Fault(
+            FaultKind.STATUS,
+            status=status,
+            retry_after=float(retry) if retry is not None else None,
+        )
+    else:
+        fault = Fault(FaultKind(kind), delay=float(data.get("delay", 5)))
+    return endpoint, fault, times
+
+
+async def _faults(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    if request.method == "DELETE":
+        simulator.faults.clear()
+        return web.json_response({"faults": {}})
+    try:
+        endpoint, fault, times = parse_fault(await request.json())
+    except (ValueError, TypeError) as err:
+        raise web.HTTPBadRequest(text=str(err)) from err
+    simulator.inject(endpoint, fault, times)
+    _LOGGER.info("Fault %s x%d on %s", fault.kind, times, endpoint)
+    return web.json_response({"faults": {endpoint: len(simulator.faults[endpoint])}})
+
+
+async def _console(request: web.Request) -> web.Response:
+    """Where the device page's "Visit" link of a gateway leads."""
+    simulator = request.app[SIMULATOR_KEY]
+    gateway_id = request.match_info["gateway_id"]
+    stats = simulator.stats_of(gateway_id)
+    text = json.dumps(stats, indent=2) if isinstance(stats, dict) else str(stats)
+    body = (
+        f"<!doctype html><title>{gateway_id}</title>"
+        f"<h1>Simulated gateway {gateway_id}</h1><pre>{text}</pre>"
+    )
+    return web.Response(text=body, content_type="text/html")
+
+
+def create_app(
+    simulator: Simulator, publisher: MqttPublisher | None = None
+) -> web.Application:
+    """The aiohttp application, with a task that moves the simulation on."""
+    app = web.Application()
+    app[SIMULATOR_KEY] = simulator
+    app.router.add_route("*", "/api/v3/{tail:.*}", _api)
+    app.router.add_get("/sim/state", _state)
+    app.router.add_post("/sim/gateways/{gateway_id}/{action}", _gateway_action)
+    app.router.add_route("POST", "/sim/faults", _faults)
+    app.router.add_route("DELETE", "/sim/faults", _faults)
+    app.router.add_get("/console/gateways/{gateway_id}", _console)
+
+    async def ticker(app: web.Application) -> Any:
+        async def tick() -> None:
+            while True:
+                for message in simulator.advance():
+                    if publisher is not None:
+                        publisher.publish(message)
+                await asyncio.sleep(TICK_SECONDS)
+
+        task = asyncio.create_task(tick())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if publisher is not None:
+            publisher.close()
+
+    app.cleanup_ctx.append(ticker)
+    return app
