@@ -85,6 +85,16 @@ class _FaultQueues:
         return iter(self._simulator.faults)
 
 
+class _CutResponse(AiohttpClientMockResponse):
+    """Headers arrived, then the connection dropped in the middle of the body."""
+
+    async def read(self) -> bytes:
+        raise aiohttp.ClientPayloadError(
+            "Response payload is not completed: <ContentLengthError: 400, "
+            "message='Not enough data to satisfy content length header.'>"
+        )
+
+
 class FakeTTS:
     """An in-test TTS deployment: an account with gateways and their stats."""
 
@@ -200,6 +210,10 @@ class FakeTTS:
             raise response.error or TimeoutError
         if response.action is Action.DROP:
             raise response.error or aiohttp.ServerDisconnectedError()
+        if response.action is Action.CUT:
+            return _CutResponse(
+                method, url, status=response.status, headers=response.headers
+            )
         if response.events is not None:
             # A finite stream: the start event and what is pending.
             response.body += response.events.poll()

@@ -8,10 +8,16 @@ import json
 import random
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 import pytest
 
+from custom_components.ttn_gateway.tts import (
+    TTSClient,
+    TTSConnectionError,
+    TTSServer,
+)
 from tts_simulator import (
     Action,
     Fault,
@@ -354,6 +360,25 @@ def test_rate_limit_headers_and_429(clock: ManualClock) -> None:
     assert get(sim, single("rooftop-gateway")).status == 200
 
 
+@pytest.mark.usefixtures("socket_enabled")
+async def test_server_cuts_the_body_mid_way(
+    sim: Simulator, aiohttp_client: Callable[[web.Application], Awaitable[TestClient]]
+) -> None:
+    """A cut answer reaches a real client as headers and half a body, then EOF."""
+    client = await aiohttp_client(create_app(sim))
+    sim.inject("gateways", Fault(FaultKind.CUT), times=2)
+    async with client.get("/api/v3/gateways", headers=AUTH) as response:
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+
+    # The integration's client turns it into a connection error.
+    tts = TTSClient(client.session, TTSServer(str(client.make_url(""))), API_KEY)
+    with pytest.raises(TTSConnectionError, match="ClientPayloadError"):
+        await tts.list_gateways()
+    assert len(await tts.list_gateways()) == 5
+
+
 def test_faults(sim: Simulator) -> None:
     sim.inject("*", Fault(FaultKind.STATUS, status=503))
     sim.inject("gateways", Fault(FaultKind.STATUS, status=429, retry_after=30))
@@ -379,6 +404,13 @@ def test_faults(sim: Simulator) -> None:
     assert get(sim, "/api/v3/auth_info").action is Action.DROP
     assert get(sim, "/api/v3/auth_info").status == 200
     assert sim.request_counts["auth_info"] == 3
+    sim.inject("auth_info", Fault(FaultKind.CUT))
+    cut = get(sim, "/api/v3/auth_info")
+    assert (cut.status, cut.action, cut.json()["api_key"]["api_key"]["id"]) == (
+        200,
+        Action.CUT,
+        API_KEY.split(".")[1],
+    )
 
 
 def test_parse_fault_from_the_control_api() -> None:

@@ -95,9 +95,25 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         selected = set(options.get(CONF_GATEWAYS, []))
         return [gateway for gateway in gateways if gateway.gateway_id in selected]
 
+    def _with_unlisted(self, gateways: list[Gateway]) -> list[Gateway]:
+        """Add the known gateways an incomplete list left out: keep their devices."""
+        listed = {gateway.gateway_id for gateway in gateways}
+        kept = [
+            data.gateway
+            for gateway_id, data in (self.data or {}).items()
+            if gateway_id not in listed
+        ]
+        if kept:
+            LOGGER.debug(
+                "Gateway list incomplete; keeping %d known gateways", len(kept)
+            )
+        return [*gateways, *kept]
+
     async def _async_update_data(self) -> dict[str, GatewayData]:
         try:
             gateways = await self.client.list_gateways()
+            if not self.client.listing_complete:
+                gateways = self._with_unlisted(gateways)
             monitored = self._monitored(gateways)
             connections = await self.client.get_connection_stats(monitored)
         except TTSAuthenticationError as err:

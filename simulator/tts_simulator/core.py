@@ -117,6 +117,7 @@ class Action(StrEnum):
     RESPOND = "respond"
     HANG = "hang"  # never answer: the client times out
     DROP = "drop"  # close the connection without an answer
+    CUT = "cut"  # send the status, headers and part of the body, then close
 
 
 class FaultKind(StrEnum):
@@ -127,6 +128,7 @@ class FaultKind(StrEnum):
     TIMEOUT = "timeout"
     DROP = "drop"
     MALFORMED = "malformed"  # 200 with a truncated JSON body
+    CUT = "cut"  # the normal answer, cut off mid-body by a dropped connection
 
 
 @dataclass
@@ -239,8 +241,10 @@ def apply_field_mask(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str,
 def batch_encoding(stats: Mapping[str, Any]) -> dict[str, Any]:
     """Batch entries are plain protojson: enums become numbers."""
     encoded = copy.deepcopy(dict(stats))
-    for location in encoded.get("last_status", {}).get("antenna_locations", []):
-        if isinstance(location.get("source"), str):
+    status = encoded.get("last_status")
+    locations = status.get("antenna_locations") if isinstance(status, dict) else None
+    for location in locations if isinstance(locations, list) else []:
+        if isinstance(location, dict) and isinstance(location.get("source"), str):
             location["source"] = LOCATION_SOURCES.get(location["source"], 0)
     return encoded
 
@@ -656,7 +660,7 @@ class Simulator:
             return Response(0, action=Action.DROP, error=fault.error)
         if fault.kind is FaultKind.MALFORMED:
             return Response(HTTPStatus.OK, b'{"gateways":[{"ids":{"gateway_id":"')
-        if fault.kind is FaultKind.SLOW:
+        if fault.kind in (FaultKind.SLOW, FaultKind.CUT):
             return None
         headers = {"Content-Type": "application/json"}
         if fault.retry_after is not None:
@@ -923,7 +927,9 @@ class Simulator:
             response = self._single(request, caller, headers)
         else:
             response = self._stream(request, caller, headers)
-        if fault is not None:  # a slow answer
+        if fault is not None and fault.kind is FaultKind.CUT:
+            response.action, response.error = Action.CUT, fault.error
+        elif fault is not None:  # a slow answer
             response.delay = fault.delay
         return response
 

@@ -7,7 +7,7 @@ a response asks for (wait, hang, drop the connection, stream events).
 - ``GET /sim/state``: gateways, their state and counters, request counts
 - ``POST /sim/gateways/{id}/disconnect|connect|quiet|unquiet|forbid|allow``
 - ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
-- ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|malformed",
+- ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|cut|malformed",
   "endpoint": "*|auth_info|gateways|batch|single|events", "times": 1,
   "delay": 5, "retry_after": 30}``; ``DELETE /sim/faults`` clears them
 """
@@ -23,7 +23,16 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .core import Action, Endpoint, Fault, FaultKind, MqttMessage, Request, Simulator
+from .core import (
+    Action,
+    Endpoint,
+    Fault,
+    FaultKind,
+    MqttMessage,
+    Request,
+    Response,
+    Simulator,
+)
 
 _LOGGER = logging.getLogger(__name__)
 TICK_SECONDS: Final = 1.0
@@ -108,6 +117,8 @@ async def _api(request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=HTTPStatus.NO_CONTENT)
+    if answer.action is Action.CUT:
+        return await _cut(request, answer)
     if answer.events is None:
         return web.Response(
             status=answer.status, body=answer.body, headers=answer.headers
@@ -130,6 +141,17 @@ async def _api(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         simulator.subscribers.remove(changed.set)
+    return response
+
+
+async def _cut(request: web.Request, answer: Response) -> web.StreamResponse:
+    """Announce the whole body, send half of it, then drop the connection."""
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
+    response.content_length = len(answer.body)
+    await response.prepare(request)
+    await response.write(answer.body[: len(answer.body) // 2])
+    if request.transport is not None:
+        request.transport.close()
     return response
 
 

@@ -47,6 +47,8 @@ GATEWAY_FIELD_MASK: Final = (
 LIST_PAGE_SIZE: Final = 1000
 # Far more than any account has; stops a server that never ends its pages.
 LIST_MAX_PAGES: Final = 100
+# Reads of the whole list when its total changes between pages (pages shifted).
+LIST_ATTEMPTS: Final = 3
 BATCH_SIZE: Final = 100
 # Per-gateway requests in flight when a batch must be split up.
 FALLBACK_CONCURRENCY: Final = 4
@@ -113,6 +115,9 @@ class TTSClient:
         self._retry_at = 0.0
         self._forbidden: dict[str, float] = {}
         self.request_count = 0
+        # False when the last gateway list may lack gateways: an unreadable
+        # item, or pages that kept shifting while they were read.
+        self.listing_complete = True
 
     @property
     def forbidden_gateways(self) -> frozenset[str]:
@@ -209,13 +214,39 @@ class TTSClient:
         return AuthInfo.from_json(data)
 
     async def list_gateways(self) -> list[Gateway]:
-        """List every gateway the key's owner can access, directly or not."""
-        gateways: dict[str, Gateway] = {}
+        """List every gateway the key's owner can access, directly or not.
+
+        The list is read page by page. When its total changes between pages,
+        gateways may have moved across a page boundary unseen, so it is read
+        again. `listing_complete` tells whether the result may lack gateways
+        (unreadable items, or pages that kept moving: then every gateway seen
+        in any read is returned).
+        """
+        seen: dict[str, Gateway] = {}
+        for _ in range(LIST_ATTEMPTS):
+            gateways: dict[str, Gateway] = {}
+            moved, unreadable = await self._read_gateway_pages(gateways)
+            seen.update(gateways)
+            if not moved:
+                self.listing_complete = not unreadable
+                if unreadable:
+                    _LOGGER.debug("Skipped %d unreadable gateways", unreadable)
+                return list(gateways.values())
+            _LOGGER.debug("The gateway list changed while it was read; reading again")
+        self.listing_complete = False
+        return list(seen.values())
+
+    async def _read_gateway_pages(
+        self, gateways: dict[str, Gateway]
+    ) -> tuple[bool, int]:
+        """Read every page into `gateways`; return (total changed, bad items)."""
         params = {
             "field_mask": ",".join(GATEWAY_FIELD_MASK),
             "limit": str(LIST_PAGE_SIZE),
             "order": "gateway_id",
         }
+        totals: set[int] = set()
+        unreadable = 0
         for page in range(1, LIST_MAX_PAGES + 1):
             data, headers = await self._request(
                 "GET",
@@ -231,13 +262,16 @@ class TTSClient:
             for item in items:
                 if (gateway := Gateway.from_json(item)) is not None:
                     gateways.setdefault(gateway.gateway_id, gateway)
+                else:
+                    unreadable += 1
             try:
                 total = int(headers.get("X-Total-Count", ""))
             except ValueError:
                 total = 0
+            totals.add(total)
             if not items or page * LIST_PAGE_SIZE >= total:
                 break
-        return list(gateways.values())
+        return len(totals) > 1, unreadable
 
     async def get_connection_stats(
         self, gateways: Iterable[Gateway]

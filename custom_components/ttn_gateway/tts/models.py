@@ -56,6 +56,15 @@ def parse_uint(value: object) -> int | None:
     return None
 
 
+def parse_count(value: object) -> int | None:
+    """Parse a counter: absent means 0 (protobuf omits zeros), unreadable None.
+
+    A counter that cannot be read is unknown rather than 0, so a bad value
+    never looks like a reset of a ``total_increasing`` sensor.
+    """
+    return 0 if value is None else parse_uint(value)
+
+
 def parse_float(value: object) -> float | None:
     """Parse a JSON number (not a bool) into a float."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -225,11 +234,11 @@ class GatewayConnectionStats:
     last_status_received_at: datetime | None = None
     last_status: GatewayStatus | None = None
     last_uplink_received_at: datetime | None = None
-    uplink_count: int = 0
+    uplink_count: int | None = 0
     last_downlink_received_at: datetime | None = None
-    downlink_count: int = 0
+    downlink_count: int | None = 0
     last_tx_acknowledgment_received_at: datetime | None = None
-    tx_acknowledgment_count: int = 0
+    tx_acknowledgment_count: int | None = 0
     round_trip_times: RoundTripTimes | None = None
     sub_bands: tuple[SubBand, ...] = ()
     remote_ip: str | None = None
@@ -248,15 +257,15 @@ class GatewayConnectionStats:
                 GatewayStatus.from_json(status) if isinstance(status, Mapping) else None
             ),
             last_uplink_received_at=parse_timestamp(raw.get("last_uplink_received_at")),
-            uplink_count=parse_uint(raw.get("uplink_count")) or 0,
+            uplink_count=parse_count(raw.get("uplink_count")),
             last_downlink_received_at=parse_timestamp(
                 raw.get("last_downlink_received_at")
             ),
-            downlink_count=parse_uint(raw.get("downlink_count")) or 0,
+            downlink_count=parse_count(raw.get("downlink_count")),
             last_tx_acknowledgment_received_at=parse_timestamp(
                 raw.get("last_tx_acknowledgment_received_at")
             ),
-            tx_acknowledgment_count=parse_uint(raw.get("tx_acknowledgment_count")) or 0,
+            tx_acknowledgment_count=parse_count(raw.get("tx_acknowledgment_count")),
             round_trip_times=RoundTripTimes.from_json(raw.get("round_trip_times")),
             sub_bands=tuple(
                 SubBand.from_json(band)
