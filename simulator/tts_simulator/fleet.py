@@ -133,6 +133,8 @@ class SimGateway:
     quiet: bool = False
     connected_at: float | None = None
     disconnected_at: float | None = None
+    # When the current (or last) connection began; kept after a disconnect.
+    session_start: float = 0.0
     updated_at: float = 0.0
     uplinks: Counter = field(default_factory=lambda: Counter(0, 0))
     downlinks: Counter = field(default_factory=lambda: Counter(0, 0))
@@ -192,6 +194,7 @@ class SimGateway:
         """(Re)connect: TTS overwrites the stats, so every counter restarts."""
         self.state = GatewayState.CONNECTED
         self.connected_at = now
+        self.session_start = now
         self.disconnected_at = None
         self.uplinks = Counter(self.uplink_interval, now)
         self.downlinks = Counter(self.uplink_interval * self.downlink_every, now)
@@ -255,11 +258,10 @@ class SimGateway:
             last = self.downlinks.last_at(at, hearing) or at
             stats["last_downlink_received_at"] = tts_json.timestamp(last + 1.0)
             stats["downlink_count"] = tts_json.uint64(downlink_count)
-            if self.protocol == PROTOCOL_UDP:
-                stats["last_tx_acknowledgment_received_at"] = tts_json.timestamp(
-                    last + 1.0 + TX_ACK_DELAY
-                )
-                stats["tx_acknowledgment_count"] = tts_json.uint64(downlink_count)
+            stats["last_tx_acknowledgment_received_at"] = tts_json.timestamp(
+                last + 1.0 + TX_ACK_DELAY
+            )
+            stats["tx_acknowledgment_count"] = tts_json.uint64(downlink_count)
             stats["round_trip_times"] = {
                 "min": tts_json.duration(0.041277519),
                 "max": tts_json.duration(0.394113048),
@@ -323,7 +325,7 @@ class SimGateway:
     def _sub_bands(self, downlinks: int, now: float) -> list[dict[str, Any]]:
         # Duty-cycle use over the last hour: RX1 downlinks in the 868.0-868.6
         # band, every fifth downlink in the RX2 band at 869.525 MHz.
-        hour = max(min(now - (self.connected_at or now), 3600.0), 60.0)
+        hour = max(min(now - self.session_start, 3600.0), 60.0)
         recent = min(downlinks, math.ceil(hour / (self.uplink_interval * 12)))
         used = {
             2: recent * RX1_AIRTIME / hour,

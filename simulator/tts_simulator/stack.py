@@ -1,0 +1,414 @@
+"""Run an MQTT broker, the simulator and Home Assistant locally, and set HA up.
+
+Used by ``./scripts/demo`` and by the end-to-end tests. Every process is
+started in its own session and stopped by its PID (SIGTERM, then SIGKILL),
+so nothing is left running. Home Assistant is set up the way a user does it
+in the browser: onboarding, then config flows through the REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+import contextlib
+from dataclasses import dataclass, field
+from http import HTTPStatus
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import IO, Any, Final
+
+import aiohttp
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+SIMULATOR_DIR: Final = REPO_ROOT / "simulator"
+DOMAIN: Final = "ttn_gateway"
+# Integrations onboarding adds that need the internet; removed again.
+ONBOARDING_EXTRAS: Final = ("met", "radio_browser", "google_translate", "shopping_list")
+LOCALHOST: Final = "127.0.0.1"
+# Local-only credentials of the demo's owner user (documented in the README).
+OWNER_NAME: Final = "Demo"
+OWNER_USERNAME: Final = "demo"
+OWNER_PASSWORD: Final = "demo-password"  # noqa: S105  # documented, local only
+STOP_TIMEOUT: Final = 20.0
+
+
+class StackError(RuntimeError):
+    """A process did not start or Home Assistant refused a step."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((LOCALHOST, port)) == 0
+
+
+def find_mosquitto() -> str | None:
+    """The mosquitto binary (Debian puts it in /usr/sbin), or None."""
+    return shutil.which("mosquitto") or shutil.which(
+        "mosquitto", path="/usr/sbin:/usr/local/sbin"
+    )
+
+
+@dataclass
+class Processes:
+    """Processes started here, stopped by PID in reverse order."""
+
+    log_dir: Path
+    started: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def start(
+        self, name: str, argv: list[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a process with its output in ``<log_dir>/<name>.log``."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self._logs.append(log)
+        process = subprocess.Popen(  # noqa: S603
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        self.started.append((name, process))
+        return process
+
+    def check(self) -> None:
+        """Raise if a started process has exited."""
+        for name, process in self.started:
+            if process.poll() is not None:
+                raise StackError(
+                    f"{name} exited with {process.returncode}; see "
+                    f"{self.log_dir / (name + '.log')}"
+                )
+
+    def stop(self) -> None:
+        """SIGTERM each process (newest first), SIGKILL what is left."""
+        for _name, process in reversed(self.started):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for _name, process in reversed(self.started):
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.started.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def wait_for_port(self, port: int, timeout: float) -> None:
+        """Wait until 127.0.0.1:port accepts connections."""
+        deadline = time.monotonic() + timeout
+        while not port_open(port):
+            self.check()
+            if time.monotonic() > deadline:
+                raise StackError(f"nothing listens on port {port} after {timeout} s")
+            time.sleep(0.2)
+
+
+def start_broker(processes: Processes, port: int, work_dir: Path) -> str:
+    """Start mosquitto, or the Python broker amqtt when it is missing."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if mosquitto := find_mosquitto():
+        config = work_dir / "mosquitto.conf"
+        config.write_text(
+            f"listener {port} {LOCALHOST}\nallow_anonymous true\npersistence false\n"
+        )
+        processes.start("mosquitto", [mosquitto, "-c", str(config)])
+        name = "mosquitto"
+    else:
+        config = work_dir / "amqtt.yaml"
+        config.write_text(
+            "listeners:\n  default:\n    type: tcp\n"
+            f"    bind: {LOCALHOST}:{port}\n"
+            "auth:\n  allow-anonymous: true\n  plugins: [auth_anonymous]\n"
+            "topic-check:\n  enabled: false\n"
+        )
+        amqtt = Path(sys.executable).with_name("amqtt")
+        processes.start("amqtt", [str(amqtt), "-c", str(config)])
+        name = "amqtt"
+    processes.wait_for_port(port, 30)
+    return name
+
+
+def start_simulator(
+    processes: Processes,
+    port: int,
+    api_key: str,
+    *,
+    gateways: int,
+    mqtt_port: int | None,
+    device_interval: float | None = None,
+) -> None:
+    """Start ``python -m tts_simulator``."""
+    argv = [
+        sys.executable,
+        "-m",
+        "tts_simulator",
+        "--port",
+        str(port),
+        "--gateways",
+        str(gateways),
+        "--api-key",
+        api_key,
+    ]
+    if mqtt_port is not None:
+        argv += ["--mqtt-host", LOCALHOST, "--mqtt-port", str(mqtt_port)]
+    if device_interval is not None:
+        argv += ["--device-interval", str(device_interval)]
+    processes.start("simulator", argv, {"PYTHONPATH": str(SIMULATOR_DIR)})
+    processes.wait_for_port(port, 30)
+
+
+def write_hass_config(config_dir: Path, port: int) -> None:
+    """A minimal configuration (no discovery, no cloud) with prometheus."""
+    (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
+    link = config_dir / "custom_components" / DOMAIN
+    if not link.exists():
+        link.symlink_to(REPO_ROOT / "custom_components" / DOMAIN)
+    (config_dir / "configuration.yaml").write_text(
+        f"""homeassistant:
+  name: TTN Gateway demo
+  latitude: 52.37403
+  longitude: 4.88969
+  elevation: 12
+  unit_system: metric
+  time_zone: Europe/Amsterdam
+  country: NL
+  currency: EUR
+
+http:
+  server_host: {LOCALHOST}
+  server_port: {port}
+
+frontend:
+config:
+history:
+logbook:
+prometheus:
+
+logger:
+  default: warning
+  logs:
+    custom_components.ttn_gateway: debug
+"""
+    )
+
+
+def start_hass(processes: Processes, config_dir: Path, port: int) -> None:
+    """Start Home Assistant and wait until its HTTP server answers."""
+    hass = Path(sys.executable).with_name("hass")
+    processes.start("hass", [str(hass), "--config", str(config_dir)])
+    processes.wait_for_port(port, 300)
+
+
+class HomeAssistantClient:
+    """REST and websocket calls on a local Home Assistant, as the frontend makes them."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+        self.session = session
+        self.base_url = f"http://{LOCALHOST}:{port}"
+        self.client_id = f"{self.base_url}/"
+        self.token = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The bearer token header."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with self.session.request(
+            method, f"{self.base_url}{path}", **kwargs
+        ) as response:
+            if response.status >= 400:
+                text = await response.text()
+                raise StackError(f"{method} {path}: HTTP {response.status} {text}")
+            return await response.json()
+
+    async def owner_missing(self, seconds: float = 300) -> bool:
+        """Wait until HA answers; whether onboarding still has to create the owner.
+
+        Once onboarding is done HA no longer serves ``/api/onboarding`` (404).
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self.session.get(
+                    f"{self.base_url}/api/onboarding"
+                ) as response:
+                    if response.status == HTTPStatus.NOT_FOUND:
+                        return False
+                    if response.status == HTTPStatus.OK:
+                        steps = await response.json()
+                        return not next(
+                            step["done"] for step in steps if step["step"] == "user"
+                        )
+            if time.monotonic() > deadline:
+                raise StackError("Home Assistant did not answer in time")
+            await asyncio.sleep(0.5)
+
+    async def _token(self, code: str) -> None:
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": self.client_id,
+        }
+        self.token = (await self._json("POST", "/auth/token", data=data))[
+            "access_token"
+        ]
+
+    async def onboard_or_login(self) -> bool:
+        """Create the owner (first run) or log in; True if onboarded now."""
+        if await self.owner_missing():
+            result = await self._json(
+                "POST",
+                "/api/onboarding/users",
+                json={
+                    "client_id": self.client_id,
+                    "name": OWNER_NAME,
+                    "username": OWNER_USERNAME,
+                    "password": OWNER_PASSWORD,
+                    "language": "en",
+                },
+            )
+            await self._token(result["auth_code"])
+            await self._json(
+                "POST", "/api/onboarding/core_config", headers=self.headers
+            )
+            await self._json("POST", "/api/onboarding/analytics", headers=self.headers)
+            await self._json(
+                "POST",
+                "/api/onboarding/integration",
+                headers=self.headers,
+                json={
+                    "client_id": self.client_id,
+                    "redirect_uri": f"{self.base_url}/?auth_callback=1",
+                },
+            )
+            return True
+        flow = await self._json(
+            "POST",
+            "/auth/login_flow",
+            json={
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{self.base_url}/?auth_callback=1",
+            },
+        )
+        result = await self._json(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            json={
+                "client_id": self.client_id,
+                "username": OWNER_USERNAME,
+                "password": OWNER_PASSWORD,
+            },
+        )
+        await self._token(result["result"])
+        return False
+
+    async def config_entries(self) -> list[dict[str, Any]]:
+        """Every config entry."""
+        entries: list[dict[str, Any]] = await self._json(
+            "GET", "/api/config/config_entries/entry", headers=self.headers
+        )
+        return entries
+
+    async def add_entry(
+        self, handler: str, user_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run a config flow's first form with `user_input`, as the frontend does."""
+        flow = await self._json(
+            "POST",
+            "/api/config/config_entries/flow",
+            headers=self.headers,
+            json={"handler": handler, "show_advanced_options": False},
+        )
+        if flow["type"] != "form":
+            raise StackError(f"{handler} flow: expected a form, got {flow}")
+        result: dict[str, Any] = await self._json(
+            "POST",
+            f"/api/config/config_entries/flow/{flow['flow_id']}",
+            headers=self.headers,
+            json=user_input,
+        )
+        if result["type"] != "create_entry":
+            raise StackError(f"{handler} flow did not create an entry: {result}")
+        return result
+
+    async def ensure_entries(
+        self, mqtt_port: int, simulator_url: str, api_key: str
+    ) -> None:
+        """Add the MQTT and TTN Gateway entries unless they exist."""
+        entries = await self.config_entries()
+        for entry in entries:
+            if entry["domain"] in ONBOARDING_EXTRAS:
+                await self._json(
+                    "DELETE",
+                    f"/api/config/config_entries/entry/{entry['entry_id']}",
+                    headers=self.headers,
+                )
+        domains = {entry["domain"] for entry in entries}
+        if "mqtt" not in domains:
+            await self.add_entry("mqtt", {"broker": LOCALHOST, "port": mqtt_port})
+        if DOMAIN not in domains:
+            await self.add_entry(DOMAIN, {"server": simulator_url, "api_key": api_key})
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """Every entity's state, by entity id."""
+        states = await self._json("GET", "/api/states", headers=self.headers)
+        return {state["entity_id"]: state for state in states}
+
+    async def call_service(
+        self, domain: str, service: str, data: dict[str, Any]
+    ) -> Any:
+        """Call an action."""
+        return await self._json(
+            "POST", f"/api/services/{domain}/{service}", headers=self.headers, json=data
+        )
+
+    async def text(self, path: str) -> str:
+        """A text resource, with the token."""
+        async with self.session.get(
+            f"{self.base_url}{path}", headers=self.headers
+        ) as response:
+            response.raise_for_status()
+            return await response.text()
+
+    async def websocket(self, *commands: dict[str, Any]) -> list[Any]:
+        """Send websocket commands and return their results, in order."""
+        results = []
+        async with self.session.ws_connect(f"{self.base_url}/api/websocket") as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            if (await ws.receive_json())["type"] != "auth_ok":
+                raise StackError("websocket authentication failed")
+            for number, command in enumerate(commands, start=1):
+                await ws.send_json({"id": number, **command})
+                while (message := await ws.receive_json())["id"] != number:
+                    pass
+                if not message["success"]:
+                    raise StackError(f"websocket {command}: {message}")
+                results.append(message["result"])
+        return results

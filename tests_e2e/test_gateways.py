@@ -1,0 +1,135 @@
+"""What a user sees in a real Home Assistant set up against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from tts_simulator.stack import HomeAssistantClient
+
+from .conftest import GATEWAYS, Stack
+
+ROOFTOP = "rooftop-gateway"
+
+
+async def simulator(stack: Stack, method: str, path: str) -> Any:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{stack.simulator_url}{path}") as response,
+    ):
+        response.raise_for_status()
+        return await response.json()
+
+
+async def poll_now(client: HomeAssistantClient, entity_id: str) -> None:
+    """Make the integration poll now, as the entity's "update" action does."""
+    await client.call_service(
+        "homeassistant", "update_entity", {"entity_id": entity_id}
+    )
+
+
+async def wait_for_state(
+    client: HomeAssistantClient, entity_id: str, expected: str, seconds: float = 30
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        state = (await client.states()).get(entity_id)
+        if state is not None and state["state"] == expected:
+            return state
+        assert time.monotonic() < deadline, f"{entity_id} is {state}"
+        await asyncio.sleep(0.5)
+
+
+async def test_config_entries_devices_and_entities(
+    hass_client: HomeAssistantClient,
+) -> None:
+    entries = {entry["domain"]: entry for entry in await hass_client.config_entries()}
+    assert entries["ttn_gateway"]["state"] == "loaded"
+    assert entries["ttn_gateway"]["title"].startswith("demo (127.0.0.1:")
+    assert entries["mqtt"]["state"] == "loaded"
+
+    devices, entities = await hass_client.websocket(
+        {"type": "config/device_registry/list"},
+        {"type": "config/entity_registry/list"},
+    )
+    entry_id = entries["ttn_gateway"]["entry_id"]
+    gateways = {
+        device["name"]: device
+        for device in devices
+        if entry_id in device["config_entries"]
+    }
+    assert set(gateways) == {
+        "Rooftop gateway",
+        "Garden gateway",
+        "Barn gateway",
+        "Attic gateway",
+        "Spare gateway",
+    }
+    assert len(gateways) == GATEWAYS
+    rooftop = gateways["Rooftop gateway"]
+    assert (rooftop["manufacturer"], rooftop["model"]) == ("rakwireless", "rak7248")
+    assert rooftop["configuration_url"].endswith(f"/console/gateways/{ROOFTOP}")
+    ours = [e for e in entities if e["config_entry_id"] == entry_id]
+    assert {e["device_id"] for e in ours} == {d["id"] for d in gateways.values()}
+
+    states = await hass_client.states()
+    assert states["binary_sensor.rooftop_gateway_connectivity"]["state"] == "on"
+    assert states["binary_sensor.barn_gateway_connectivity"]["state"] == "on"
+    assert states["binary_sensor.attic_gateway_connectivity"]["state"] == "off"
+    assert states["binary_sensor.spare_gateway_connectivity"]["state"] == "off"
+    assert states["sensor.spare_gateway_uplinks"]["state"] == "unknown"
+    assert int(states["sensor.rooftop_gateway_uplinks"]["state"]) > 0
+    assert states["sensor.garden_gateway_protocol"]["state"] == "semtechws/lbslns"
+    assert states["sensor.rooftop_gateway_temperature"]["state"] == "41.5"
+
+
+async def test_counters_and_disconnect_reach_ha_in_one_poll(
+    stack: Stack, hass_client: HomeAssistantClient
+) -> None:
+    entity = "sensor.rooftop_gateway_uplinks"
+    before = int((await hass_client.states())[entity]["state"])
+    interval = 10  # the rooftop gateway hears an uplink at least this often
+    await asyncio.sleep(interval + 1)
+    await poll_now(hass_client, entity)
+    deadline = time.monotonic() + 20
+    while int((await hass_client.states())[entity]["state"]) <= before:
+        assert time.monotonic() < deadline, "uplink counter did not grow"
+        await asyncio.sleep(0.5)
+
+    await simulator(stack, "POST", f"/sim/gateways/{ROOFTOP}/disconnect")
+    await poll_now(hass_client, "binary_sensor.rooftop_gateway_connectivity")
+    await wait_for_state(
+        hass_client, "binary_sensor.rooftop_gateway_connectivity", "off"
+    )
+    states = await hass_client.states()
+    assert states["sensor.rooftop_gateway_connected_since"]["state"] == "unknown"
+    assert states["sensor.rooftop_gateway_uplinks"]["state"] != "unavailable"
+
+    await simulator(stack, "POST", f"/sim/gateways/{ROOFTOP}/connect")
+    await asyncio.sleep(11)  # the coordinator's refresh debouncer
+    await poll_now(hass_client, "binary_sensor.rooftop_gateway_connectivity")
+    await wait_for_state(
+        hass_client, "binary_sensor.rooftop_gateway_connectivity", "on"
+    )
+
+
+async def test_prometheus_exports_gateway_sensors(
+    hass_client: HomeAssistantClient,
+) -> None:
+    metrics = await hass_client.text("/api/prometheus")
+    uplinks = [
+        line
+        for line in metrics.splitlines()
+        if 'entity="sensor.rooftop_gateway_uplinks"' in line
+        and not line.startswith("#")
+    ]
+    assert uplinks
+    assert any(
+        'entity="binary_sensor.attic_gateway_connectivity"' in line
+        and line.endswith(" 0.0")
+        for line in metrics.splitlines()
+    )
+    assert float(uplinks[0].rsplit(" ", 1)[1]) > 0
