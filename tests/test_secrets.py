@@ -1,0 +1,193 @@
+"""Secret hygiene: the API key shows nowhere a user, a log or a bug report sees."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_API_KEY
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.json import json_dumps
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ttn_gateway.const import DOMAIN
+from custom_components.ttn_gateway.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
+
+from .fake_tts import (
+    API_KEY,
+    API_KEY_SECRET,
+    FORBIDDEN,
+    GATEWAY_ROOFTOP,
+    GATEWAY_STATION,
+    FakeTTS,
+    listed_gateway,
+)
+from .fault_cases import TRANSIENT_FAULTS, assert_handled, poll
+
+NEW_KEY = (
+    "NNSXS.NEWKEYIDNEWKEYIDNEWKEYIDNEWKEYIDNEWKEY."
+    "NEWSECRETNEWSECRETNEWSECRETNEWSECRETNEWSECRETNEWSECR"
+)
+NEW_KEY_SECRET = NEW_KEY.rsplit(".", 1)[1]
+SECRETS = (API_KEY, API_KEY_SECRET, NEW_KEY, NEW_KEY_SECRET)
+
+
+class Exposure:
+    """Everything the integration showed, as text, gathered along the way."""
+
+    def __init__(self, hass: HomeAssistant, entry: MockConfigEntry) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.texts: dict[str, list[str]] = {
+            "exception": [],
+            "entry reason": [],
+            "attributes": [],
+            "repair issue": [],
+            "diagnostics": [],
+            "flow": [],
+        }
+        self.exceptions_seen = 0
+
+    def look(self) -> None:
+        """Record the current exception, entry reason, attributes and issues."""
+        if self.entry.state is ConfigEntryState.LOADED:
+            error = self.entry.runtime_data.last_exception
+            if error is not None:
+                self.exceptions_seen += 1
+                self.texts["exception"].append(
+                    "".join(traceback.format_exception(error)) + repr(error)
+                )
+                if isinstance(error, HomeAssistantError):
+                    self.texts["exception"].append(str(error.translation_placeholders))
+        self.texts["entry reason"].append(str(self.entry.reason))
+        for state in self.hass.states.async_all():
+            self.texts["attributes"].append(f"{state.state} {state.attributes}")
+        for issue in ir.async_get(self.hass).issues.values():
+            if issue.domain == DOMAIN:
+                self.texts["repair issue"].append(
+                    f"{issue.issue_id} {issue.translation_placeholders}"
+                )
+
+    def assert_clean(self, caplog: pytest.LogCaptureFixture) -> None:
+        """No secret in anything gathered, nor in any log record."""
+        formatter = logging.Formatter()
+        logs = []
+        for record in caplog.records:
+            logs.append(record.getMessage())
+            if record.exc_info:
+                logs.append(formatter.formatException(record.exc_info))
+            if record.stack_info:
+                logs.append(record.stack_info)
+        self.texts["log"] = logs
+        for where, texts in self.texts.items():
+            joined = "\n".join(texts)
+            for secret in SECRETS:
+                assert secret not in joined, f"the API key shows in a {where}"
+
+
+async def test_api_key_never_shows(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Setup, polls, every fault, reauth, diagnostics and unload, at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    seen = Exposure(hass, mock_config_entry)
+
+    async def diagnostics() -> None:
+        # Called directly: HA's download view cannot run under frozen time.
+        dump = await async_get_config_entry_diagnostics(hass, mock_config_entry)
+        seen.texts["diagnostics"].append(json_dumps(dump))
+
+    # Setup with a gateway the key may not read: a repair issue.
+    fake_tts.stats[GATEWAY_STATION] = FORBIDDEN
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    await poll(hass, freezer)
+    seen.look()
+    await diagnostics()
+
+    # Every transient fault, each followed by a recovery.
+    for fault in TRANSIENT_FAULTS:
+        fault.inject(fake_tts, 1)
+        await poll(hass, freezer)
+        seen.look()
+        await poll(hass, freezer)
+    # Rate limited, while failing: diagnostics show the last error.
+    fake_tts.fail("batch", 429, headers={"X-Rate-Limit-Retry": "100"})
+    await poll(hass, freezer)
+    seen.look()
+    await diagnostics()
+    await poll(hass, freezer, seconds=120)
+    # Listing right revoked, then restored.
+    rights = fake_tts.auth_info["api_key"]["api_key"]["rights"]
+    fake_tts.auth_info["api_key"]["api_key"]["rights"] = []
+    await poll(hass, freezer)
+    seen.look()
+    fake_tts.auth_info["api_key"]["api_key"]["rights"] = rights
+    # Bad data: wrong types, duplicates, an unreadable entry.
+    fake_tts.stats[GATEWAY_ROOFTOP] = {"uplink_count": True, "connected_at": 5}
+    fake_tts.gateways = [
+        *fake_tts.gateways,
+        listed_gateway(GATEWAY_ROOFTOP),
+        {"ids": {"gateway_id": 7}},
+    ]
+    await poll(hass, freezer)
+    seen.look()
+    assert seen.exceptions_seen >= len(TRANSIENT_FAULTS) + 2
+
+    # The key is revoked: reauth with a new one.
+    fake_tts.api_key = NEW_KEY
+    await poll(hass, freezer)
+    seen.look()
+    await diagnostics()
+    flows = hass.config_entries.flow.async_progress()
+    assert len(flows) == 1
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_API_KEY: API_KEY}
+    )
+    seen.texts["flow"].append(str(result))
+    assert result["type"] is FlowResultType.FORM  # the old key: rejected
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_API_KEY: NEW_KEY}
+    )
+    seen.texts["flow"].append(str(result))
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    await poll(hass, freezer)
+    seen.look()
+    await diagnostics()
+
+    # Revoked again, found at setup this time.
+    fake_tts.api_key = API_KEY
+    await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    seen.look()
+    fake_tts.api_key = NEW_KEY
+    await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    seen.look()
+
+    # The run did show what happened, at DEBUG.
+    for message in ("HTTP 500", "Timeout", "rate limited", "lacks these rights"):
+        assert message in caplog.text
+    assert seen.texts["repair issue"]
+    assert len(seen.texts["diagnostics"]) == 4
+    seen.assert_clean(caplog)
+    assert_handled(caplog)
