@@ -10,6 +10,7 @@ TTS error bodies. Faults can be queued per endpoint.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 import copy
 from http import HTTPStatus
 import json
@@ -117,6 +118,10 @@ class FakeTTS:
         self.faults: defaultdict[str, deque[AiohttpClientMockResponse | Exception]]
         self.faults = defaultdict(deque)
         self.requests: list[tuple[str, str]] = []
+        # Answers POST /api/v3/events when set (see tests/event_feed.py);
+        # without it the fake has no events API and answers 404.
+        self.events: Callable[[Any], Awaitable[AiohttpClientMockResponse]] | None
+        self.events = None
         for method in ("GET", "POST"):
             mocker.request(method, re.compile(r".*"), side_effect=self._handle)
 
@@ -168,6 +173,8 @@ class FakeTTS:
             r"/gs/gateways/[^/]+/connection/stats", path
         ):
             endpoint = "single"
+        elif method == "POST" and path == "/events" and self.events is not None:
+            endpoint = "events"
         else:
             return _response(HTTPStatus.NOT_FOUND, {"code": 5, "message": "Not Found"})
         self.requests.append((endpoint, str(url)))
@@ -187,6 +194,9 @@ class FakeTTS:
             return self._list(url)
         if endpoint == "batch":
             return self._batch(data)
+        if endpoint == "events":
+            assert self.events is not None
+            return await self.events(data)
         return self._single(path.split("/")[3])
 
     def _list(self, url: URL) -> AiohttpClientMockResponse:
