@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 import logging
 from typing import Any
 
@@ -548,7 +548,3 @@ async def test_stop_cancels_the_stream(
     ]
     await hass.async_stop()
     assert tasks[0].done()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
