@@ -24,6 +24,7 @@ from custom_components.ttn_gateway.const import (
     CONF_MONITOR_ALL,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
+    CONF_SILENCE_THRESHOLD,
     DOMAIN,
 )
 
@@ -948,6 +949,11 @@ async def test_options_form(
     interval = result["data_schema"].schema[_field(result, CONF_SCAN_INTERVAL)]
     assert interval.config["min"] == 30
     assert interval.config["max"] == 3600
+    assert _suggested(result, CONF_SILENCE_THRESHOLD) == 30
+    threshold = result["data_schema"].schema[_field(result, CONF_SILENCE_THRESHOLD)]
+    assert threshold.config["min"] == 5
+    assert threshold.config["max"] == 1440
+    assert threshold.config["unit_of_measurement"] == "min"
 
 
 async def test_options_gateway_labels(
@@ -1004,12 +1010,14 @@ async def test_options_save_and_reload(
             CONF_SCAN_INTERVAL: 120,
             CONF_MONITOR_ALL: False,
             CONF_GATEWAYS: [GATEWAY_GARDEN, GATEWAY_ROOFTOP],
+            CONF_SILENCE_THRESHOLD: 45,
         },
     )
     expected = {
         CONF_SCAN_INTERVAL: 120,
         CONF_MONITOR_ALL: False,
         CONF_GATEWAYS: [GATEWAY_ROOFTOP, GATEWAY_GARDEN],
+        CONF_SILENCE_THRESHOLD: 45,
     }
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == expected
@@ -1030,7 +1038,10 @@ async def test_options_save_and_reload(
     assert _suggested(result, CONF_SCAN_INTERVAL) == 120
     assert _suggested(result, CONF_MONITOR_ALL) is False
     assert _suggested(result, CONF_GATEWAYS) == [GATEWAY_ROOFTOP, GATEWAY_GARDEN]
+    assert _suggested(result, CONF_SILENCE_THRESHOLD) == 45
     assert len(_selector_options(result, CONF_GATEWAYS)) == 4
+    threshold = hass.states.get("number.rooftop_gateway_silence_threshold")
+    assert threshold.state == "45.0"
 
 
 async def test_options_unchanged_no_reload(
@@ -1040,7 +1051,12 @@ async def test_options_unchanged_no_reload(
     entry = init_integration
     hass.config_entries.async_update_entry(
         entry,
-        options={CONF_SCAN_INTERVAL: 60, CONF_MONITOR_ALL: True, CONF_GATEWAYS: []},
+        options={
+            CONF_SCAN_INTERVAL: 60,
+            CONF_MONITOR_ALL: True,
+            CONF_GATEWAYS: [],
+            CONF_SILENCE_THRESHOLD: 30,
+        },
     )
     coordinator = entry.runtime_data
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -1134,4 +1150,5 @@ async def test_options_entry_not_loaded(
         CONF_SCAN_INTERVAL: 45,
         CONF_MONITOR_ALL: True,
         CONF_GATEWAYS: [],
+        CONF_SILENCE_THRESHOLD: 30,
     }

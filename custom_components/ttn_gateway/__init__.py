@@ -8,9 +8,15 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import CONF_SERVER
 from .coordinator import TTSConfigEntry, TTSCoordinator
+from .stream import GatewayEventStreams
 from .tts import TTSClient, TTSServer
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.EVENT,
+    Platform.NUMBER,
+    Platform.SENSOR,
+]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
@@ -23,7 +29,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     coordinator = TTSCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    entry.async_on_unload(coordinator.silence.async_attach())
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # After the platforms, so that the restored thresholds count.
+    coordinator.silence.async_start()
+    coordinator.event_streams = GatewayEventStreams(hass, entry, coordinator)
+    await coordinator.event_streams.async_start()
     return True
 
 

@@ -33,12 +33,16 @@ from .const import (
     CONF_MONITOR_ALL,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
+    CONF_SILENCE_THRESHOLD,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SERVER,
+    DEFAULT_SILENCE_THRESHOLD,
     DOMAIN,
     LOGGER,
     MAX_SCAN_INTERVAL,
+    MAX_SILENCE_THRESHOLD,
     MIN_SCAN_INTERVAL,
+    MIN_SILENCE_THRESHOLD,
 )
 from .coordinator import TTSConfigEntry
 from .tts import (
@@ -291,6 +295,7 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                 CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                 CONF_MONITOR_ALL: user_input[CONF_MONITOR_ALL],
                 CONF_GATEWAYS: sorted(user_input.get(CONF_GATEWAYS, [])),
+                CONF_SILENCE_THRESHOLD: int(user_input[CONF_SILENCE_THRESHOLD]),
             }
             if not options[CONF_MONITOR_ALL] and not options[CONF_GATEWAYS]:
                 errors[CONF_GATEWAYS] = "no_gateways_selected"
@@ -303,6 +308,7 @@ class TTNGatewayOptionsFlow(OptionsFlow):
             CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL.total_seconds(),
             CONF_MONITOR_ALL: True,
             CONF_GATEWAYS: [],
+            CONF_SILENCE_THRESHOLD: DEFAULT_SILENCE_THRESHOLD,
             **entry.options,
             **(user_input or {}),
         }
@@ -338,6 +344,17 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                         ],
                         multiple=True,
                         mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                vol.Required(
+                    CONF_SILENCE_THRESHOLD, default=DEFAULT_SILENCE_THRESHOLD
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SILENCE_THRESHOLD,
+                        max=MAX_SILENCE_THRESHOLD,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="min",
                     )
                 ),
             }

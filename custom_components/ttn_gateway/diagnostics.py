@@ -48,6 +48,24 @@ async def async_get_config_entry_diagnostics(
                 gateway_id: asdict(data)
                 for gateway_id, data in coordinator.data.items()
             },
+            "event_streams": (
+                {
+                    "names": list(streams.names),
+                    "streams": streams.diagnostics(),
+                }
+                if (streams := coordinator.event_streams) is not None
+                else None
+            ),
+            "silence": {
+                "default_threshold_minutes": (
+                    coordinator.silence.default_threshold.total_seconds() / 60
+                ),
+                "silent": sorted(
+                    gateway_id
+                    for gateway_id in coordinator.data
+                    if coordinator.silence.is_silent(gateway_id)
+                ),
+            },
         },
         TO_REDACT,
     )
