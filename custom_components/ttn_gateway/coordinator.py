@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -21,6 +22,7 @@ from .const import (
     ISSUE_MISSING_GATEWAY_RIGHTS,
     LOGGER,
 )
+from .end_devices import is_end_device
 from .tts import (
     ConnectionState,
     Gateway,
@@ -33,7 +35,18 @@ from .tts import (
     TTSRateLimitError,
 )
 
-type TTSConfigEntry = ConfigEntry[TTSCoordinator]
+if TYPE_CHECKING:
+    from .end_devices import EndDeviceManager
+
+type TTSConfigEntry = ConfigEntry[TTSRuntimeData]
+
+
+@dataclass(frozen=True, slots=True)
+class TTSRuntimeData:
+    """What a loaded entry runs: gateway polling and end-device uplinks."""
+
+    coordinator: TTSCoordinator
+    end_devices: EndDeviceManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +162,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 )
         wanted = {(DOMAIN, self.device_identifier(gateway_id)) for gateway_id in data}
         for device in dr.async_entries_for_config_entry(registry, entry_id):
-            if not device.identifiers & wanted:
+            if not device.identifiers & wanted and not is_end_device(entry_id, device):
                 LOGGER.debug(
                     "Removing device %s: gateway no longer monitored", device.name
                 )

@@ -10,6 +10,7 @@ from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
 from .coordinator import TTSConfigEntry
+from .end_devices import end_device_diagnostics
 
 TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
 
@@ -18,7 +19,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TTSConfigEntry
 ) -> dict[str, Any]:
     """Return diagnostics for a config entry."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     client = coordinator.client
     return async_redact_data(
         {
@@ -48,6 +49,7 @@ async def async_get_config_entry_diagnostics(
                 gateway_id: asdict(data)
                 for gateway_id, data in coordinator.data.items()
             },
+            "end_devices": end_device_diagnostics(entry.runtime_data.end_devices),
         },
         TO_REDACT,
     )
