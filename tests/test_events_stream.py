@@ -339,7 +339,7 @@ async def test_poll_relaxes_while_stream_is_healthy(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Polls every 5 min with a healthy stream, every minute again without."""
-    coordinator = init_integration.runtime_data
+    coordinator = init_integration.runtime_data.coordinator
     assert coordinator.update_interval == timedelta(seconds=60)
     event_feed.current.send(start_line())
     await _flush(hass)
@@ -379,7 +379,9 @@ async def test_relaxed_poll_never_below_user_interval(
     await hass.async_block_till_done()
     event_feed.current.send(start_line())
     await _flush(hass)
-    assert mock_config_entry.runtime_data.update_interval == timedelta(seconds=900)
+    assert mock_config_entry.runtime_data.coordinator.update_interval == timedelta(
+        seconds=900
+    )
 
 
 async def test_reconnect_resumes_after_last_event(
@@ -406,7 +408,7 @@ async def test_reconnect_resumes_after_last_event(
     assert "Events stream from eu1.cloud.thethings.network is back" in caplog.text
     assert hass.config_entries.async_entries(DOMAIN)[
         0
-    ].runtime_data.update_interval == timedelta(minutes=5)
+    ].runtime_data.coordinator.update_interval == timedelta(minutes=5)
 
 
 async def test_in_band_error_ends_the_stream(
@@ -421,7 +423,7 @@ async def test_in_band_error_ends_the_stream(
     )
     await _flush(hass)
     assert hass.states.get(ROOFTOP).state == STATE_ON
-    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
+    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.coordinator
     assert coordinator.update_interval == timedelta(seconds=60)
     await _advance(hass, freezer, 2)
     assert len(streaming.requests) == 2
@@ -456,7 +458,7 @@ async def test_backoff_grows_and_honours_rate_limit(
     await _advance(hass, freezer, 2)
     assert len(event_feed.requests) == 5
     # Polls are not held back by the stream's rate limit.
-    assert mock_config_entry.runtime_data.last_update_success
+    assert mock_config_entry.runtime_data.coordinator.last_update_success
 
 
 async def test_idle_stream_is_reopened(

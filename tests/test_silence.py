@@ -200,7 +200,7 @@ async def test_threshold_restored(
     # Restoring is not a transition: no event.
     assert events == []
     # The option still applies to the others once changed.
-    coordinator = mock_config_entry.runtime_data
+    coordinator = mock_config_entry.runtime_data.coordinator
     assert coordinator.silence.override(GATEWAY_STATION) is None
     assert coordinator.silence.override(GATEWAY_ROOFTOP) == timedelta(minutes=2)
 
@@ -238,7 +238,10 @@ async def test_removed_gateway_forgotten(
     ]
     await _at(hass, freezer, "2025-03-14T10:21:01+00:00")
     assert hass.states.get(ROOFTOP_SILENT) is None
-    assert init_integration.runtime_data.silence.is_silent(GATEWAY_ROOFTOP) is None
+    assert (
+        init_integration.runtime_data.coordinator.silence.is_silent(GATEWAY_ROOFTOP)
+        is None
+    )
     await _at(hass, freezer, "2025-03-14T10:50:00+00:00")
 
 
@@ -256,4 +259,7 @@ async def test_no_rights_gateway_is_unknown(
     fake_tts.stats[GATEWAY_ROOFTOP] = FORBIDDEN
     await _at(hass, freezer, "2025-03-14T10:21:01+00:00")
     assert hass.states.get(ROOFTOP_SILENT).state == STATE_UNAVAILABLE
-    assert init_integration.runtime_data.silence.reason(GATEWAY_ROOFTOP) is None
+    assert (
+        init_integration.runtime_data.coordinator.silence.reason(GATEWAY_ROOFTOP)
+        is None
+    )

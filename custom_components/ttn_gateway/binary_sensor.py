@@ -10,11 +10,13 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import GatewayData, TTSConfigEntry
+from .end_device_entities import async_add_end_device_entities
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
 from .tts import ConnectionState
 
@@ -60,12 +62,15 @@ async def async_setup_entry(
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the binary sensors of every monitored gateway."""
+    """Set up the binary sensors of every monitored gateway and end device."""
     async_add_gateway_entities(
         entry, async_add_entities, BINARY_SENSORS, GatewayBinarySensor
     )
     async_add_gateway_entities(
         entry, async_add_entities, (SILENT_DESCRIPTION,), GatewaySilentBinarySensor
+    )
+    async_add_end_device_entities(
+        hass, entry, Platform.BINARY_SENSOR, async_add_entities
     )
 
 

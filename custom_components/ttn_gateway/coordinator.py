@@ -23,6 +23,7 @@ from .const import (
     ISSUE_MISSING_GATEWAY_RIGHTS,
     LOGGER,
 )
+from .end_devices import is_end_device
 from .silence import SilenceMonitor
 from .tts import (
     ConnectionState,
@@ -37,9 +38,18 @@ from .tts import (
 )
 
 if TYPE_CHECKING:
+    from .end_devices import EndDeviceManager
     from .stream import GatewayEventStreams
 
-type TTSConfigEntry = ConfigEntry[TTSCoordinator]
+type TTSConfigEntry = ConfigEntry[TTSRuntimeData]
+
+
+@dataclass(frozen=True, slots=True)
+class TTSRuntimeData:
+    """What a loaded entry runs: gateway polling and end-device uplinks."""
+
+    coordinator: TTSCoordinator
+    end_devices: EndDeviceManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +185,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 )
         wanted = {(DOMAIN, self.device_identifier(gateway_id)) for gateway_id in data}
         for device in dr.async_entries_for_config_entry(registry, entry_id):
-            if not device.identifiers & wanted:
+            if not device.identifiers & wanted and not is_end_device(entry_id, device):
                 LOGGER.debug(
                     "Removing device %s: gateway no longer monitored", device.name
                 )

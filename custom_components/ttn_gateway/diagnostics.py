@@ -10,6 +10,7 @@ from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
 from .coordinator import TTSConfigEntry
+from .end_devices import end_device_diagnostics
 
 TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
 
@@ -18,7 +19,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TTSConfigEntry
 ) -> dict[str, Any]:
     """Return diagnostics for a config entry."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     client = coordinator.client
     return async_redact_data(
         {
@@ -66,6 +67,7 @@ async def async_get_config_entry_diagnostics(
                     if coordinator.silence.is_silent(gateway_id)
                 ),
             },
+            "end_devices": end_device_diagnostics(entry.runtime_data.end_devices),
         },
         TO_REDACT,
     )

@@ -88,7 +88,7 @@ def async_add_gateway_entities[DescriptionT: GatewayEntityDescription](
     entity_factory: Callable[[TTSCoordinator, str, DescriptionT], Entity],
 ) -> None:
     """Add each gateway's entities now and whenever new ones become due."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     descriptions = tuple(descriptions)
     known: set[tuple[str, str]] = set()
 

@@ -15,6 +15,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfTemperature,
     UnitOfTime,
 )
@@ -22,6 +23,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayData, TTSConfigEntry
+from .end_device_entities import async_add_end_device_entities
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
 from .tts import GatewayConnectionStats
 
@@ -201,8 +203,9 @@ async def async_setup_entry(
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the sensors of every monitored gateway."""
+    """Set up the sensors of every monitored gateway and end device."""
     async_add_gateway_entities(entry, async_add_entities, SENSORS, GatewaySensor)
+    async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
 
 
 class GatewaySensor(GatewayEntity, SensorEntity):
