@@ -645,7 +645,12 @@ def translation_usage_problems(
                 need(
                     where,
                     f'translation_key="{key}"',
-                    (f"entity.<platform>.{key}", f"exceptions.{key}", f"issues.{key}"),
+                    (
+                        f"entity.<platform>.{key}",
+                        f"exceptions.{key}",
+                        f"issues.{key}",
+                        f"selector.{key}",
+                    ),
                 )
 
         if not (path.name == "config_flow.py" or _is_flow_source(source)):

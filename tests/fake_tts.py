@@ -8,7 +8,7 @@ recorded payloads in ``fixtures/`` and turns its answers into mock responses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 import json
 from pathlib import Path
 import re
@@ -119,6 +119,10 @@ class FakeTTS:
         }
         self.faults = _FaultQueues(self.simulator)
         self.requests: list[tuple[str, str]] = []
+        # Answers POST /api/v3/events when set (see tests/event_feed.py);
+        # without it the fake has no events API and answers 404.
+        self.events: Callable[[Any], Awaitable[AiohttpClientMockResponse]] | None
+        self.events = None
         for method in ("GET", "POST"):
             mocker.request(method, URL_ANY, side_effect=self._handle)
 
@@ -196,6 +200,19 @@ class FakeTTS:
         self, method: str, url: URL, data: Any
     ) -> AiohttpClientMockResponse:
         headers = self._mocker.mock_calls[-1][3] or {}
+        if method == "POST" and url.path == "/api/v3/events":
+            # The stream tests feed events themselves (tests/event_feed.py);
+            # elsewhere the fake has no events API, so the integration polls.
+            if self.events is None:
+                return AiohttpClientMockResponse(
+                    method, url, status=404, json={"code": 5, "message": "Not Found"}
+                )
+            self.requests.append(("events", str(url)))
+            if headers.get("Authorization") != f"Bearer {self.api_key}":
+                return AiohttpClientMockResponse(
+                    method, url, status=401, json=self.simulator.error_unauthenticated()
+                )
+            return await self.events(data)
         request = Request(
             method=method,
             path=url.path,
@@ -214,9 +231,6 @@ class FakeTTS:
             return _CutResponse(
                 method, url, status=response.status, headers=response.headers
             )
-        if response.events is not None:
-            # A finite stream: the start event and what is pending.
-            response.body += response.events.poll()
         return AiohttpClientMockResponse(
             method,
             url,

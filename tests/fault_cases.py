@@ -52,6 +52,15 @@ def integration_states(hass: HomeAssistant) -> dict[str, str]:
     }
 
 
+def readings(hass: HomeAssistant) -> dict[str, str]:
+    """The states of what TTS reports: all but the settings (numbers)."""
+    return {
+        entity_id: state
+        for entity_id, state in integration_states(hass).items()
+        if not entity_id.startswith("number.")
+    }
+
+
 def assert_handled(caplog: pytest.LogCaptureFixture) -> None:
     """No exception escaped into HA's log as an unhandled error."""
     for marker in UNHANDLED_MARKERS:

@@ -20,10 +20,15 @@ from yarl import URL
 
 from custom_components.ttn_gateway.config_flow import server_default
 from custom_components.ttn_gateway.const import (
+    CONF_DECODERS,
+    CONF_END_DEVICES,
     CONF_GATEWAYS,
     CONF_MONITOR_ALL,
+    CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
+    CONF_SILENCE_THRESHOLD,
+    CONF_UPLINK_TOPIC,
     DOMAIN,
 )
 
@@ -79,6 +84,16 @@ def _selector_options(result: FlowResult, name: str) -> list[dict[str, str]]:
 
 def _suggested(result: FlowResult, name: str) -> Any:
     return (_field(result, name).description or {}).get("suggested_value")
+
+
+async def _start_gateway_options(hass: HomeAssistant, entry_id: str) -> FlowResult:
+    """Open the options and pick the gateways step from the menu."""
+    result = await hass.config_entries.options.async_init(entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["gateways", "end_devices"]
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "gateways"}
+    )
 
 
 async def _start_user(hass: HomeAssistant) -> FlowResult:
@@ -612,7 +627,7 @@ async def test_reauth_success(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
     """A new key of the same account is stored and the entry reloads."""
-    coordinator = init_integration.runtime_data
+    coordinator = init_integration.runtime_data.coordinator
     fake_tts.api_key = NEW_KEY
     result = await init_integration.start_reauth_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -625,8 +640,8 @@ async def test_reauth_success(
 
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert init_integration.runtime_data is not coordinator
-    assert init_integration.runtime_data.last_update_success
+    assert init_integration.runtime_data.coordinator is not coordinator
+    assert init_integration.runtime_data.coordinator.last_update_success
 
 
 async def test_reauth_wrong_account(
@@ -780,7 +795,7 @@ async def test_reconfigure_new_key_same_server(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
     """A new key on the same server keeps the unique id and reloads."""
-    coordinator = init_integration.runtime_data
+    coordinator = init_integration.runtime_data.coordinator
     fake_tts.api_key = NEW_KEY
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -793,7 +808,7 @@ async def test_reconfigure_new_key_same_server(
     assert init_integration.data == {CONF_SERVER: SERVER_URL, CONF_API_KEY: NEW_KEY}
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert init_integration.runtime_data is not coordinator
+    assert init_integration.runtime_data.coordinator is not coordinator
 
 
 async def test_reconfigure_to_nam1(
@@ -938,9 +953,9 @@ async def test_options_form(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
     """The options form defaults to a 60 s poll of every gateway."""
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await _start_gateway_options(hass, init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
+    assert result["step_id"] == "gateways"
     assert result["errors"] == {}
     assert _suggested(result, CONF_SCAN_INTERVAL) == 60
     assert _suggested(result, CONF_MONITOR_ALL) is True
@@ -948,13 +963,18 @@ async def test_options_form(
     interval = result["data_schema"].schema[_field(result, CONF_SCAN_INTERVAL)]
     assert interval.config["min"] == 30
     assert interval.config["max"] == 3600
+    assert _suggested(result, CONF_SILENCE_THRESHOLD) == 30
+    threshold = result["data_schema"].schema[_field(result, CONF_SILENCE_THRESHOLD)]
+    assert threshold.config["min"] == 5
+    assert threshold.config["max"] == 1440
+    assert threshold.config["unit_of_measurement"] == "min"
 
 
 async def test_options_gateway_labels(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
     """A loaded entry lists every gateway of the account by name and id."""
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await _start_gateway_options(hass, init_integration.entry_id)
     options = _selector_options(result, CONF_GATEWAYS)
     assert {option["value"]: option["label"] for option in options} == {
         GATEWAY_ROOFTOP: f"Rooftop gateway ({GATEWAY_ROOFTOP})",
@@ -995,21 +1015,23 @@ async def test_options_save_and_reload(
         GATEWAY_NEVER,
         GATEWAY_STATION,
     }
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
 
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _start_gateway_options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
             CONF_SCAN_INTERVAL: 120,
             CONF_MONITOR_ALL: False,
             CONF_GATEWAYS: [GATEWAY_GARDEN, GATEWAY_ROOFTOP],
+            CONF_SILENCE_THRESHOLD: 45,
         },
     )
     expected = {
         CONF_SCAN_INTERVAL: 120,
         CONF_MONITOR_ALL: False,
         CONF_GATEWAYS: [GATEWAY_ROOFTOP, GATEWAY_GARDEN],
+        CONF_SILENCE_THRESHOLD: 45,
     }
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == expected
@@ -1018,19 +1040,22 @@ async def test_options_save_and_reload(
 
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data is not coordinator
-    assert entry.runtime_data.update_interval == timedelta(seconds=120)
-    assert set(entry.runtime_data.data) == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
+    assert entry.runtime_data.coordinator is not coordinator
+    assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=120)
+    assert set(entry.runtime_data.coordinator.data) == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     assert gateways_with_entities() == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert {device.name for device in devices} == {"Rooftop gateway", "Kerlink garden"}
 
     # The form now shows what was saved.
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _start_gateway_options(hass, entry.entry_id)
     assert _suggested(result, CONF_SCAN_INTERVAL) == 120
     assert _suggested(result, CONF_MONITOR_ALL) is False
     assert _suggested(result, CONF_GATEWAYS) == [GATEWAY_ROOFTOP, GATEWAY_GARDEN]
+    assert _suggested(result, CONF_SILENCE_THRESHOLD) == 45
     assert len(_selector_options(result, CONF_GATEWAYS)) == 4
+    threshold = hass.states.get("number.rooftop_gateway_silence_threshold")
+    assert threshold.state == "45.0"
 
 
 async def test_options_unchanged_no_reload(
@@ -1040,16 +1065,21 @@ async def test_options_unchanged_no_reload(
     entry = init_integration
     hass.config_entries.async_update_entry(
         entry,
-        options={CONF_SCAN_INTERVAL: 60, CONF_MONITOR_ALL: True, CONF_GATEWAYS: []},
+        options={
+            CONF_SCAN_INTERVAL: 60,
+            CONF_MONITOR_ALL: True,
+            CONF_GATEWAYS: [],
+            CONF_SILENCE_THRESHOLD: 30,
+        },
     )
-    coordinator = entry.runtime_data
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    coordinator = entry.runtime_data.coordinator
+    result = await _start_gateway_options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_SCAN_INTERVAL: 60, CONF_MONITOR_ALL: True}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.runtime_data is coordinator
+    assert entry.runtime_data.coordinator is coordinator
     assert entry.state is ConfigEntryState.LOADED
 
 
@@ -1061,7 +1091,7 @@ async def test_options_interval_out_of_range(
     interval: int,
 ) -> None:
     """A poll interval outside 30 s to 1 h is refused by the form."""
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await _start_gateway_options(hass, init_integration.entry_id)
     with pytest.raises(InvalidData) as err:
         await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_SCAN_INTERVAL: interval, CONF_MONITOR_ALL: True}
@@ -1074,12 +1104,12 @@ async def test_options_no_gateways_selected(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
     """Monitoring no gateway at all is refused on the gateways field."""
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await _start_gateway_options(hass, init_integration.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_SCAN_INTERVAL: 90, CONF_MONITOR_ALL: False}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
+    assert result["step_id"] == "gateways"
     assert result["errors"] == {CONF_GATEWAYS: "no_gateways_selected"}
     # The form keeps what was typed.
     assert _suggested(result, CONF_SCAN_INTERVAL) == 90
@@ -1098,7 +1128,7 @@ async def test_options_no_gateways_selected(
     assert init_integration.options[CONF_GATEWAYS] == [GATEWAY_STATION]
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert set(init_integration.runtime_data.data) == {GATEWAY_STATION}
+    assert set(init_integration.runtime_data.coordinator.data) == {GATEWAY_STATION}
 
 
 async def test_options_entry_not_loaded(
@@ -1116,7 +1146,7 @@ async def test_options_entry_not_loaded(
     )
     assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
 
-    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await _start_gateway_options(hass, mock_config_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert _selector_options(result, CONF_GATEWAYS) == [
         {"value": GATEWAY_ROOFTOP, "label": GATEWAY_ROOFTOP}
@@ -1134,4 +1164,129 @@ async def test_options_entry_not_loaded(
         CONF_SCAN_INTERVAL: 45,
         CONF_MONITOR_ALL: True,
         CONF_GATEWAYS: [],
+        CONF_SILENCE_THRESHOLD: 30,
     }
+
+
+# End-device options
+
+
+async def _start_end_device_options(hass: HomeAssistant, entry_id: str) -> FlowResult:
+    result = await hass.config_entries.options.async_init(entry_id)
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "end_devices"}
+    )
+
+
+def _add_end_device(
+    hass: HomeAssistant, entry: MockConfigEntry, application_id: str, device_id: str
+) -> None:
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, f"{entry.entry_id}_device_{application_id}_{device_id}")},
+        name=device_id,
+    )
+
+
+async def test_end_device_options_form(
+    hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
+) -> None:
+    """End devices are on by default, with TTS's own uplink topic."""
+    _add_end_device(hass, init_integration, "home-sensors", "feather-m0-1")
+    result = await _start_end_device_options(hass, init_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "end_devices"
+    assert result["description_placeholders"] == {"default_topic": "v3/+/devices/+/up"}
+    assert _suggested(result, CONF_END_DEVICES) is True
+    assert _suggested(result, CONF_UPLINK_TOPIC) == "v3/+/devices/+/up"
+    assert _suggested(result, CONF_OFFLINE_THRESHOLD) is None
+    assert _suggested(result, "home-sensors/feather-m0-1") == "auto"
+    decoder = result["data_schema"].schema[_field(result, "home-sensors/feather-m0-1")]
+    assert decoder.config["options"] == [
+        "auto",
+        "feather_m0",
+        "cayenne_lpp",
+        "payload_formatter",
+        "raw",
+    ]
+
+
+async def test_end_device_options_save(
+    hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
+) -> None:
+    """A bridged topic, a threshold and a decoder are saved next to the rest."""
+    entry = init_integration
+    hass.config_entries.async_update_entry(entry, options={CONF_SCAN_INTERVAL: 90})
+    _add_end_device(hass, entry, "home-sensors", "feather-m0-1")
+    _add_end_device(hass, entry, "home-sensors", "lpp-node")
+    result = await _start_end_device_options(hass, entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_END_DEVICES: True,
+            CONF_UPLINK_TOPIC: " ttn/v3/+/devices/+/up ",
+            CONF_OFFLINE_THRESHOLD: 45,
+            "home-sensors/feather-m0-1": "feather_m0",
+            "home-sensors/lpp-node": "auto",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    expected = {
+        CONF_SCAN_INTERVAL: 90,
+        CONF_END_DEVICES: True,
+        CONF_UPLINK_TOPIC: "ttn/v3/+/devices/+/up",
+        CONF_OFFLINE_THRESHOLD: 45,
+        CONF_DECODERS: {"home-sensors/feather-m0-1": "feather_m0"},
+    }
+    assert entry.options == expected
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+    # The form shows what was saved; clearing the threshold removes it.
+    result = await _start_end_device_options(hass, entry.entry_id)
+    assert _suggested(result, CONF_OFFLINE_THRESHOLD) == 45
+    assert _suggested(result, "home-sensors/feather-m0-1") == "feather_m0"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_END_DEVICES: False, CONF_UPLINK_TOPIC: "v3/+/devices/+/up"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_SCAN_INTERVAL: 90,
+        CONF_END_DEVICES: False,
+        CONF_UPLINK_TOPIC: "v3/+/devices/+/up",
+        CONF_DECODERS: {},
+    }
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    "topic", ["v3/+/devices/+/up#", "v3/app+/devices/+/up", "", "v3/#/up"]
+)
+async def test_end_device_options_invalid_topic(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    topic: str,
+) -> None:
+    """A topic filter MQTT would refuse is refused on the field."""
+    result = await _start_end_device_options(hass, init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_END_DEVICES: True, CONF_UPLINK_TOPIC: topic}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_UPLINK_TOPIC: "invalid_topic"}
+    assert _suggested(result, CONF_UPLINK_TOPIC) == topic
+    assert init_integration.options == {}
+
+
+async def test_end_device_options_lists_devices_with_a_decoder(
+    hass: HomeAssistant, fake_tts: FakeTTS, mock_config_entry: MockConfigEntry
+) -> None:
+    """A deleted device that still has a decoder choice can be reset."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={CONF_DECODERS: {"old-app/gone-device": "raw"}}
+    )
+    result = await _start_end_device_options(hass, mock_config_entry.entry_id)
+    assert _suggested(result, "old-app/gone-device") == "raw"

@@ -81,7 +81,10 @@ async def test_options_select_gateways_and_interval(
 
     assert hass.states.get("binary_sensor.kerlink_garden_connectivity") is not None
     assert hass.states.get(ROOFTOP) is None
-    batch_url, batch_calls = fake_tts.requests[-1][1], fake_tts.count("batch")
+    batch_calls = fake_tts.count("batch")
+    batch_url = next(
+        url for name, url in reversed(fake_tts.requests) if name == "batch"
+    )
     assert batch_url.endswith("/gs/gateways/connection/stats")
 
     await _poll(hass, freezer, seconds=61)

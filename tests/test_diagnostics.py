@@ -36,4 +36,10 @@ async def test_diagnostics_redact_key_and_ips(
     assert rooftop["connection"]["stats"]["uplink_count"] == 18342
     assert rooftop["connection"]["stats"]["remote_ip"] == "**REDACTED**"
     assert diagnostics["coordinator"]["last_update_success"] is True
-    assert diagnostics["coordinator"]["requests_sent"] == 2
+    # The poll (list and batch), then the key's rights and the events stream,
+    # which this fake TTS does not offer.
+    assert diagnostics["coordinator"]["requests_sent"] == 4
+    streams = diagnostics["event_streams"]
+    assert "gs.gateway.disconnect" in streams["names"]
+    assert streams["streams"][0]["given_up"] is True
+    assert diagnostics["silence"]["default_threshold_minutes"] == 30

@@ -53,6 +53,7 @@ from .fault_cases import (
     assert_handled,
     integration_states,
     poll,
+    readings,
 )
 
 ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
@@ -96,9 +97,9 @@ async def test_transient_fault(
 
     fault.inject(fake_tts, 2)
     await poll(hass, freezer)
-    assert set(integration_states(hass).values()) == {STATE_UNAVAILABLE}
+    assert set(readings(hass).values()) == {STATE_UNAVAILABLE}
     await poll(hass, freezer)
-    assert set(integration_states(hass).values()) == {STATE_UNAVAILABLE}
+    assert set(readings(hass).values()) == {STATE_UNAVAILABLE}
     # Said once, with what happened, not at every failed poll.
     assert caplog.text.count("Error fetching ttn_gateway") == 1
     assert fault.logged in caplog.text
@@ -145,7 +146,7 @@ async def test_rejected_key_starts_reauth_and_a_new_key_recovers(
     fake_tts.api_key = NEW_KEY  # the old key was deleted in the Console
     await poll(hass, freezer)
 
-    assert set(integration_states(hass).values()) == {STATE_UNAVAILABLE}
+    assert set(readings(hass).values()) == {STATE_UNAVAILABLE}
     flows = hass.config_entries.flow.async_progress()
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert flows[0]["context"]["entry_id"] == init_integration.entry_id
@@ -201,7 +202,7 @@ async def test_listing_right_revoked(
     ]
     await poll(hass, freezer)
     await poll(hass, freezer)
-    assert set(integration_states(hass).values()) == {STATE_UNAVAILABLE}
+    assert set(readings(hass).values()) == {STATE_UNAVAILABLE}
     assert caplog.text.count("Error fetching ttn_gateway") == 1
     assert "The API key lacks these rights: RIGHT_USER_GATEWAYS_LIST" in caplog.text
 
@@ -222,7 +223,9 @@ async def test_status_right_missing_on_one_gateway(
     """403 on one gateway: only it is unavailable, and a repair names the right."""
     issue_id = f"missing_gateway_rights_{init_integration.entry_id}"
     before = integration_states(hass)
-    station_entities = {entity for entity in before if "basic_station_gw" in entity}
+    station_entities = {
+        entity for entity in readings(hass) if "basic_station_gw" in entity
+    }
     stats = fake_tts.stats[GATEWAY_STATION]
     fake_tts.stats[GATEWAY_STATION] = FORBIDDEN
     await poll(hass, freezer)
@@ -292,7 +295,7 @@ async def test_rate_limit_is_honoured(
     before = integration_states(hass)
     fake_tts.fail(endpoint, 429, headers={"X-Rate-Limit-Retry": "150"})
     await poll(hass, freezer)
-    assert set(integration_states(hass).values()) == {STATE_UNAVAILABLE}
+    assert set(readings(hass).values()) == {STATE_UNAVAILABLE}
     assert "rate limited the API key; retrying in 150 s" in caplog.text
     sent = len(fake_tts.requests)
     await poll(hass, freezer)  # 61 s after the 429

@@ -37,7 +37,10 @@ async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
-@pytest.mark.parametrize("platform", [Platform.SENSOR, Platform.BINARY_SENSOR])
+@pytest.mark.parametrize(
+    "platform",
+    [Platform.SENSOR, Platform.BINARY_SENSOR, Platform.EVENT, Platform.NUMBER],
+)
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_entities_snapshot(
     hass: HomeAssistant,
@@ -46,8 +49,10 @@ async def test_entities_snapshot(
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
     platform: Platform,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Every entity of the four kinds of gateway, with its state and attributes."""
+    freezer.move_to("2025-03-14T10:20:00+00:00")
     mock_config_entry.add_to_hass(hass)
     with patch("custom_components.ttn_gateway.PLATFORMS", [platform]):
         assert await hass.config_entries.async_setup(mock_config_entry.entry_id)

@@ -59,7 +59,7 @@ class Exposure:
     def look(self) -> None:
         """Record the current exception, entry reason, attributes and issues."""
         if self.entry.state is ConfigEntryState.LOADED:
-            error = self.entry.runtime_data.last_exception
+            error = self.entry.runtime_data.coordinator.last_exception
             if error is not None:
                 self.exceptions_seen += 1
                 self.texts["exception"].append(

@@ -1,4 +1,4 @@
-"""Connectivity of a TTS gateway."""
+"""Connectivity and silence of a TTS gateway."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
 
 from .coordinator import GatewayData, TTSConfigEntry
+from .end_device_entities import async_add_end_device_entities
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
 from .tts import ConnectionState
 
@@ -39,14 +42,35 @@ BINARY_SENSORS: tuple[GatewayBinarySensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class GatewaySilenceEntityDescription(
+    GatewayEntityDescription, BinarySensorEntityDescription
+):
+    """Describes the silence binary sensor (its state comes from the monitor)."""
+
+
+# Disconnected, or connected without an uplink for longer than the threshold.
+SILENT_DESCRIPTION = GatewaySilenceEntityDescription(
+    key="silent",
+    translation_key="silent",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the binary sensors of every monitored gateway."""
+    """Set up the binary sensors of every monitored gateway and end device."""
     async_add_gateway_entities(
         entry, async_add_entities, BINARY_SENSORS, GatewayBinarySensor
+    )
+    async_add_gateway_entities(
+        entry, async_add_entities, (SILENT_DESCRIPTION,), GatewaySilentBinarySensor
+    )
+    async_add_end_device_entities(
+        hass, entry, Platform.BINARY_SENSOR, async_add_entities
     )
 
 
@@ -60,3 +84,23 @@ class GatewayBinarySensor(GatewayEntity, BinarySensorEntity):
         """Whether the gateway is connected, from the latest poll."""
         data = self.gateway_data
         return None if data is None else self.entity_description.is_on_fn(data)
+
+
+class GatewaySilentBinarySensor(GatewayEntity, BinarySensorEntity):
+    """On while the gateway is disconnected or hears no uplinks."""
+
+    entity_description: GatewaySilenceEntityDescription
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the gateway is silent."""
+        return self.coordinator.silence.is_silent(self.gateway_id)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, StateType]:
+        """Why the gateway is silent, and after how long without uplinks."""
+        silence = self.coordinator.silence
+        return {
+            "reason": silence.reason(self.gateway_id),
+            "threshold": silence.threshold(self.gateway_id).total_seconds() / 60,
+        }

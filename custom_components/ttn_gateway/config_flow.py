@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
@@ -12,6 +13,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -29,18 +31,30 @@ from homeassistant.helpers.selector import (
 import voluptuous as vol
 
 from .const import (
+    CONF_DECODERS,
+    CONF_END_DEVICES,
     CONF_GATEWAYS,
     CONF_MONITOR_ALL,
+    CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
+    CONF_SILENCE_THRESHOLD,
+    CONF_UPLINK_TOPIC,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SERVER,
+    DEFAULT_SILENCE_THRESHOLD,
+    DEFAULT_UPLINK_TOPIC,
     DOMAIN,
     LOGGER,
+    MAX_OFFLINE_THRESHOLD,
     MAX_SCAN_INTERVAL,
+    MAX_SILENCE_THRESHOLD,
     MIN_SCAN_INTERVAL,
+    MIN_SILENCE_THRESHOLD,
 )
 from .coordinator import TTSConfigEntry
+from .decoders import Decoder
+from .end_devices import device_key_text, end_device_key
 from .tts import (
     TTN_CLUSTERS,
     AuthInfo,
@@ -63,6 +77,13 @@ SERVER_SELECTOR = SelectSelector(
     )
 )
 API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+DECODER_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=[decoder.value for decoder in Decoder],
+        mode=SelectSelectorMode.DROPDOWN,
+        translation_key="decoder",
+    )
+)
 LIST_RIGHTS = {
     KeyOwnerType.USER: Right.USER_GATEWAYS_LIST,
     KeyOwnerType.ORGANIZATION: Right.ORGANIZATION_GATEWAYS_LIST,
@@ -278,12 +299,33 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class TTNGatewayOptionsFlow(OptionsFlow):
-    """Poll interval and which gateways to monitor."""
+    """Gateway polling and end-device options, one menu entry each."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show and save the options; the entry reloads to apply them."""
+        """Ask which options to change."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["gateways", "end_devices"]
+        )
+
+    def _save(
+        self, changes: dict[str, Any], removed: tuple[str, ...] = ()
+    ) -> ConfigFlowResult:
+        """Store the changed options; the entry reloads to apply them."""
+        entry: TTSConfigEntry = self.config_entry
+        options = {
+            key: value for key, value in entry.options.items() if key not in removed
+        }
+        options.update(changes)
+        if self.hass.config_entries.async_update_entry(entry, options=options):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_create_entry(data=options)
+
+    async def async_step_gateways(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Poll interval and which gateways to monitor."""
         entry: TTSConfigEntry = self.config_entry
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -291,26 +333,26 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                 CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                 CONF_MONITOR_ALL: user_input[CONF_MONITOR_ALL],
                 CONF_GATEWAYS: sorted(user_input.get(CONF_GATEWAYS, [])),
+                CONF_SILENCE_THRESHOLD: int(user_input[CONF_SILENCE_THRESHOLD]),
             }
             if not options[CONF_MONITOR_ALL] and not options[CONF_GATEWAYS]:
                 errors[CONF_GATEWAYS] = "no_gateways_selected"
             else:
-                if self.hass.config_entries.async_update_entry(entry, options=options):
-                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
-                return self.async_create_entry(data=options)
+                return self._save(options)
 
         current = {
             CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL.total_seconds(),
             CONF_MONITOR_ALL: True,
             CONF_GATEWAYS: [],
+            CONF_SILENCE_THRESHOLD: DEFAULT_SILENCE_THRESHOLD,
             **entry.options,
             **(user_input or {}),
         }
         gateway_options = {
             gateway_id: gateway_id for gateway_id in current[CONF_GATEWAYS]
         }
-        if (coordinator := getattr(entry, "runtime_data", None)) is not None:
-            for gateway in coordinator.account_gateways:
+        if (runtime := getattr(entry, "runtime_data", None)) is not None:
+            for gateway in runtime.coordinator.account_gateways:
                 gateway_options[gateway.gateway_id] = (
                     f"{gateway.name} ({gateway.gateway_id})"
                     if gateway.name
@@ -340,10 +382,92 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                         mode=SelectSelectorMode.DROPDOWN,
                     )
                 ),
+                vol.Required(
+                    CONF_SILENCE_THRESHOLD, default=DEFAULT_SILENCE_THRESHOLD
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SILENCE_THRESHOLD,
+                        max=MAX_SILENCE_THRESHOLD,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="min",
+                    )
+                ),
             }
         )
         return self.async_show_form(
-            step_id="init",
+            step_id="gateways",
             data_schema=self.add_suggested_values_to_schema(schema, current),
             errors=errors,
+        )
+
+    def _end_device_names(self) -> list[str]:
+        """``application/device`` of every end device seen, or given a decoder."""
+        entry: TTSConfigEntry = self.config_entry
+        names = set(entry.options.get(CONF_DECODERS, {}))
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(self.hass), entry.entry_id
+        ):
+            if (key := end_device_key(entry.entry_id, device)) is not None:
+                names.add(device_key_text(key))
+        return sorted(names)
+
+    async def async_step_end_devices(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Uplinks over MQTT: on or off, the topic, silence and decoders."""
+        entry: TTSConfigEntry = self.config_entry
+        devices = self._end_device_names()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            topic = user_input[CONF_UPLINK_TOPIC].strip()
+            try:
+                mqtt.valid_subscribe_topic(topic)
+            except vol.Invalid:
+                errors[CONF_UPLINK_TOPIC] = "invalid_topic"
+            else:
+                options: dict[str, Any] = {
+                    CONF_END_DEVICES: user_input[CONF_END_DEVICES],
+                    CONF_UPLINK_TOPIC: topic,
+                    CONF_DECODERS: {
+                        device: user_input[device]
+                        for device in devices
+                        if user_input.get(device, Decoder.AUTO) != Decoder.AUTO
+                    },
+                }
+                if threshold := user_input.get(CONF_OFFLINE_THRESHOLD):
+                    options[CONF_OFFLINE_THRESHOLD] = int(threshold)
+                    return self._save(options)
+                return self._save(options, removed=(CONF_OFFLINE_THRESHOLD,))
+
+        decoders = entry.options.get(CONF_DECODERS, {})
+        current = {
+            CONF_END_DEVICES: True,
+            CONF_UPLINK_TOPIC: DEFAULT_UPLINK_TOPIC,
+            **{device: decoders.get(device, Decoder.AUTO) for device in devices},
+            **entry.options,
+            **(user_input or {}),
+        }
+        fields: dict[Any, Any] = {
+            vol.Required(CONF_END_DEVICES): BooleanSelector(),
+            vol.Required(CONF_UPLINK_TOPIC): TextSelector(),
+            vol.Optional(CONF_OFFLINE_THRESHOLD): NumberSelector(
+                NumberSelectorConfig(
+                    min=1,
+                    max=MAX_OFFLINE_THRESHOLD.total_seconds() // 60,
+                    step=1,
+                    mode=NumberSelectorMode.BOX,
+                    unit_of_measurement="min",
+                )
+            ),
+        }
+        for device in devices:
+            fields[vol.Optional(device)] = DECODER_SELECTOR
+        return self.async_show_form(
+            step_id="end_devices",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(fields), current
+            ),
+            errors=errors,
+            description_placeholders={"default_topic": DEFAULT_UPLINK_TOPIC},
         )

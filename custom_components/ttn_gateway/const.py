@@ -20,3 +20,30 @@ MIN_SCAN_INTERVAL: Final = timedelta(seconds=30)
 MAX_SCAN_INTERVAL: Final = timedelta(hours=1)
 
 ISSUE_MISSING_GATEWAY_RIGHTS: Final = "missing_gateway_rights"
+
+CONF_SILENCE_THRESHOLD: Final = "silence_threshold"
+# Minutes without an uplink after which a connected gateway counts as silent.
+DEFAULT_SILENCE_THRESHOLD: Final = 30
+MIN_SILENCE_THRESHOLD: Final = 5
+MAX_SILENCE_THRESHOLD: Final = 1440
+
+# Poll interval while the events stream is healthy (never shorter than the
+# user's interval): polls then only refresh the counters.
+RELAXED_SCAN_INTERVAL: Final = timedelta(minutes=5)
+
+# End devices over MQTT.
+CONF_END_DEVICES: Final = "end_devices"
+CONF_UPLINK_TOPIC: Final = "uplink_topic"
+CONF_OFFLINE_THRESHOLD: Final = "offline_threshold"
+CONF_DECODERS: Final = "decoders"
+
+DEFAULT_UPLINK_TOPIC: Final = "v3/+/devices/+/up"
+# Without a threshold option a device is offline after this many of its
+# observed uplink intervals, but never sooner than the minimum.
+OFFLINE_INTERVALS: Final = 3
+MIN_OFFLINE_THRESHOLD: Final = timedelta(minutes=15)
+# Until a device's interval is known (one uplink seen).
+UNKNOWN_INTERVAL_OFFLINE_THRESHOLD: Final = timedelta(hours=1)
+MAX_OFFLINE_THRESHOLD: Final = timedelta(days=7)
+
+ISSUE_MQTT_NOT_SET_UP: Final = "mqtt_not_set_up"

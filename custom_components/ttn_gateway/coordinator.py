@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -21,6 +23,8 @@ from .const import (
     ISSUE_MISSING_GATEWAY_RIGHTS,
     LOGGER,
 )
+from .end_devices import is_end_device
+from .silence import SilenceMonitor
 from .tts import (
     ConnectionState,
     Gateway,
@@ -33,7 +37,19 @@ from .tts import (
     TTSRateLimitError,
 )
 
-type TTSConfigEntry = ConfigEntry[TTSCoordinator]
+if TYPE_CHECKING:
+    from .end_devices import EndDeviceManager
+    from .stream import GatewayEventStreams
+
+type TTSConfigEntry = ConfigEntry[TTSRuntimeData]
+
+
+@dataclass(frozen=True, slots=True)
+class TTSRuntimeData:
+    """What a loaded entry runs: gateway polling and end-device uplinks."""
+
+    coordinator: TTSCoordinator
+    end_devices: EndDeviceManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +83,14 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         self.client = client
         # Every gateway the key can see, monitored or not (for the options flow).
         self.account_gateways: list[Gateway] = []
+        # Applied to every poll result: the events stream re-applies what it
+        # pushed, so that a poll that raced a pushed event does not undo it.
+        self.merge_pushed: (
+            Callable[[dict[str, GatewayData]], dict[str, GatewayData]] | None
+        ) = None
+        self.silence = SilenceMonitor(hass, self)
+        # Opened by async_setup_entry once the first poll succeeded.
+        self.event_streams: GatewayEventStreams | None = None
 
     def device_identifier(self, gateway_id: str) -> str:
         """Device identifier of a gateway, unique across config entries."""
@@ -148,9 +172,21 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             )
             for gateway in monitored
         }
+        if self.merge_pushed is not None:
+            data = self.merge_pushed(data)
         self._sync_devices(data)
         self._sync_rights_issue(data)
         return data
+
+    @callback
+    def async_set_pushed_data(self, data: dict[str, GatewayData]) -> None:
+        """Show data that arrived by push.
+
+        Unlike async_set_updated_data this keeps the poll schedule: frequent
+        events must not postpone the polls that refresh the counters.
+        """
+        self.data = data
+        self.async_update_listeners()
 
     def _sync_devices(self, data: dict[str, GatewayData]) -> None:
         """Update renamed gateways' devices and remove those that are gone."""
@@ -165,7 +201,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 )
         wanted = {(DOMAIN, self.device_identifier(gateway_id)) for gateway_id in data}
         for device in dr.async_entries_for_config_entry(registry, entry_id):
-            if not device.identifiers & wanted:
+            if not device.identifiers & wanted and not is_end_device(entry_id, device):
                 LOGGER.debug(
                     "Removing device %s: gateway no longer monitored", device.name
                 )

@@ -10,6 +10,7 @@ from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
 from .coordinator import TTSConfigEntry
+from .end_devices import end_device_diagnostics
 
 TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
 
@@ -18,7 +19,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TTSConfigEntry
 ) -> dict[str, Any]:
     """Return diagnostics for a config entry."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     client = coordinator.client
     return async_redact_data(
         {
@@ -48,6 +49,25 @@ async def async_get_config_entry_diagnostics(
                 gateway_id: asdict(data)
                 for gateway_id, data in coordinator.data.items()
             },
+            "event_streams": (
+                {
+                    "names": list(streams.names),
+                    "streams": streams.diagnostics(),
+                }
+                if (streams := coordinator.event_streams) is not None
+                else None
+            ),
+            "silence": {
+                "default_threshold_minutes": (
+                    coordinator.silence.default_threshold.total_seconds() / 60
+                ),
+                "silent": sorted(
+                    gateway_id
+                    for gateway_id in coordinator.data
+                    if coordinator.silence.is_silent(gateway_id)
+                ),
+            },
+            "end_devices": end_device_diagnostics(entry.runtime_data.end_devices),
         },
         TO_REDACT,
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -45,17 +46,21 @@ class GatewayEntity(CoordinatorEntity[TTSCoordinator]):
             coordinator.data[gateway_id].gateway
         )
 
-    _written: tuple[bool, StateType] | None = None
+    _written: tuple[bool, StateType, Mapping[str, Any] | None] | None = None
 
     async def async_added_to_hass(self) -> None:
         """Remember the state written when the entity was added."""
         await super().async_added_to_hass()
-        self._written = (self.available, self.state)
+        self._written = self._signature()
+
+    def _signature(self) -> tuple[bool, StateType, Mapping[str, Any] | None]:
+        """What a state write would show: availability, state and attributes."""
+        return (self.available, self.state, self.extra_state_attributes)
 
     @callback
     def _handle_coordinator_update(self) -> None:
         """Write the state only when it changed: most polls change nothing."""
-        current = (self.available, self.state)
+        current = self._signature()
         if current != self._written:
             self._written = current
             self.async_write_ha_state()
@@ -83,7 +88,7 @@ def async_add_gateway_entities[DescriptionT: GatewayEntityDescription](
     entity_factory: Callable[[TTSCoordinator, str, DescriptionT], Entity],
 ) -> None:
     """Add each gateway's entities now and whenever new ones become due."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     descriptions = tuple(descriptions)
     known: set[tuple[str, str]] = set()
 

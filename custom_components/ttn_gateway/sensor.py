@@ -15,6 +15,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfTemperature,
     UnitOfTime,
 )
@@ -22,6 +23,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayData, TTSConfigEntry
+from .end_device_entities import async_add_end_device_entities
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
 from .tts import GatewayConnectionStats
 
@@ -177,11 +179,16 @@ SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_stats_value(lambda stats: stats.protocol),
     ),
-    _status_metric("rxin", "status_rx_received"),
-    _status_metric("rxok", "status_rx_ok"),
-    _status_metric("txin", "status_tx_received"),
-    _status_metric("txok", "status_tx_emitted"),
-    _status_metric("ackr", "status_ack_ratio", native_unit_of_measurement=PERCENTAGE),
+    _status_metric("rxin", "status_rx_received", suggested_display_precision=0),
+    _status_metric("rxok", "status_rx_ok", suggested_display_precision=0),
+    _status_metric("txin", "status_tx_received", suggested_display_precision=0),
+    _status_metric("txok", "status_tx_emitted", suggested_display_precision=0),
+    _status_metric(
+        "ackr",
+        "status_ack_ratio",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+    ),
     _status_metric(
         "temp",
         "status_temperature",
@@ -196,8 +203,9 @@ async def async_setup_entry(
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the sensors of every monitored gateway."""
+    """Set up the sensors of every monitored gateway and end device."""
     async_add_gateway_entities(entry, async_add_entities, SENSORS, GatewaySensor)
+    async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
 
 
 class GatewaySensor(GatewayEntity, SensorEntity):

@@ -3,7 +3,7 @@
 This package has no Home Assistant imports; it takes an injected aiohttp session.
 """
 
-from .client import BATCH_SIZE, TTSClient
+from .client import BATCH_SIZE, STREAM_IDLE_TIMEOUT_SECONDS, TTSClient
 from .errors import (
     TTSAuthenticationError,
     TTSConnectionError,
@@ -11,10 +11,12 @@ from .errors import (
     TTSNotFoundError,
     TTSPermissionError,
     TTSRateLimitError,
+    TTSStreamIdleError,
 )
 from .models import (
     AuthInfo,
     ConnectionState,
+    EventName,
     Gateway,
     GatewayConnection,
     GatewayConnectionStats,
@@ -22,6 +24,8 @@ from .models import (
     KeyOwnerType,
     Right,
     RoundTripTimes,
+    StreamError,
+    StreamEvent,
     SubBand,
     VersionIds,
 )
@@ -29,9 +33,11 @@ from .servers import TTN_CLUSTERS, InvalidServerError, TTSServer
 
 __all__ = [
     "BATCH_SIZE",
+    "STREAM_IDLE_TIMEOUT_SECONDS",
     "TTN_CLUSTERS",
     "AuthInfo",
     "ConnectionState",
+    "EventName",
     "Gateway",
     "GatewayConnection",
     "GatewayConnectionStats",
@@ -40,6 +46,8 @@ __all__ = [
     "KeyOwnerType",
     "Right",
     "RoundTripTimes",
+    "StreamError",
+    "StreamEvent",
     "SubBand",
     "TTSAuthenticationError",
     "TTSClient",
@@ -49,5 +57,6 @@ __all__ = [
     "TTSPermissionError",
     "TTSRateLimitError",
     "TTSServer",
+    "TTSStreamIdleError",
     "VersionIds",
 ]

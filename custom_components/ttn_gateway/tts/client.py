@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 import json
 import logging
@@ -21,6 +22,7 @@ from .errors import (
     TTSNotFoundError,
     TTSPermissionError,
     TTSRateLimitError,
+    TTSStreamIdleError,
 )
 from .models import (
     AuthInfo,
@@ -28,6 +30,10 @@ from .models import (
     Gateway,
     GatewayConnection,
     GatewayConnectionStats,
+    StreamError,
+    StreamEvent,
+    format_timestamp,
+    parse_stream_message,
 )
 from .servers import TTSServer
 
@@ -56,6 +62,11 @@ FALLBACK_CONCURRENCY: Final = 4
 FORBIDDEN_RECHECK_SECONDS: Final = 3600.0
 DEFAULT_RETRY_SECONDS: Final = 60.0
 DEFAULT_TIMEOUT_SECONDS: Final = 20.0
+# TTS sends no heartbeat on the events stream: a stream silent for this long
+# is presumed dead (a proxy may have dropped it) and is reopened.
+STREAM_IDLE_TIMEOUT_SECONDS: Final = 300.0
+# Longest stream message accepted; uplink events are a few kilobytes.
+STREAM_MAX_MESSAGE_BYTES: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +191,8 @@ class TTSClient:
         headers: Mapping[str, str],
         method: str,
         path: str,
+        *,
+        remember_retry: bool = True,
     ) -> None:
         # Messages are built here, not copied from TTS: a rate-limit message
         # from TTS names the key's id.
@@ -200,7 +213,8 @@ class TTSClient:
             raise TTSNotFoundError(f"Not found: {where} ({error.label})")
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry = _retry_seconds(headers)
-            self._retry_at = self._clock() + retry
+            if remember_retry:
+                self._retry_at = self._clock() + retry
             raise TTSRateLimitError(
                 f"Rate limited by TTS for {where}; retrying in {retry:.0f} s", retry
             )
@@ -356,6 +370,105 @@ class TTSClient:
             return GatewayConnection(ConnectionState.NO_RIGHTS)
         self._forbidden.pop(gateway_id, None)
         return GatewayConnection.from_stats(GatewayConnectionStats.from_json(data))
+
+    async def stream_events(
+        self,
+        base_url: str,
+        gateway_ids: Sequence[str],
+        names: Sequence[str],
+        *,
+        after: datetime | None = None,
+        idle_timeout: float = STREAM_IDLE_TIMEOUT_SECONDS,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream the events of some gateways, starting with ``events.stream.start``.
+
+        Accepts both framings TTS uses (one or two newlines) and skips
+        messages it cannot parse. Ends when TTS closes the stream or sends an
+        in-band error; raises TTSConnectionError when the stream stays silent
+        for ``idle_timeout`` seconds. HTTP errors raise as for other calls, but
+        a 429 does not hold back the polling requests: the stream has its own
+        rate limit in TTS.
+        """
+        path = "/events"
+        payload: dict[str, object] = {
+            "identifiers": [{"gateway_ids": {"gateway_id": i}} for i in gateway_ids],
+            "names": list(names),
+        }
+        if after is not None:
+            payload["after"] = format_timestamp(after)
+        self.request_count += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._session.request(
+                    "POST",
+                    f"{base_url}{API_PREFIX}{path}",
+                    json=payload,
+                    headers=self._headers,
+                    # No total timeout: the stream is meant to stay open.
+                    timeout=aiohttp.ClientTimeout(
+                        total=None, sock_connect=self._timeout
+                    ),
+                )
+        except TimeoutError as err:
+            raise TTSConnectionError(
+                f"Timeout after {self._timeout:.0f} s waiting for POST {path}"
+                f" on {self.server.host}"
+            ) from err
+        except aiohttp.ClientError as err:
+            raise TTSConnectionError(
+                f"Cannot reach {self.server.host} for POST {path}: {type(err).__name__}"
+            ) from err
+        try:
+            async with response:
+                if response.status >= HTTPStatus.BAD_REQUEST:
+                    async with asyncio.timeout(self._timeout):
+                        body = await response.read()
+                    self._raise_for_status(
+                        response.status,
+                        body,
+                        response.headers,
+                        "POST",
+                        path,
+                        remember_retry=False,
+                    )
+                buffer = b""
+                while True:
+                    async with asyncio.timeout(idle_timeout):
+                        chunk = await response.content.readany()
+                    if not chunk:
+                        return
+                    *lines, buffer = (buffer + chunk).split(b"\n")
+                    if len(buffer) > STREAM_MAX_MESSAGE_BYTES:
+                        raise TTSConnectionError(
+                            f"Events stream message from {self.server.host} is too long"
+                        )
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        message = parse_stream_message(line)
+                        if isinstance(message, StreamEvent):
+                            yield message
+                        elif isinstance(message, StreamError):
+                            _LOGGER.debug(
+                                "TTS ended the events stream with error %s (code %s)",
+                                message.label,
+                                message.code,
+                            )
+                            return
+                        else:
+                            _LOGGER.debug(
+                                "Skipping an unusable events stream message from %s",
+                                self.server.host,
+                            )
+        except TimeoutError as err:
+            raise TTSStreamIdleError(
+                f"No data on the events stream from {self.server.host}"
+                f" for {idle_timeout:.0f} s"
+            ) from err
+        except aiohttp.ClientError as err:
+            raise TTSConnectionError(
+                f"Events stream from {self.server.host} failed: {type(err).__name__}"
+            ) from err
 
 
 def _retry_seconds(headers: Mapping[str, str]) -> float:

@@ -37,3 +37,7 @@ class TTSRateLimitError(TTSError):
 
 class TTSNotFoundError(TTSConnectionError):
     """TTS answered 404: no such resource (or no TTS API at that URL)."""
+
+
+class TTSStreamIdleError(TTSConnectionError):
+    """The events stream sent nothing for longer than its idle timeout."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+import json
 import re
 from typing import Any
 
@@ -342,6 +343,7 @@ class Right(StrEnum):
     ORGANIZATION_GATEWAYS_LIST = "RIGHT_ORGANIZATION_GATEWAYS_LIST"
     GATEWAY_INFO = "RIGHT_GATEWAY_INFO"
     GATEWAY_STATUS_READ = "RIGHT_GATEWAY_STATUS_READ"
+    GATEWAY_TRAFFIC_READ = "RIGHT_GATEWAY_TRAFFIC_READ"
 
 
 class KeyOwnerType(StrEnum):
@@ -395,3 +397,114 @@ class AuthInfo:
             ),
             key_name=parse_str(key.get("name")),
         )
+
+    def grants(self, right: Right) -> bool:
+        """Whether the key has a right, directly or through a pseudo-right."""
+        implied_by = {right, "RIGHT_ALL"}
+        if right.startswith("RIGHT_GATEWAY_"):
+            implied_by.add("RIGHT_GATEWAY_ALL")
+        return not implied_by.isdisjoint(self.rights)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Write a timestamp the way TTS reads it (RFC 3339, UTC, microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EventName(StrEnum):
+    """Names of the TTS events this project streams."""
+
+    STREAM_START = "events.stream.start"
+    GATEWAY_CONNECT = "gs.gateway.connect"
+    GATEWAY_DISCONNECT = "gs.gateway.disconnect"
+    GATEWAY_CONNECTION_STATS = "gs.gateway.connection.stats"
+    GATEWAY_STATUS = "gs.status.receive"
+    GATEWAY_UPLINK = "gs.up.receive"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One event of ``POST /api/v3/events``, with the data this project uses."""
+
+    name: str
+    time: datetime | None
+    gateway_ids: tuple[str, ...] = ()
+    # Connect and connection stats events carry GatewayConnectionStats.
+    stats: GatewayConnectionStats | None = None
+    # Status events carry the gateway's GatewayStatus.
+    status: GatewayStatus | None = None
+    # Disconnect events carry the reason as ErrorDetails ("namespace:name").
+    reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> StreamEvent | None:
+        """Parse the ``result`` of a stream message; None without a name."""
+        raw = _mapping(data)
+        if (name := parse_str(raw.get("name"))) is None:
+            return None
+        gateway_ids = tuple(
+            gateway_id
+            for identifier in _list(raw.get("identifiers"))
+            if (
+                gateway_id := parse_str(
+                    _mapping(_mapping(identifier).get("gateway_ids")).get("gateway_id")
+                )
+            )
+            is not None
+        )
+        payload = _mapping(raw.get("data"))
+        stats = status = reason = None
+        if name in (EventName.GATEWAY_CONNECT, EventName.GATEWAY_CONNECTION_STATS):
+            stats = GatewayConnectionStats.from_json(payload)
+        elif name == EventName.GATEWAY_STATUS:
+            status = GatewayStatus.from_json(payload)
+        elif name == EventName.GATEWAY_DISCONNECT:
+            reason = _error_label(payload)
+        return cls(
+            name=name,
+            time=parse_timestamp(raw.get("time")),
+            gateway_ids=gateway_ids,
+            stats=stats,
+            status=status,
+            reason=reason,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """An error TTS sent inside the events stream, just before ending it."""
+
+    code: int | None
+    label: str | None
+
+    @classmethod
+    def from_json(cls, data: object) -> StreamError:
+        """Parse the ``error`` of a stream message (a ``google.rpc.Status``)."""
+        raw = _mapping(data)
+        details = _list(raw.get("details"))
+        return cls(
+            code=parse_uint(raw.get("code")),
+            label=_error_label(details[0]) if details else None,
+        )
+
+
+def _error_label(data: object) -> str | None:
+    """``namespace:name`` of an ``ErrorDetails`` object."""
+    raw = _mapping(data)
+    if (name := parse_str(raw.get("name"))) is None:
+        return None
+    namespace = parse_str(raw.get("namespace"))
+    return f"{namespace}:{name}" if namespace else name
+
+
+def parse_stream_message(line: bytes) -> StreamEvent | StreamError | None:
+    """Parse one message of the events stream; None for anything unusable."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, Mapping):
+        return None
+    if "error" in message:
+        return StreamError.from_json(message["error"])
+    return StreamEvent.from_json(message.get("result"))

@@ -1,0 +1,456 @@
+"""Entities of an end device: decoded readings, radio figures and online state.
+
+The sensor and binary_sensor platforms call ``async_add_end_device_entities``
+next to their gateway entities. Entities restore their last state after a
+restart and then follow the device's uplinks, writing only when a value
+changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STOP,
+    SIGNAL_STRENGTH_DECIBELS,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    STATE_ON,
+    EntityCategory,
+    Platform,
+    UnitOfFrequency,
+    UnitOfTime,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
+from homeassistant.util import dt as dt_util
+
+from .coordinator import TTSConfigEntry
+from .decoders import ReadingDescription, describe_reading
+from .end_devices import EndDevice, EndDeviceManager
+
+type SensorValue = str | int | float | datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndDeviceSensorEntityDescription(SensorEntityDescription):
+    """Describes a sensor of an end device."""
+
+    value_fn: Callable[[EndDevice], SensorValue]
+    # Decoded readings keep their value when an uplink does not carry them.
+    keep_last: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndDeviceBinarySensorEntityDescription(BinarySensorEntityDescription):
+    """Describes a decoded on/off reading of an end device."""
+
+    is_on_fn: Callable[[EndDevice], bool | None]
+
+
+def _best_rx[T](getter: Callable[[Any], T]) -> Callable[[EndDevice], T | None]:
+    def value(device: EndDevice) -> T | None:
+        if device.uplink is None or (best := device.uplink.best_rx) is None:
+            return None
+        return getter(best)
+
+    return value
+
+
+def _airtime_ms(device: EndDevice) -> float | None:
+    if device.uplink is None or device.uplink.consumed_airtime is None:
+        return None
+    return round(device.uplink.consumed_airtime * 1000, 3)
+
+
+def _uplink[T](getter: Callable[[Any], T]) -> Callable[[EndDevice], T | None]:
+    def value(device: EndDevice) -> T | None:
+        return None if device.uplink is None else getter(device.uplink)
+
+    return value
+
+
+RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
+    description.key: description
+    for description in (
+        EndDeviceSensorEntityDescription(
+            key="rssi",
+            translation_key="rssi",
+            device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+            native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+            state_class=SensorStateClass.MEASUREMENT,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=_best_rx(lambda rx: rx.rssi),
+        ),
+        EndDeviceSensorEntityDescription(
+            key="snr",
+            translation_key="snr",
+            native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
+            state_class=SensorStateClass.MEASUREMENT,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            suggested_display_precision=1,
+            value_fn=_best_rx(lambda rx: rx.snr),
+        ),
+        EndDeviceSensorEntityDescription(
+            key="spreading_factor",
+            translation_key="spreading_factor",
+            state_class=SensorStateClass.MEASUREMENT,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=_uplink(lambda uplink: uplink.spreading_factor),
+        ),
+        EndDeviceSensorEntityDescription(
+            key="frequency",
+            translation_key="frequency",
+            device_class=SensorDeviceClass.FREQUENCY,
+            native_unit_of_measurement=UnitOfFrequency.MEGAHERTZ,
+            suggested_display_precision=1,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=_uplink(
+                lambda uplink: None
+                if uplink.frequency is None
+                else uplink.frequency / 1_000_000
+            ),
+        ),
+        EndDeviceSensorEntityDescription(
+            key="frame_counter",
+            translation_key="frame_counter",
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=_uplink(lambda uplink: uplink.f_cnt),
+        ),
+        EndDeviceSensorEntityDescription(
+            key="gateway_count",
+            translation_key="gateway_count",
+            state_class=SensorStateClass.MEASUREMENT,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=_uplink(lambda uplink: len(uplink.rx_metadata)),
+        ),
+        EndDeviceSensorEntityDescription(
+            key="airtime",
+            translation_key="airtime",
+            device_class=SensorDeviceClass.DURATION,
+            native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+            state_class=SensorStateClass.MEASUREMENT,
+            suggested_display_precision=1,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=_airtime_ms,
+        ),
+        EndDeviceSensorEntityDescription(
+            key="last_seen",
+            translation_key="last_seen",
+            device_class=SensorDeviceClass.TIMESTAMP,
+            value_fn=lambda device: device.last_seen,
+        ),
+    )
+}
+ONLINE = BinarySensorEntityDescription(
+    key="online",
+    translation_key="online",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+)
+
+
+def _description_fields(reading: ReadingDescription) -> dict[str, Any]:
+    """Entity description fields of a reading; the name only when it has one."""
+    fields: dict[str, Any] = {
+        "key": reading.key,
+        "translation_key": reading.translation_key,
+        "translation_placeholders": reading.translation_placeholders,
+        "device_class": reading.device_class,
+        "entity_category": reading.entity_category,
+    }
+    if reading.name is not None:
+        fields["name"] = reading.name
+    return fields
+
+
+def reading_sensor_description(
+    reading: ReadingDescription,
+) -> EndDeviceSensorEntityDescription:
+    """The sensor description of a decoded reading."""
+    key = reading.key
+
+    def value(device: EndDevice) -> SensorValue:
+        found = device.readings.get(key)
+        return None if found is None else found.value
+
+    return EndDeviceSensorEntityDescription(
+        **_description_fields(reading),
+        native_unit_of_measurement=reading.unit,
+        state_class=reading.state_class,
+        suggested_display_precision=reading.precision,
+        value_fn=value,
+        keep_last=True,
+    )
+
+
+def reading_binary_sensor_description(
+    reading: ReadingDescription,
+) -> EndDeviceBinarySensorEntityDescription:
+    """The binary sensor description of a decoded on/off reading."""
+    key = reading.key
+
+    def is_on(device: EndDevice) -> bool | None:
+        found = device.readings.get(key)
+        return None if found is None else bool(found.value)
+
+    return EndDeviceBinarySensorEntityDescription(
+        **_description_fields(reading), is_on_fn=is_on
+    )
+
+
+class EndDeviceEntity(Entity):
+    """An entity of one end device, fed by the end device manager."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self,
+        manager: EndDeviceManager,
+        device: EndDevice,
+        description: EntityDescription,
+    ) -> None:
+        """Initialise the entity of a device the manager knows."""
+        self.entity_description = description
+        self.manager = manager
+        self.device = device
+        self._attr_unique_id = f"{device.identifier}_{description.key}"
+        self._attr_device_info = device.device_info()
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while uplinks cannot arrive (MQTT not set up)."""
+        return self.manager.receiving
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the last state unless an uplink is there, then follow it."""
+        await super().async_added_to_hass()
+        if self.device.uplink is None:
+            await self._async_restore()
+        self._take_device_state()
+        self.device.listeners.append(self)
+        self.async_on_remove(self._detach)
+
+    @callback
+    def _detach(self) -> None:
+        self.device.listeners.remove(self)
+        # Entities the user deletes come back with the next uplink.
+        for created in self.device.created.values():
+            created.discard(self.entity_description.key)
+
+    async def _async_restore(self) -> None:
+        """Take the state saved before the restart."""
+
+    def _take_device_state(self) -> bool:
+        """Take the device's latest values; True when the state changed."""
+        raise NotImplementedError
+
+    @callback
+    def async_handle_device_update(self) -> None:
+        """Write the state if the latest uplink changed it."""
+        if self._take_device_state():
+            self.async_write_ha_state()
+
+
+class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
+    """A sensor of an end device."""
+
+    entity_description: EndDeviceSensorEntityDescription
+
+    async def _async_restore(self) -> None:
+        last = await self.async_get_last_sensor_data()
+        value = None if last is None else last.native_value
+        if self.device_class == SensorDeviceClass.TIMESTAMP and not isinstance(
+            value, datetime
+        ):
+            # The stored value is unusable; the state string still says when.
+            state = await self.async_get_last_state()
+            value = None if state is None else dt_util.parse_datetime(state.state)
+        self._attr_native_value = value
+
+    def _take_device_state(self) -> bool:
+        if self.device.uplink is None:
+            return False
+        value = self.entity_description.value_fn(self.device)
+        if value is None and self.entity_description.keep_last:
+            return False
+        if value == self._attr_native_value and type(value) is type(
+            self._attr_native_value
+        ):
+            return False
+        self._attr_native_value = value
+        return True
+
+
+class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
+    """A decoded on/off reading of an end device."""
+
+    entity_description: EndDeviceBinarySensorEntityDescription
+
+    async def _async_restore(self) -> None:
+        if (last := await self.async_get_last_state()) is not None:
+            self._attr_is_on = last.state == STATE_ON
+
+    def _take_device_state(self) -> bool:
+        value = self.entity_description.is_on_fn(self.device)
+        if value is None or value == self._attr_is_on:
+            return False
+        self._attr_is_on = value
+        return True
+
+
+@dataclass
+class OnlineStoredData(ExtraStoredData):
+    """The timing an online sensor needs after a restart."""
+
+    last_seen: datetime | None
+    uplink_interval: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a dict to store."""
+        return {
+            "last_seen": None if self.last_seen is None else self.last_seen.isoformat(),
+            "uplink_interval": self.uplink_interval,
+        }
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self:
+        """Read what as_dict stored; anything unusable counts as unknown."""
+        last_seen = restored.get("last_seen")
+        interval = restored.get("uplink_interval")
+        return cls(
+            last_seen=dt_util.parse_datetime(last_seen)
+            if isinstance(last_seen, str)
+            else None,
+            uplink_interval=float(interval)
+            if isinstance(interval, int | float) and not isinstance(interval, bool)
+            else None,
+        )
+
+
+class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
+    """On while the device sent an uplink within its silence threshold."""
+
+    _silence_timer: CALLBACK_TYPE | None = None
+
+    @property
+    def extra_restore_state_data(self) -> OnlineStoredData:
+        """Save when the device was last seen and how often it sends."""
+        return OnlineStoredData(self.device.last_seen, self.device.uplink_interval)
+
+    async def _async_restore(self) -> None:
+        if (extra := await self.async_get_last_extra_data()) is not None:
+            stored = OnlineStoredData.from_dict(extra.as_dict())
+            self.device.restore(stored.last_seen, stored.uplink_interval)
+
+    async def async_added_to_hass(self) -> None:
+        """Stop the silence timer when Home Assistant stops."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.hass.bus.async_listen(
+                EVENT_HOMEASSISTANT_STOP, lambda _event: self._cancel_timer()
+            )
+        )
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Stop the silence timer."""
+        self._cancel_timer()
+        await super().async_will_remove_from_hass()
+
+    def _cancel_timer(self) -> None:
+        if self._silence_timer is not None:
+            self._silence_timer()
+            self._silence_timer = None
+
+    def _take_device_state(self) -> bool:
+        self._cancel_timer()
+        last_seen = self.device.last_seen
+        if last_seen is None:
+            return False
+        silent_at = last_seen + self.manager.silence_threshold(self.device)
+        is_on = dt_util.utcnow() < silent_at
+        if is_on:
+            self._silence_timer = async_track_point_in_utc_time(
+                self.hass, self._async_silence_reached, silent_at
+            )
+        if is_on == self._attr_is_on:
+            return False
+        self._attr_is_on = is_on
+        return True
+
+    @callback
+    def _async_silence_reached(self, now: datetime) -> None:
+        self._silence_timer = None
+        self.async_handle_device_update()
+
+
+def _sensor_entity(
+    manager: EndDeviceManager, device: EndDevice, key: str
+) -> Entity | None:
+    description: EndDeviceSensorEntityDescription | None = RADIO_SENSORS.get(key)
+    if description is None:
+        reading = describe_reading(key, device.names.get(key))
+        if reading is None or reading.binary:
+            return None
+        description = reading_sensor_description(reading)
+    return EndDeviceSensor(manager, device, description)
+
+
+def _binary_sensor_entity(
+    manager: EndDeviceManager, device: EndDevice, key: str
+) -> Entity | None:
+    if key == ONLINE.key:
+        return EndDeviceOnlineBinarySensor(manager, device, ONLINE)
+    reading = describe_reading(key, device.names.get(key))
+    if reading is None or not reading.binary:
+        return None
+    return EndDeviceBinarySensor(
+        manager, device, reading_binary_sensor_description(reading)
+    )
+
+
+_FACTORIES: dict[
+    Platform, Callable[[EndDeviceManager, EndDevice, str], Entity | None]
+] = {
+    Platform.SENSOR: _sensor_entity,
+    Platform.BINARY_SENSOR: _binary_sensor_entity,
+}
+
+
+def async_add_end_device_entities(
+    hass: HomeAssistant,
+    entry: TTSConfigEntry,
+    platform: Platform,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add end devices' entities of a platform, now and as devices appear."""
+    manager = entry.runtime_data.end_devices
+    factory = _FACTORIES[platform]
+
+    @callback
+    def add(device: EndDevice, keys: Iterable[str]) -> None:
+        entities = [
+            entity
+            for key in keys
+            if (entity := factory(manager, device, key)) is not None
+        ]
+        if entities:
+            async_add_entities(entities)
+
+    manager.async_register_platform(platform, add)

@@ -1,0 +1,98 @@
+"""A live TTS events stream behind the fake TTS: the test writes the events."""
+
+from __future__ import annotations
+
+from collections import deque
+import json
+from typing import Any
+from unittest import mock
+
+from aiohttp.streams import StreamReader
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMockResponse,
+)
+from yarl import URL
+
+from .fake_tts import FIXTURES, SERVER_URL
+
+
+def stream_line(
+    name: str, gateway_id: str, time: str, data: dict[str, Any] | None = None
+) -> str:
+    """One NDJSON message of the stream, as TTS frames it."""
+    event: dict[str, Any] = {
+        "name": name,
+        "time": time,
+        "identifiers": [{"gateway_ids": {"gateway_id": gateway_id}}],
+    }
+    if data is not None:
+        event["data"] = data
+    return json.dumps({"result": event}, separators=(",", ":")) + "\n"
+
+
+def start_line(time: str = "2025-03-14T10:20:00.5Z") -> str:
+    """The events.stream.start message TTS sends first."""
+    return stream_line("events.stream.start", "eui-b827ebfffe8db887", time)
+
+
+SAMPLE = (FIXTURES / "events-stream-sample.txt").read_text()
+
+
+class LiveStream(AiohttpClientMockResponse):
+    """A 200 response whose body arrives while the test writes it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "POST",
+            URL(SERVER_URL),
+            headers={"Content-Type": "application/json"},
+        )
+        self._body = StreamReader(mock.Mock(_reading_paused=False), limit=2**16)
+
+    @property
+    def content(self) -> StreamReader:
+        """The body, as aiohttp reads it."""
+        return self._body
+
+    def send(self, text: str) -> None:
+        """Write to the stream."""
+        self._body.feed_data(text.encode())
+
+    def close(self) -> None:
+        """End the stream, as TTS or a proxy closing the connection."""
+        self._body.feed_eof()
+
+
+class EventFeed:
+    """Answers each POST /api/v3/events with a new live stream, or a queued fault."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.streams: list[LiveStream] = []
+        self.faults: deque[AiohttpClientMockResponse] = deque()
+
+    async def __call__(self, data: Any) -> AiohttpClientMockResponse:
+        """Open a stream for a request body."""
+        self.requests.append(data)
+        if self.faults:
+            return self.faults.popleft()
+        stream = LiveStream()
+        self.streams.append(stream)
+        return stream
+
+    def fail(self, status: int, headers: dict[str, str] | None = None) -> None:
+        """Answer the next request with an HTTP error instead of a stream."""
+        self.faults.append(
+            AiohttpClientMockResponse(
+                "POST",
+                URL("https://eu1.cloud.thethings.network/api/v3/events"),
+                status=status,
+                json={"code": 14, "message": f"HTTP {status}"},
+                headers={"Content-Type": "application/json", **(headers or {})},
+            )
+        )
+
+    @property
+    def current(self) -> LiveStream:
+        """The stream opened last."""
+        return self.streams[-1]

@@ -1,0 +1,218 @@
+"""The silence notification blueprint: it loads, and it notifies."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from unittest.mock import PropertyMock, patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
+from homeassistant.components.blueprint.models import (
+    Blueprint,
+    BlueprintInputs,
+    DomainBlueprints,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from homeassistant.util import yaml as yaml_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
+
+from .event_feed import EventFeed, start_line, stream_line
+from .fake_tts import GATEWAY_ROOFTOP, FakeTTS
+
+BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation"
+BLUEPRINT = "ttn_gateway/gateway_silence_notify.yaml"
+
+pytestmark = pytest.mark.freeze_time("2025-03-14T10:20:00+00:00")
+
+
+def _inputs(**extra: object) -> dict[str, object]:
+    return {
+        "gateways": ["binary_sensor.rooftop_gateway_silent"],
+        "duration": {"minutes": 5},
+        "notify": [
+            {
+                "action": "notify.test",
+                "data": {"title": "{{ title }}", "message": "{{ message }}"},
+            }
+        ],
+        **extra,
+    }
+
+
+def test_blueprint_loads() -> None:
+    """The file is a valid automation blueprint with the documented inputs."""
+    blueprint = Blueprint(
+        yaml_util.load_yaml_dict(BLUEPRINTS / BLUEPRINT),
+        expected_domain="automation",
+        path=BLUEPRINT,
+        schema=AUTOMATION_BLUEPRINT_SCHEMA,
+    )
+    assert set(blueprint.inputs) == {
+        "gateways",
+        "duration",
+        "notify_recovery",
+        "notify",
+    }
+    selector = blueprint.inputs["gateways"]["selector"]["entity"]
+    assert selector["filter"] == [
+        {
+            "integration": "ttn_gateway",
+            "domain": ["binary_sensor"],
+            "device_class": ["problem"],
+        }
+    ]
+    inputs = BlueprintInputs(
+        blueprint, {"use_blueprint": {"path": BLUEPRINT, "input": _inputs()}}
+    )
+    inputs.validate()
+    config = inputs.async_substitute()
+    assert config["triggers"][0]["entity_id"] == [
+        "binary_sensor.rooftop_gateway_silent"
+    ]
+
+
+async def _push(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, feed: EventFeed, line: str
+) -> None:
+    """Deliver stream events at the time of the first one."""
+    freezer.move_to(line.split('"time":"', 1)[1].split('"', 1)[0])
+    feed.current.send(line)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await hass.async_block_till_done()
+
+
+async def _at(hass: HomeAssistant, freezer: FrozenDateTimeFactory, moment: str) -> None:
+    target = datetime.fromisoformat(moment)
+    freezer.move_to(target)
+    async_fire_time_changed(hass, target)
+    await hass.async_block_till_done()
+
+
+async def test_blueprint_notifies_on_silence_and_recovery(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unplugging a gateway notifies after the duration, and again when it is back."""
+    feed = EventFeed()
+    fake_tts.events = feed
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    feed.current.send(start_line())
+    calls = async_mock_service(hass, "notify", "test")
+    with patch.object(
+        DomainBlueprints,
+        "blueprint_folder",
+        new_callable=PropertyMock,
+        return_value=BLUEPRINTS,
+    ):
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {"automation": {"use_blueprint": {"path": BLUEPRINT, "input": _inputs()}}},
+        )
+    await hass.async_block_till_done()
+
+    await _push(
+        hass,
+        freezer,
+        feed,
+        stream_line("gs.gateway.disconnect", GATEWAY_ROOFTOP, "2025-03-14T10:20:01Z"),
+    )
+    assert hass.states.get("binary_sensor.rooftop_gateway_silent").state == "on"
+    assert calls == []
+    # Other gateways' events keep the stream busy.
+    await _push(
+        hass,
+        freezer,
+        feed,
+        stream_line("gs.status.receive", "basic-station-gw", "2025-03-14T10:24:00Z"),
+    )
+    await _at(hass, freezer, "2025-03-14T10:25:02+00:00")
+    assert len(calls) == 1
+    assert calls[0].data == {
+        "title": "LoRaWAN gateway silent",
+        "message": "Rooftop gateway is disconnected from The Things Stack.",
+    }
+
+    await _push(
+        hass,
+        freezer,
+        feed,
+        stream_line(
+            "gs.gateway.connect",
+            GATEWAY_ROOFTOP,
+            "2025-03-14T10:27:00Z",
+            {"connected_at": "2025-03-14T10:27:00Z"},
+        ),
+    )
+    assert len(calls) == 2
+    assert calls[1].data == {
+        "title": "LoRaWAN gateway recovered",
+        "message": "Rooftop gateway is back after 7 minutes.",
+    }
+
+    # A gateway deaf for the threshold, then the duration.
+    await _at(hass, freezer, "2025-03-14T10:57:01+00:00")
+    await _at(hass, freezer, "2025-03-14T11:02:02+00:00")
+    assert len(calls) == 3
+    assert calls[2].data["message"] == (
+        "Rooftop gateway is connected but has received no uplink for 30 minutes."
+    )
+
+
+async def test_blueprint_short_silence_is_not_reported(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A reconnect within the duration sends nothing at all."""
+    feed = EventFeed()
+    fake_tts.events = feed
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    feed.current.send(start_line())
+    calls = async_mock_service(hass, "notify", "test")
+    with patch.object(
+        DomainBlueprints,
+        "blueprint_folder",
+        new_callable=PropertyMock,
+        return_value=BLUEPRINTS,
+    ):
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {"automation": {"use_blueprint": {"path": BLUEPRINT, "input": _inputs()}}},
+        )
+    await _push(
+        hass,
+        freezer,
+        feed,
+        stream_line("gs.gateway.disconnect", GATEWAY_ROOFTOP, "2025-03-14T10:20:01Z"),
+    )
+    await _push(
+        hass,
+        freezer,
+        feed,
+        stream_line(
+            "gs.gateway.connect",
+            GATEWAY_ROOFTOP,
+            "2025-03-14T10:21:00Z",
+            {"connected_at": "2025-03-14T10:21:00Z"},
+        ),
+    )
+    await _at(hass, freezer, "2025-03-14T10:30:00+00:00")
+    assert calls == []

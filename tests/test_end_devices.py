@@ -1,0 +1,815 @@
+"""End devices over MQTT, as a user sees them: devices, states, options, faults."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+import logging
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+
+# Imported before time is frozen: the supervisor models it pulls in cannot be
+# imported under freezegun.
+import homeassistant.components.mqtt.config_flow  # noqa: F401
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.typing import (
+    MqttMockHAClient,
+    WebSocketGenerator,
+)
+
+from custom_components.ttn_gateway.const import (
+    CONF_DECODERS,
+    CONF_END_DEVICES,
+    CONF_OFFLINE_THRESHOLD,
+    CONF_UPLINK_TOPIC,
+    DOMAIN,
+)
+from custom_components.ttn_gateway.end_devices import end_device_diagnostics
+
+from .fake_tts import GATEWAY_ROOFTOP, FakeTTS, load_json
+from .uplinks import (
+    APP,
+    FEATHER,
+    FORMATTER_APP,
+    FORMATTER_NODE,
+    LPP_NODE,
+    encode,
+    timestamp,
+    topic,
+    uplink,
+)
+
+START = "2025-11-07T09:00:00+00:00"
+LOGGER_NAME = "custom_components.ttn_gateway"
+# Cayenne LPP: temperature 27.2 °C on channel 3, humidity 48.5 % on channel 7,
+# presence on channel 6, GPS on channel 1 (the spec's example).
+LPP_PAYLOAD = bytes.fromhex("03670110076861066601018806765ff2960a0003e8")
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+async def _setup(
+    hass: HomeAssistant, entry: MockConfigEntry, **options: Any
+) -> MockConfigEntry:
+    if options:
+        hass.config_entries.async_update_entry(entry, options=options)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def _send(
+    hass: HomeAssistant, message: dict[str, Any] | str | bytes, **kw: str
+) -> None:
+    payload = message if isinstance(message, str | bytes) else encode(message)
+    async_fire_mqtt_message(hass, kw.get("on", topic()), payload)
+    await hass.async_block_till_done()
+
+
+def _mqtt_config_entry(hass: HomeAssistant) -> MockConfigEntry:
+    """An entry of HA's MQTT integration (the test harness mocks the client)."""
+    entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": "mock-broker"},
+        options={"birth_message": {}},
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+async def mqtt_entry(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """The integration set up with HA's MQTT integration, at a fixed time."""
+    freezer.move_to(START)
+    mock_config_entry.add_to_hass(hass)
+    return await _setup(hass, mock_config_entry)
+
+
+def _diagnostics(entry: MockConfigEntry) -> dict[str, Any]:
+    return end_device_diagnostics(entry.runtime_data.end_devices)
+
+
+async def test_feather_appears_on_first_uplink(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The seed sketch's byte becomes a device with its value and radio figures."""
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+
+    await _send(
+        hass,
+        uplink(
+            payload=b"\x2a",
+            f_cnt=17,
+            gateways=(("garden", -112.0, -3.25), ("rooftop", -97.0, 7.5)),
+            spreading_factor=9,
+            frequency="867500000",
+            airtime="0.185344s",
+        ),
+    )
+
+    value = hass.states.get("sensor.feather_m0_1_value")
+    assert value is not None
+    assert value.state == "42"
+    assert value.attributes["state_class"] == "measurement"
+    assert value.attributes["friendly_name"] == "feather-m0-1 Value"
+    rssi = hass.states.get("sensor.feather_m0_1_rssi")
+    assert rssi.state == "-97.0"
+    assert rssi.attributes["unit_of_measurement"] == "dBm"
+    assert rssi.attributes["device_class"] == "signal_strength"
+    assert _state(hass, "sensor.feather_m0_1_snr") == "7.5"
+    assert _state(hass, "sensor.feather_m0_1_spreading_factor") == "9"
+    frequency = hass.states.get("sensor.feather_m0_1_frequency")
+    assert frequency.state == "867.5"
+    assert frequency.attributes["unit_of_measurement"] == "MHz"
+    assert _state(hass, "sensor.feather_m0_1_frame_counter") == "17"
+    assert _state(hass, "sensor.feather_m0_1_gateways") == "2"
+    airtime = hass.states.get("sensor.feather_m0_1_airtime")
+    assert airtime.state == "185.344"
+    assert airtime.attributes["unit_of_measurement"] == "ms"
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == START
+    online = hass.states.get("binary_sensor.feather_m0_1_online")
+    assert online.state == STATE_ON
+    assert online.attributes["device_class"] == "connectivity"
+
+    device = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    assert device is not None
+    assert device.name == FEATHER
+    assert device.serial_number == "70B3D57ED005A1B2"
+    assert device.configuration_url == (
+        "https://eu1.cloud.thethings.network/console/applications/"
+        f"{APP}/devices/{FEATHER}"
+    )
+    assert device.config_entries == {mqtt_entry.entry_id}
+
+    # Gateway monitoring is untouched.
+    assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
+
+
+async def test_values_follow_uplinks_and_unchanged_states_are_not_written(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """A new uplink updates what changed and leaves the rest alone."""
+    await _send(hass, uplink(payload=b"\x01", f_cnt=1))
+    sf_before = hass.states.get("sensor.feather_m0_1_spreading_factor")
+    freezer.tick(timedelta(minutes=10))
+    await _send(hass, uplink(payload=b"\xff", f_cnt=2))
+    assert _state(hass, "sensor.feather_m0_1_value") == "255"
+    assert _state(hass, "sensor.feather_m0_1_frame_counter") == "2"
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:10:00+00:00"
+    sf_after = hass.states.get("sensor.feather_m0_1_spreading_factor")
+    assert sf_after.last_reported == sf_before.last_reported
+
+
+async def test_cayenne_lpp_device(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """Each LPP channel becomes a sensor with its device class and unit."""
+    await _send(
+        hass,
+        uplink(device_id=LPP_NODE, f_port=2, payload=LPP_PAYLOAD),
+        on=topic(device_id=LPP_NODE),
+    )
+    temperature = hass.states.get("sensor.lpp_node_temperature_3")
+    assert temperature.state == "27.2"
+    assert temperature.attributes["device_class"] == "temperature"
+    assert temperature.attributes["unit_of_measurement"] == "°C"
+    humidity = hass.states.get("sensor.lpp_node_humidity_7")
+    assert humidity.state == "48.5"
+    assert humidity.attributes["unit_of_measurement"] == "%"
+    presence = hass.states.get("binary_sensor.lpp_node_presence_6")
+    assert presence.state == STATE_ON
+    assert presence.attributes["device_class"] == "occupancy"
+    assert _state(hass, "sensor.lpp_node_latitude_1") == "42.3519"
+    assert _state(hass, "sensor.lpp_node_longitude_1") == "-87.9094"
+    altitude = hass.states.get("sensor.lpp_node_altitude_1")
+    assert altitude.state == "10.0"
+    assert altitude.attributes["unit_of_measurement"] == "m"
+
+    # A later uplink with only some channels keeps the others.
+    await _send(
+        hass,
+        uplink(
+            device_id=LPP_NODE, f_port=2, f_cnt=2, payload=bytes.fromhex("0367FFD7")
+        ),
+        on=topic(device_id=LPP_NODE),
+    )
+    assert _state(hass, "sensor.lpp_node_temperature_3") == "-4.1"
+    assert _state(hass, "sensor.lpp_node_humidity_7") == "48.5"
+
+
+async def test_payload_formatter_device(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The recorded TTN uplink: the formatter's fields become named sensors."""
+    message = load_json("mqtt-uplink.json")
+    freezer.move_to("2025-11-07T08:52:15+00:00")
+    message["uplink_message"]["decoded_payload"]["Heater"] = {"On": True}
+    await _send(hass, message, on=topic(FORMATTER_APP, FORMATTER_NODE))
+
+    prefix = "sensor.rs261_erik_internal"
+    temperature = hass.states.get(f"{prefix}_temperature")
+    assert temperature.state == "21.83"
+    assert temperature.attributes["unit_of_measurement"] == "°C"
+    assert temperature.attributes["device_class"] == "temperature"
+    battery = hass.states.get(f"{prefix}_battery_status")
+    assert battery.state == "Good"
+    assert battery.attributes["friendly_name"] == "rs261-erik-internal Battery Status"
+    assert _state(hass, f"{prefix}_device_status_sensor_fault") == "No"
+    heater = hass.states.get("binary_sensor.rs261_erik_internal_heater_on")
+    assert heater.state == STATE_ON
+    assert _state(hass, f"{prefix}_last_seen") == "2025-11-07T08:52:14+00:00"
+    assert _state(hass, f"{prefix}_rssi") == "-69.0"
+    assert _state(hass, f"{prefix}_snr") == "8.25"
+
+    device = device_registry.async_get_device(
+        identifiers={
+            (
+                DOMAIN,
+                f"{mqtt_entry.entry_id}_device_{FORMATTER_APP}_{FORMATTER_NODE}",
+            )
+        }
+    )
+    assert device.manufacturer == "ezurio"
+    assert device.model == "rs26x-int-temp-sensor"
+    assert device.hw_version == "rev 1"
+    assert device.sw_version == "1.0.2+1748617279"
+    assert device.serial_number == "0025CA00000017C2"
+
+
+async def test_auto_falls_back_to_raw(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """Bytes no decoder understands are shown as hex (a diagnostic sensor)."""
+    await _send(hass, uplink(f_port=5, payload=b"\xde\xad\xbe\xef"))
+    assert _state(hass, "sensor.feather_m0_1_payload") == "DEADBEEF"
+    entry = entity_registry.async_get("sensor.feather_m0_1_payload")
+    assert entry.entity_category is er.EntityCategory.DIAGNOSTIC
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+
+
+async def test_model_added_when_uplinks_bring_it(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """A device registered before TTS knew its model gets it later."""
+    await _send(hass, uplink(f_cnt=1))
+    await _send(
+        hass,
+        uplink(
+            f_cnt=2,
+            version_ids={"brand_id": "adafruit", "model_id": "feather-m0-lora"},
+        ),
+    )
+    device = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    assert device.manufacturer == "adafruit"
+    assert device.model == "feather-m0-lora"
+
+
+async def test_repeated_uplink_counted_once(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """The same frame counter and payload again is a repeat, not a new uplink."""
+    message = uplink(f_cnt=7, payload=b"\x10")
+    await _send(hass, message)
+    before = hass.states.get("sensor.feather_m0_1_last_seen")
+    freezer.tick(timedelta(seconds=30))
+    message["uplink_message"]["received_at"] = timestamp()
+    await _send(hass, message)
+    assert hass.states.get("sensor.feather_m0_1_last_seen") == before
+    counters = _diagnostics(mqtt_entry)["messages"]
+    assert counters["uplinks"] == 1
+    assert counters["repeats"] == 1
+
+    # Simulated uplinks (Console) are never repeats; a new counter is new.
+    await _send(hass, uplink(f_cnt=7, payload=b"\x10", simulated=True))
+    await _send(hass, uplink(f_cnt=8, payload=b"\x10"))
+    assert _diagnostics(mqtt_entry)["messages"]["uplinks"] == 3
+    assert _state(hass, "sensor.feather_m0_1_frame_counter") == "8"
+
+
+async def test_other_message_types_ignored(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Joins and downlink events on the topic are ignored without a word."""
+    ids = uplink()["end_device_ids"]
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
+    caplog.clear()
+    await _send(
+        hass, {"end_device_ids": ids, "join_accept": {"session_key_id": "AQ=="}}
+    )
+    await _send(
+        hass,
+        {
+            "end_device_ids": ids,
+            "downlink_queued": {"f_port": 1, "frm_payload": "AQ=="},
+        },
+    )
+    assert not [r for r in caplog.records if r.name == LOGGER_NAME]
+    assert _diagnostics(mqtt_entry)["messages"]["ignored"] == 2
+    assert not [
+        device
+        for device in dr.async_entries_for_config_entry(
+            device_registry, mqtt_entry.entry_id
+        )
+        if device.name == FEATHER
+    ]
+
+
+GARBAGE: list[tuple[str | bytes, str]] = [
+    ("not json at all", "not JSON"),
+    (b"\xff\xfe\x00binary", "not JSON"),
+    ("[1, 2, 3]", "the message is not a JSON object"),
+    ('{"uplink_message": {}}', "end_device_ids is not an object"),
+    (
+        encode(
+            {
+                **uplink(),
+                "end_device_ids": {
+                    "device_id": "X",
+                    "application_ids": {"application_id": APP},
+                },
+            }
+        ),
+        "an end device or application ID is not a TTS identifier",
+    ),
+    (
+        encode({**uplink(), "uplink_message": "up"}),
+        "uplink_message is not an object",
+    ),
+    (encode({"end_device_ids": uplink()["end_device_ids"]}), "the message has no"),
+    ("x" * 1_000_001, "message larger than"),
+]
+
+
+def _mutated(path: tuple[str, ...], value: Any) -> str:
+    message = uplink()
+    target = message
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return encode(message)
+
+
+GARBAGE += [
+    (
+        _mutated(("uplink_message", "frm_payload"), "not base64!"),
+        "frm_payload is not base64",
+    ),
+    (_mutated(("uplink_message", "frm_payload"), 42), "frm_payload is not a string"),
+    (
+        _mutated(("uplink_message", "frm_payload"), "QUFB" * 200),
+        "frm_payload is longer",
+    ),
+    (_mutated(("uplink_message", "f_port"), "1"), "f_port is not an integer"),
+    (_mutated(("uplink_message", "f_cnt"), -1), "f_cnt is not an integer"),
+    (
+        _mutated(("uplink_message", "decoded_payload"), [1]),
+        "decoded_payload is not an object",
+    ),
+    (_mutated(("uplink_message", "rx_metadata"), {}), "rx_metadata is not a list"),
+]
+
+
+async def test_garbage_dropped_and_counted(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each bad message is dropped with one debug line; good ones go through."""
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
+    await _send(hass, uplink(f_cnt=1, payload=b"\x01"))
+    for number, (payload, reason) in enumerate(GARBAGE, start=2):
+        caplog.clear()
+        await _send(hass, payload)
+        lines = [r for r in caplog.records if r.name == LOGGER_NAME]
+        assert len(lines) == 1, (reason, caplog.text)
+        assert lines[0].levelno == logging.DEBUG
+        assert reason in lines[0].getMessage()
+        await _send(hass, uplink(f_cnt=number, payload=bytes([number])))
+        assert _state(hass, "sensor.feather_m0_1_value") == str(number)
+    counters = _diagnostics(mqtt_entry)["messages"]
+    assert counters["dropped"] == len(GARBAGE)
+    assert counters["uplinks"] == len(GARBAGE) + 1
+    assert counters["drop_reasons"]["not JSON"] == 2
+
+
+async def test_unexpected_error_is_contained(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug while handling one uplink is logged; the next uplink still works."""
+    manager = mqtt_entry.runtime_data.end_devices
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(manager, "_update_device_registry", broken)
+    await _send(hass, uplink(f_cnt=1))
+    assert "Error handling an uplink" in caplog.text
+    monkeypatch.undo()
+    await _send(hass, uplink(f_cnt=2, payload=b"\x07"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "7"
+    assert _diagnostics(mqtt_entry)["messages"]["drop_reasons"] == {"error": 1}
+
+
+async def test_bridged_topic_prefix(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """With a Mosquitto bridge the uplinks arrive under a prefix."""
+    freezer.move_to(START)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(
+        hass, mock_config_entry, **{CONF_UPLINK_TOPIC: "ttn/v3/+/devices/+/up"}
+    )
+    await _send(hass, uplink(f_cnt=1, payload=b"\x05"), on=topic())
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+    await _send(hass, uplink(f_cnt=2, payload=b"\x06"), on=topic(prefix="ttn/"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "6"
+
+
+async def test_silence_threshold_from_interval(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Offline after three uplink intervals of silence, online at the next."""
+    online = "binary_sensor.feather_m0_1_online"
+    for f_cnt in (1, 2, 3):
+        if f_cnt > 1:
+            freezer.tick(timedelta(minutes=10))
+        await _send(hass, uplink(f_cnt=f_cnt))
+    assert _state(hass, online) == STATE_ON
+
+    freezer.tick(timedelta(minutes=29))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_ON
+
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_OFF
+
+    await _send(hass, uplink(f_cnt=4))
+    assert _state(hass, online) == STATE_ON
+
+
+async def test_silence_threshold_minimum(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Devices sending every 2 minutes still get 15 minutes of silence."""
+    online = "binary_sensor.feather_m0_1_online"
+    for f_cnt in (1, 2, 3):
+        if f_cnt > 1:
+            freezer.tick(timedelta(minutes=2))
+        await _send(hass, uplink(f_cnt=f_cnt))
+    freezer.tick(timedelta(minutes=14))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_ON
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_OFF
+
+
+async def test_silence_threshold_unknown_interval(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """After a single uplink the device is online for an hour."""
+    online = "binary_sensor.feather_m0_1_online"
+    await _send(hass, uplink(f_cnt=1))
+    freezer.tick(timedelta(minutes=59))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_ON
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_OFF
+
+
+async def test_silence_threshold_option(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A threshold set in the options applies to every device."""
+    freezer.move_to(START)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(hass, mock_config_entry, **{CONF_OFFLINE_THRESHOLD: 5})
+    await _send(hass, uplink(f_cnt=1))
+    freezer.tick(timedelta(minutes=5, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_OFF
+    assert _diagnostics(mock_config_entry)["silence_threshold_minutes"] == 5
+
+
+async def test_restore_after_restart(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    mqtt_mock: MqttMockHAClient,
+) -> None:
+    """Known devices and their last values come back before any uplink."""
+    for f_cnt in (1, 2):
+        if f_cnt > 1:
+            freezer.tick(timedelta(minutes=20))
+        await _send(hass, uplink(f_cnt=f_cnt, payload=bytes([f_cnt * 10])))
+    await _send(
+        hass,
+        uplink(device_id=LPP_NODE, f_port=2, payload=LPP_PAYLOAD),
+        on=topic(device_id=LPP_NODE),
+    )
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor.feather_m0_1_value") == STATE_UNAVAILABLE
+
+    freezer.tick(timedelta(minutes=30))
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor.feather_m0_1_value") == "20"
+    assert _state(hass, "sensor.feather_m0_1_frame_counter") == "2"
+    assert _state(hass, "sensor.feather_m0_1_rssi") == "-97.0"
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:20:00+00:00"
+    assert _state(hass, "sensor.lpp_node_temperature_3") == "27.2"
+    assert _state(hass, "binary_sensor.lpp_node_presence_6") == STATE_ON
+    # The interval (20 min) survives too: offline 60 min after the last uplink.
+    online = "binary_sensor.feather_m0_1_online"
+    assert _state(hass, online) == STATE_ON
+    freezer.tick(timedelta(minutes=30, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, online) == STATE_OFF
+
+    await _send(hass, uplink(f_cnt=3, payload=b"\x1e"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "30"
+    assert _state(hass, online) == STATE_ON
+
+
+# HA's MQTT client, set up by hand here, leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_mqtt_missing_raises_repair_issue(
+    hass: HomeAssistant,
+    mock_hass_config: None,
+    mqtt_client_mock: Any,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Without MQTT: a repair issue, gateways still work; MQTT later: uplinks."""
+    mock_config_entry.add_to_hass(hass)
+    await _setup(hass, mock_config_entry)
+    issue_id = f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["topic"] == "v3/+/devices/+/up"
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
+    assert _diagnostics(mock_config_entry)["receiving"] is False
+
+    mqtt_entry = _mqtt_config_entry(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    await _send(hass, uplink(payload=b"\x09"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "9"
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+
+
+# HA's MQTT client, set up by hand here, leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_known_devices_unavailable_without_mqtt(
+    hass: HomeAssistant,
+    mock_hass_config: None,
+    mqtt_client_mock: Any,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """If MQTT is gone at the next start, known end devices are unavailable."""
+    mqtt_entry = _mqtt_config_entry(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(hass, mock_config_entry)
+    await _send(hass, uplink(payload=b"\x09"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "9"
+
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    assert await hass.config_entries.async_remove(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    value = hass.states.get("sensor.feather_m0_1_value")
+    assert value.state == STATE_UNAVAILABLE
+    assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
+    assert issue_registry.async_get_issue(
+        DOMAIN, f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+    )
+
+
+async def test_monitoring_off(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    device_registry: dr.DeviceRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Turned off: no subscription, no issue, and the end devices are removed."""
+    await _send(hass, uplink())
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    hass.config_entries.async_update_entry(
+        mqtt_entry, options={CONF_END_DEVICES: False}
+    )
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    names = {
+        device.name
+        for device in dr.async_entries_for_config_entry(
+            device_registry, mqtt_entry.entry_id
+        )
+    }
+    assert FEATHER not in names
+    assert "Rooftop gateway" in names
+    assert not issue_registry.issues
+    await _send(hass, uplink(f_cnt=2))
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+
+
+async def test_decoder_option(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Choosing a decoder removes other decoders' entities and uses it."""
+    await _send(hass, uplink(payload=b"\x2a"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "42"
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    hass.config_entries.async_update_entry(
+        mqtt_entry, options={CONF_DECODERS: {f"{APP}/{FEATHER}": "raw"}}
+    )
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert entity_registry.async_get("sensor.feather_m0_1_value") is None
+    assert _state(hass, "sensor.feather_m0_1_rssi") == "-97.0"
+    await _send(hass, uplink(f_cnt=2, payload=b"\x2a"))
+    assert _state(hass, "sensor.feather_m0_1_payload") == "2A"
+
+
+async def test_decoder_that_does_not_fit(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A chosen decoder that does not fit the payload: radio figures only."""
+    freezer.move_to(START)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(
+        hass, mock_config_entry, **{CONF_DECODERS: {f"{APP}/{FEATHER}": "cayenne_lpp"}}
+    )
+    await _send(hass, uplink(payload=b"\x2a"))
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+    assert _state(hass, "sensor.feather_m0_1_frame_counter") == "1"
+    assert _diagnostics(mock_config_entry)["messages"]["undecodable"] == 1
+
+
+async def test_deleted_device_stays_deleted_until_it_sends(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """The user may delete end devices (not gateways); they return on uplink."""
+    assert await async_setup_component(hass, "config", {})
+    await _send(hass, uplink(payload=b"\x2a"))
+    feather = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    gateway = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_{GATEWAY_ROOFTOP}")}
+    )
+    client = await hass_ws_client(hass)
+
+    async def remove(device_id: str) -> dict[str, Any]:
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": mqtt_entry.entry_id,
+                "device_id": device_id,
+            }
+        )
+        return await client.receive_json()
+
+    assert (await remove(gateway.id))["success"] is False
+    assert (await remove(feather.id))["success"] is True
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+
+    # Not back after a reload...
+    assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+    # ...but back with its next uplink.
+    await _send(hass, uplink(f_cnt=2, payload=b"\x2b"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "43"
+
+
+async def test_deleted_entity_returns_with_next_uplink(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """An entity the user deletes comes back when the device sends it again."""
+    await _send(hass, uplink(payload=b"\x2a"))
+    entity_registry.async_remove("sensor.feather_m0_1_value")
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.feather_m0_1_value") is None
+    await _send(hass, uplink(f_cnt=2, payload=b"\x2c"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "44"
+
+
+async def test_removed_entry_device_not_loaded(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """End devices of an entry that is not loaded may be deleted too."""
+    from custom_components.ttn_gateway import async_remove_config_entry_device
+
+    mock_config_entry.add_to_hass(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=mock_config_entry.entry_id,
+        identifiers={(DOMAIN, f"{mock_config_entry.entry_id}_device_{APP}_{FEATHER}")},
+    )
+    assert await async_remove_config_entry_device(hass, mock_config_entry, device)
+
+
+async def test_diagnostics_of_end_devices(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """Diagnostics list each device's decoder, timing and readings."""
+    await _send(hass, uplink(payload=b"\x2a", f_cnt=3))
+    diagnostics = _diagnostics(mqtt_entry)
+    device = diagnostics["devices"][f"{APP}/{FEATHER}"]
+    assert device["decoder"] == "auto"
+    assert device["readings"] == {"feather_value": 42}
+    assert device["f_cnt"] == 3
+    assert device["silence_threshold_seconds"] == 3600
+    assert "feather_value" in device["entities"]["sensor"]
+    json.dumps(diagnostics, default=str)
+    assert diagnostics["topic"] == "v3/+/devices/+/up"
+    assert diagnostics["receiving"] is True
