@@ -583,6 +583,26 @@ def test_devices_publish_tts_uplinks(sim: Simulator, clock: ManualClock) -> None
     assert sim.advance() == []  # nobody hears them
 
 
+def test_paused_devices_send_nothing_and_resume_without_a_burst(
+    sim: Simulator, clock: ManualClock
+) -> None:
+    sim.devices = make_devices(clock(), interval=60)
+    clock.advance(10)
+    assert len(sim.advance()) == 3
+
+    sim.pause_devices()
+    clock.advance(300)  # five intervals
+    assert sim.advance() == []
+    assert [device.f_cnt for device in sim.devices] == [1, 1, 1]
+
+    sim.pause_devices(paused=False)
+    clock.advance(1)
+    resumed = [json.loads(message.payload) for message in sim.advance()]
+    assert [up["uplink_message"]["f_cnt"] for up in resumed] == [2, 2, 2]
+    clock.advance(30)
+    assert sim.advance() == []  # next uplinks one interval later
+
+
 # --- the HTTP server --------------------------------------------------------------
 
 
@@ -626,5 +646,13 @@ async def test_server_control_api_and_stream(
         assert (await (await client.get("/sim/state")).json())["faults"] == {"*": 1}
         await client.delete("/sim/faults")
         assert (await client.get("/api/v3/auth_info", headers=AUTH)).status == 200
+        paused = await (await client.post("/sim/devices/pause")).json()
+        assert paused["devices_paused"] is True
+        assert sim.devices_paused
+        assert (await client.post("/sim/devices/reboot")).status == 404
+        await client.post("/sim/devices/resume")
+        assert (await (await client.get("/sim/state")).json())[
+            "devices_paused"
+        ] is False
         page = await client.get("/console/gateways/rooftop-gateway")
         assert "disconnected_at" in await page.text()

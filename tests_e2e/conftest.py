@@ -8,10 +8,13 @@ when a test fails.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 import random
+import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,6 +33,69 @@ from tts_simulator.stack import (
 )
 
 GATEWAYS = 5
+# Seconds between uplinks of each simulated end device: often enough that
+# waiting for the next one keeps the tests fast.
+DEVICE_INTERVAL = 3.0
+
+
+APPLICATION_ID = "home-sensors"
+END_DEVICES = ("feather-m0", "lpp-climate-sensor", "soil-sensor")
+
+
+@dataclass
+class EntryDevices:
+    """The devices of the integration's config entry, by TTS ID."""
+
+    gateways: dict[str, dict[str, Any]]
+    end_devices: dict[str, dict[str, Any]]
+
+
+def entry_devices(devices: list[dict[str, Any]], entry_id: str) -> EntryDevices:
+    """Tell gateways from end devices by their device registry identifier.
+
+    A gateway is ``<entry>_<gateway id>``, an end device
+    ``<entry>_device_<application id>_<device id>``; TTS IDs have no ``_``.
+    """
+    found = EntryDevices({}, {})
+    for device in devices:
+        if entry_id not in device["config_entries"]:
+            continue
+        ((domain, identifier),) = device["identifiers"]
+        assert domain == "ttn_gateway"
+        tts_id = identifier.removeprefix(f"{entry_id}_")
+        if tts_id.startswith("device_"):
+            application_id, device_id = tts_id.removeprefix("device_").split("_")
+            assert application_id == APPLICATION_ID
+            found.end_devices[device_id] = device
+        else:
+            found.gateways[tts_id] = device
+    return found
+
+
+async def wait_for_entry_devices(
+    client: HomeAssistantClient, seconds: float = 60
+) -> tuple[str, EntryDevices]:
+    """Wait until every gateway and end device has its device; the entry ID too.
+
+    End devices appear with their first uplink after the MQTT entry is added.
+    """
+    entry_id = next(
+        entry["entry_id"]
+        for entry in await client.config_entries()
+        if entry["domain"] == "ttn_gateway"
+    )
+    deadline = time.monotonic() + seconds
+    while True:
+        (devices,) = await client.websocket({"type": "config/device_registry/list"})
+        found = entry_devices(devices, entry_id)
+        if len(found.gateways) == GATEWAYS and set(found.end_devices) == set(
+            END_DEVICES
+        ):
+            return entry_id, found
+        assert time.monotonic() < deadline, (
+            f"devices: {sorted(found.gateways)} {sorted(found.end_devices)}"
+        )
+        await asyncio.sleep(0.5)
 
 
 @dataclass
@@ -40,7 +106,36 @@ class Stack:
     simulator_url: str
     mqtt_port: int
     api_key: str
+    config_dir: Path
     processes: Processes
+
+    def restart_hass(self) -> None:
+        """Stop Home Assistant (as a user does) and start it on the same config."""
+        self.processes.stop_one("hass")
+        start_hass(self.processes, self.config_dir, self.hass_port)
+
+
+async def simulator(stack: Stack, method: str, path: str) -> Any:
+    """Call the simulator's control API."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{stack.simulator_url}{path}") as response,
+    ):
+        response.raise_for_status()
+        return await response.json()
+
+
+async def wait_for_state(
+    client: HomeAssistantClient, entity_id: str, expected: str, seconds: float = 30
+) -> dict[str, Any]:
+    """Wait until the entity has the state; return it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = (await client.states()).get(entity_id)
+        if state is not None and state["state"] == expected:
+            return state
+        assert time.monotonic() < deadline, f"{entity_id} is {state}"
+        await asyncio.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +155,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             api_key,
             gateways=GATEWAYS,
             mqtt_port=mqtt_port,
-            device_interval=5,
+            device_interval=DEVICE_INTERVAL,
         )
         write_hass_config(work / "config", hass_port)
         start_hass(processes, work / "config", hass_port)
@@ -69,6 +164,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             f"http://{LOCALHOST}:{simulator_port}",
             mqtt_port,
             api_key,
+            work / "config",
             processes,
         )
     except BaseException:

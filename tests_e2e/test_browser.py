@@ -1,4 +1,4 @@
-"""A person's view: log in with Chromium, open the integration and a gateway."""
+"""A person's view in Chromium: the integration, a gateway and an end device."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import shutil
 import pytest
 
 from tts_simulator.stack import OWNER_PASSWORD, OWNER_USERNAME, HomeAssistantClient
+
+from .conftest import END_DEVICES, GATEWAYS, wait_for_entry_devices
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -35,17 +37,9 @@ async def test_integration_and_device_pages(
     from playwright.async_api import async_playwright
 
     executable = chromium()
-    entry_id = next(
-        entry["entry_id"]
-        for entry in await hass_client.config_entries()
-        if entry["domain"] == "ttn_gateway"
-    )
-    (devices,) = await hass_client.websocket({"type": "config/device_registry/list"})
-    rooftop = next(
-        device
-        for device in devices
-        if entry_id in device["config_entries"] and device["name"] == "Rooftop gateway"
-    )
+    _entry_id, found = await wait_for_entry_devices(hass_client)
+    rooftop = found.gateways["rooftop-gateway"]
+    feather = found.end_devices["feather-m0"]
     screenshot_dir.mkdir(parents=True, exist_ok=True)
 
     async with async_playwright() as playwright:
@@ -63,7 +57,9 @@ async def test_integration_and_device_pages(
             await page.goto(
                 f"{hass_client.base_url}/config/integrations/integration/ttn_gateway"
             )
-            await page.get_by_text("5 devices").first.wait_for(timeout=30_000)
+            # Every gateway and every end device is a device of the entry.
+            devices_text = f"{GATEWAYS + len(END_DEVICES)} devices"
+            await page.get_by_text(devices_text).first.wait_for(timeout=30_000)
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "integration.png")
 
@@ -74,8 +70,17 @@ async def test_integration_and_device_pages(
             await page.get_by_text("Uplinks").first.wait_for(timeout=30_000)
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "gateway-device.png")
+
+            await page.goto(
+                f"{hass_client.base_url}/config/devices/device/{feather['id']}"
+            )
+            await page.get_by_text("Online").first.wait_for(timeout=30_000)
+            await page.get_by_text("Value").first.wait_for(timeout=30_000)
+            await page.get_by_text("RSSI").first.wait_for(timeout=30_000)
+            await page.wait_for_timeout(1500)
+            await page.screenshot(path=screenshot_dir / "end-device.png")
         finally:
             await browser.close()
 
-    for name in ("integration.png", "gateway-device.png"):
+    for name in ("integration.png", "gateway-device.png", "end-device.png"):
         assert (screenshot_dir / name).stat().st_size > 10_000

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-import aiohttp
 
 from tts_simulator.stack import HomeAssistantClient
 
-from .conftest import GATEWAYS, Stack
+from .conftest import (
+    END_DEVICES,
+    GATEWAYS,
+    Stack,
+    simulator,
+    wait_for_entry_devices,
+    wait_for_state,
+)
 
 ROOFTOP = "rooftop-gateway"
-
-
-async def simulator(stack: Stack, method: str, path: str) -> Any:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, f"{stack.simulator_url}{path}") as response,
-    ):
-        response.raise_for_status()
-        return await response.json()
 
 
 async def poll_now(client: HomeAssistantClient, entity_id: str) -> None:
@@ -29,18 +24,6 @@ async def poll_now(client: HomeAssistantClient, entity_id: str) -> None:
     await client.call_service(
         "homeassistant", "update_entity", {"entity_id": entity_id}
     )
-
-
-async def wait_for_state(
-    client: HomeAssistantClient, entity_id: str, expected: str, seconds: float = 30
-) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        state = (await client.states()).get(entity_id)
-        if state is not None and state["state"] == expected:
-            return state
-        assert time.monotonic() < deadline, f"{entity_id} is {state}"
-        await asyncio.sleep(0.5)
 
 
 async def test_config_entries_devices_and_entities(
@@ -51,16 +34,10 @@ async def test_config_entries_devices_and_entities(
     assert entries["ttn_gateway"]["title"].startswith("demo (127.0.0.1:")
     assert entries["mqtt"]["state"] == "loaded"
 
-    devices, entities = await hass_client.websocket(
-        {"type": "config/device_registry/list"},
-        {"type": "config/entity_registry/list"},
-    )
-    entry_id = entries["ttn_gateway"]["entry_id"]
-    gateways = {
-        device["name"]: device
-        for device in devices
-        if entry_id in device["config_entries"]
-    }
+    entry_id, found = await wait_for_entry_devices(hass_client)
+    assert entry_id == entries["ttn_gateway"]["entry_id"]
+    (entities,) = await hass_client.websocket({"type": "config/entity_registry/list"})
+    gateways = {device["name"]: device for device in found.gateways.values()}
     assert set(gateways) == {
         "Rooftop gateway",
         "Garden gateway",
@@ -68,12 +45,26 @@ async def test_config_entries_devices_and_entities(
         "Attic gateway",
         "Spare gateway",
     }
-    assert len(gateways) == GATEWAYS
-    rooftop = gateways["Rooftop gateway"]
+    assert len(found.gateways) == GATEWAYS
+    rooftop = found.gateways[ROOFTOP]
+    assert rooftop["name"] == "Rooftop gateway"
     assert (rooftop["manufacturer"], rooftop["model"]) == ("rakwireless", "rak7248")
     assert rooftop["configuration_url"].endswith(f"/console/gateways/{ROOFTOP}")
+    assert set(found.end_devices) == set(END_DEVICES)
+    assert {device["name"] for device in found.end_devices.values()} == set(END_DEVICES)
     ours = [e for e in entities if e["config_entry_id"] == entry_id]
-    assert {e["device_id"] for e in ours} == {d["id"] for d in gateways.values()}
+    by_device = {device["id"]: device for device in found.gateways.values()} | {
+        device["id"]: device for device in found.end_devices.values()
+    }
+    assert {e["device_id"] for e in ours} == set(by_device)
+    # Gateway entities belong to gateways, end-device entities to end devices.
+    rooftop_entities = {e["entity_id"] for e in ours if e["device_id"] == rooftop["id"]}
+    assert "binary_sensor.rooftop_gateway_connectivity" in rooftop_entities
+    assert not any(entity.endswith("_online") for entity in rooftop_entities)
+    feather_id = found.end_devices["feather-m0"]["id"]
+    feather_entities = {e["entity_id"] for e in ours if e["device_id"] == feather_id}
+    assert "binary_sensor.feather_m0_online" in feather_entities
+    assert "sensor.feather_m0_value" in feather_entities
 
     states = await hass_client.states()
     assert states["binary_sensor.rooftop_gateway_connectivity"]["state"] == "on"

@@ -388,6 +388,8 @@ class Simulator:
         self.stats: dict[str, StatsSource] = {}
         self.fleet: dict[str, SimGateway] = {}
         self.devices: list[EndDevice] = []
+        # Paused devices send nothing, as if switched off.
+        self.devices_paused = False
         self.application_id = application_id
         self.tenant = tenant
         self.cluster = cluster
@@ -480,6 +482,15 @@ class Simulator:
             if _field(item, "ids", "gateway_id") == gateway_id:
                 self.gateways[index] = gateway.record()
 
+    def pause_devices(self, paused: bool = True) -> None:
+        """Stop the end devices sending, or let them send again."""
+        self.devices_paused = paused
+        if not paused:
+            now = self.clock()
+            for device in self.devices:
+                # Send once now if an uplink fell due while paused, not a burst.
+                device.next_uplink_at = max(device.next_uplink_at, now)
+
     def advance(self) -> list[MqttMessage]:
         """Bring the fleet to now: publish due events, return due device uplinks."""
         now = self.clock()
@@ -489,8 +500,8 @@ class Simulator:
         for gateway in self.fleet.values():
             if gateway.connected:
                 self._periodic_events(gateway, since, now)
-        messages = []
-        for device in self.devices:
+        messages: list[MqttMessage] = []
+        for device in [] if self.devices_paused else self.devices:
             # After a long pause, send one uplink rather than a burst.
             if now - device.next_uplink_at > 10 * device.interval:
                 device.next_uplink_at = now

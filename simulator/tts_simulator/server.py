@@ -7,6 +7,7 @@ a response asks for (wait, hang, drop the connection, stream events).
 - ``GET /sim/state``: gateways, their state and counters, request counts
 - ``POST /sim/gateways/{id}/disconnect|connect|quiet|unquiet|forbid|allow``
 - ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
+- ``POST /sim/devices/pause|resume``: end devices stop sending, or send again
 - ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|cut|malformed",
   "endpoint": "*|auth_info|gateways|batch|single|events", "times": 1,
   "delay": 5, "retry_after": 30}``; ``DELETE /sim/faults`` clears them
@@ -155,16 +156,36 @@ async def _cut(request: web.Request, answer: Response) -> web.StreamResponse:
     return response
 
 
+def _device_state(simulator: Simulator) -> list[dict[str, Any]]:
+    return [
+        {"device_id": device.device_id, "f_cnt": device.f_cnt}
+        for device in simulator.devices
+    ]
+
+
+async def _device_action(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    action = request.match_info["action"]
+    if action not in ("pause", "resume"):
+        raise web.HTTPNotFound(text=f"no device action {action!r}")
+    simulator.pause_devices(action == "pause")
+    _LOGGER.info("End devices: %s", action)
+    return web.json_response(
+        {
+            "devices": _device_state(simulator),
+            "devices_paused": simulator.devices_paused,
+        }
+    )
+
+
 async def _state(request: web.Request) -> web.Response:
     simulator = request.app[SIMULATOR_KEY]
     return web.json_response(
         {
             "time": simulator.clock(),
             "gateways": _gateway_state(simulator),
-            "devices": [
-                {"device_id": device.device_id, "f_cnt": device.f_cnt}
-                for device in simulator.devices
-            ],
+            "devices": _device_state(simulator),
+            "devices_paused": simulator.devices_paused,
             "requests": dict(simulator.request_counts),
             "faults": {
                 endpoint: len(queue)
@@ -253,6 +274,7 @@ def create_app(
     app.router.add_route("*", "/api/v3/{tail:.*}", _api)
     app.router.add_get("/sim/state", _state)
     app.router.add_post("/sim/gateways/{gateway_id}/{action}", _gateway_action)
+    app.router.add_post("/sim/devices/{action}", _device_action)
     app.router.add_route("POST", "/sim/faults", _faults)
     app.router.add_route("DELETE", "/sim/faults", _faults)
     app.router.add_get("/console/gateways/{gateway_id}", _console)

@@ -100,22 +100,16 @@ class Processes:
 
     def stop(self) -> None:
         """SIGTERM each process (newest first), SIGKILL what is left."""
-        for _name, process in reversed(self.started):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for _name, process in reversed(self.started):
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _terminate([process for _name, process in reversed(self.started)])
         self.started.clear()
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+    def stop_one(self, name: str) -> None:
+        """Stop the processes started as `name`, leaving the others running."""
+        _terminate([process for started, process in self.started if started == name])
+        self.started = [item for item in self.started if item[0] != name]
 
     def wait_for_port(self, port: int, timeout: float) -> None:
         """Wait until 127.0.0.1:port accepts connections."""
@@ -125,6 +119,22 @@ class Processes:
             if time.monotonic() > deadline:
                 raise StackError(f"nothing listens on port {port} after {timeout} s")
             time.sleep(0.2)
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the processes' groups, in order; SIGKILL what is left after a while."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def start_broker(processes: Processes, port: int, work_dir: Path) -> str:
