@@ -13,6 +13,7 @@ import base64
 from collections.abc import Iterator
 from datetime import datetime
 import json
+import struct
 import threading
 import time
 from typing import Any
@@ -97,6 +98,10 @@ def published(stack: Stack) -> Iterator[PublishedUplinks]:
     recorder.close()
 
 
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def object_id(device_id: str) -> str:
     """The start of a device's entity IDs: its name, slugified."""
     return device_id.replace("-", "_")
@@ -118,6 +123,10 @@ def expected_states(uplink: dict[str, Any]) -> dict[str, str]:
         f"sensor.{device}_spreading_factor": str(lora["spreading_factor"]),
         f"sensor.{device}_frequency": str(int(message["settings"]["frequency"]) / 1e6),
         f"sensor.{device}_airtime": str(round(airtime_s * 1000, 3)),
+        # When the network server received it; timestamps show whole seconds.
+        f"sensor.{device}_last_seen": parse_time(message["received_at"])
+        .replace(microsecond=0)
+        .isoformat(),
     }
     if (decoded := message.get("decoded_payload")) is not None:
         # The payload formatter's output wins: one sensor per field.
@@ -204,22 +213,12 @@ async def wait_until_shown(
         await asyncio.sleep(0.5)
 
 
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 async def test_devices_show_the_published_uplinks(
     hass_client: HomeAssistantClient, published: PublishedUplinks
 ) -> None:
-    uplinks = await wait_until_shown(hass_client, published)
+    await wait_until_shown(hass_client, published)
 
     states = await hass_client.states()
-    for device_id, uplink in uplinks.items():
-        device = object_id(device_id)
-        # Timestamp sensors show whole seconds.
-        received_at = parse_time(uplink["received_at"]).replace(microsecond=0)
-        last_seen = parse_time(states[f"sensor.{device}_last_seen"]["state"])
-        assert last_seen == received_at
     feather = states["sensor.feather_m0_value"]
     assert 0 <= int(feather["state"]) <= 255
     assert states["binary_sensor.feather_m0_online"]["attributes"] == {
@@ -300,12 +299,8 @@ async def test_restart_restores_devices_before_any_uplink(
                 await asyncio.sleep(0.5)
             after = await client.states()
 
-            for device_id, uplink in shown.items():
-                device_entities = [
-                    *expected_states(uplink),
-                    f"sensor.{object_id(device_id)}_last_seen",
-                ]
-                for entity_id in device_entities:
+            for uplink in shown.values():
+                for entity_id in expected_states(uplink):
                     assert after[entity_id]["state"] == before[entity_id]["state"], (
                         entity_id
                     )
@@ -327,3 +322,75 @@ async def test_restart_restores_devices_before_any_uplink(
             )
     finally:
         await simulator(stack, "POST", "/sim/devices/resume")
+
+
+def lpp_readings(uplink: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """The climate sensor's Cayenne LPP frame, decoded here from its bytes.
+
+    By entity name: (value, unit). Channels 1 to 4: temperature (0.1 °C),
+    humidity (0.5 %), barometer (0.1 hPa), analog input (0.01).
+    """
+    payload = base64.b64decode(uplink["uplink_message"]["frm_payload"])
+    fields = struct.unpack(">BBhBBBBBHBBh", payload)
+    assert fields[0:2] == (1, 0x67)
+    assert fields[3:5] == (2, 0x68)
+    assert fields[6:8] == (3, 0x73)
+    assert fields[9:11] == (4, 0x02)
+    return {
+        "Temperature 1": (str(round(fields[2] / 10, 1)), "°C"),
+        "Humidity 2": (str(round(fields[5] / 2, 1)), "%"),
+        "Pressure 3": (str(round(fields[8] / 10, 1)), "hPa"),
+        "Analog input 4": (str(round(fields[11] / 100, 2)), None),
+    }
+
+
+async def test_cayenne_lpp_decoder_chosen_in_the_options(
+    hass_client: HomeAssistantClient, published: PublishedUplinks
+) -> None:
+    device_id = "lpp-climate-sensor"
+    entry_id = next(
+        entry["entry_id"]
+        for entry in await hass_client.config_entries()
+        if entry["domain"] == "ttn_gateway"
+    )
+    option = f"{APPLICATION_ID}/{device_id}"
+    end_device_options = {"end_devices": True, "uplink_topic": UPLINK_TOPIC}
+    await hass_client.set_options(
+        entry_id, "end_devices", {**end_device_options, option: "cayenne_lpp"}
+    )
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            states = await hass_client.states()
+            by_name = {
+                state["attributes"].get("friendly_name"): state
+                for entity_id, state in states.items()
+                if entity_id.startswith("sensor.lpp_climate_sensor_")
+            }
+            uplink = shown_uplink(states, published, device_id)
+            if uplink is not None:
+                wrong = {
+                    name: (actual, value)
+                    for name, (value, _unit) in lpp_readings(uplink).items()
+                    if not same_state(
+                        actual := by_name.get(f"{device_id} {name}", {}).get("state"),
+                        value,
+                    )
+                }
+                if not wrong:
+                    break
+            assert time.monotonic() < deadline, f"LPP values not shown: {by_name}"
+            await asyncio.sleep(0.5)
+
+        for name, (_value, unit) in lpp_readings(uplink).items():
+            attributes = by_name[f"{device_id} {name}"]["attributes"]
+            assert attributes.get("unit_of_measurement") == unit
+        # The payload formatter's entities are gone.
+        assert f"{device_id} Relative humidity 2" not in by_name
+        assert f"{device_id} Barometric pressure 3" not in by_name
+        # The other devices keep their decoders.
+        assert "sensor.soil_sensor_soil_moisture" in states
+    finally:
+        await hass_client.set_options(
+            entry_id, "end_devices", {**end_device_options, option: "auto"}
+        )

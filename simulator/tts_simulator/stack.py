@@ -385,6 +385,30 @@ class HomeAssistantClient:
         if DOMAIN not in domains:
             await self.add_entry(DOMAIN, {"server": simulator_url, "api_key": api_key})
 
+    async def set_options(
+        self, entry_id: str, menu_step: str, user_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Pick `menu_step` in an entry's options menu and submit its form."""
+        flow = await self._json(
+            "POST",
+            "/api/config/config_entries/options/flow",
+            headers=self.headers,
+            json={"handler": entry_id, "show_advanced_options": False},
+        )
+        path = f"/api/config/config_entries/options/flow/{flow['flow_id']}"
+        if flow["type"] == "menu":
+            flow = await self._json(
+                "POST", path, headers=self.headers, json={"next_step_id": menu_step}
+            )
+        if flow["type"] != "form" or flow["step_id"] != menu_step:
+            raise StackError(f"options flow: expected the {menu_step} form: {flow}")
+        result: dict[str, Any] = await self._json(
+            "POST", path, headers=self.headers, json=user_input
+        )
+        if result["type"] != "create_entry":
+            raise StackError(f"options flow did not save: {result}")
+        return result
+
     async def states(self) -> dict[str, dict[str, Any]]:
         """Every entity's state, by entity id."""
         states = await self._json("GET", "/api/states", headers=self.headers)
