@@ -220,6 +220,13 @@ def test_formatter_needs_output(decoded: dict[str, Any] | None) -> None:
         ("battery", None, None),
         ("distance", None, None),
         ("temperature_count", None, None),
+        # Field names of TTS's own CayenneLPP formatter end in the channel.
+        ("temperature_1", "temperature", "°C"),
+        ("relative_humidity_2", "humidity", "%"),
+        ("barometric_pressure_3", "atmospheric_pressure", "hPa"),
+        ("luminosity_4", "illuminance", "lx"),
+        ("analog_in_5", None, None),
+        ("12", None, None),
     ],
 )
 def test_unit_guesses(slug: str, device_class: str | None, unit: str | None) -> None:

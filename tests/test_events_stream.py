@@ -10,7 +10,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -109,13 +109,19 @@ async def test_disconnect_and_connect_within_seconds(
 ) -> None:
     """A disconnect event turns connectivity off at once, a connect back on."""
     events: list[str] = []
-    hass.bus.async_listen(
-        "state_changed",
-        lambda event: events.append(event.data["new_state"].attributes["event_type"])
-        if event.data["entity_id"] == ROOFTOP_EVENT
-        and "event_type" in event.data["new_state"].attributes
-        else None,
-    )
+
+    @callback
+    def record(event: Event) -> None:
+        # A callback runs in the event loop, in order; a plain function would
+        # run in the executor, in any order.
+        state = event.data["new_state"]
+        if (
+            event.data["entity_id"] == ROOFTOP_EVENT
+            and "event_type" in state.attributes
+        ):
+            events.append(state.attributes["event_type"])
+
+    hass.bus.async_listen("state_changed", record)
     assert hass.states.get(ROOFTOP).state == STATE_ON
     streaming.current.send(
         stream_line(

@@ -433,6 +433,11 @@ _UNIT_GUESSES: tuple[tuple[tuple[str, ...], _Guess], ...] = (
     (("co2",), _Guess(SensorDeviceClass.CO2, CONCENTRATION_PARTS_PER_MILLION)),
     (("illuminance",), _Guess(SensorDeviceClass.ILLUMINANCE, LIGHT_LUX)),
     (("lux",), _Guess(SensorDeviceClass.ILLUMINANCE, LIGHT_LUX)),
+    (("luminosity",), _Guess(SensorDeviceClass.ILLUMINANCE, LIGHT_LUX)),
+    (
+        ("barometric", "pressure"),
+        _Guess(SensorDeviceClass.ATMOSPHERIC_PRESSURE, UnitOfPressure.HPA),
+    ),
     (("hpa",), _Guess(SensorDeviceClass.ATMOSPHERIC_PRESSURE, UnitOfPressure.HPA)),
     (
         ("rssi",),
@@ -448,6 +453,9 @@ _UNIT_GUESSES: tuple[tuple[tuple[str, ...], _Guess], ...] = (
 def guess_unit(slug: str) -> tuple[SensorDeviceClass | None, str | None]:
     """Device class and unit of a numeric field, from its name; else None."""
     words = tuple(slug.split("_"))
+    # TTS's own CayenneLPP formatter appends the channel: temperature_1.
+    while len(words) > 1 and words[-1].isdecimal():
+        words = words[:-1]
     for suffix, guess in _UNIT_GUESSES:
         if words[-len(suffix) :] == suffix:
             return guess.device_class, guess.unit

@@ -96,6 +96,7 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
             native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
             state_class=SensorStateClass.MEASUREMENT,
             entity_category=EntityCategory.DIAGNOSTIC,
+            suggested_display_precision=0,
             value_fn=_best_rx(lambda rx: rx.rssi),
         ),
         EndDeviceSensorEntityDescription(
@@ -130,6 +131,9 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="frame_counter",
             translation_key="frame_counter",
+            # A counter (it restarts when the device rejoins); also keeps the
+            # logbook free of an entry per uplink.
+            state_class=SensorStateClass.TOTAL_INCREASING,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_uplink(lambda uplink: uplink.f_cnt),
         ),
