@@ -3,7 +3,11 @@
 Each case runs against the simulator through the test adapter and checks the
 entity states, repair issues, reauth flows and log lines, and that the
 integration comes back by itself once the fault ends. How the client turns
-each answer into an error is tested in test_tts_client.py.
+each answer into an error is tested in test_tts_client.py; an events stream
+that stalls, ends, fails in-band or is refused is tested in
+test_events_stream.py (test_idle_stream_is_reopened,
+test_reconnect_resumes_after_last_event, test_in_band_error_ends_the_stream,
+test_backoff_grows_and_honours_rate_limit).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 import logging
 import traceback
 
@@ -14,13 +16,17 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.json import json_dumps
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.ttn_gateway.const import DOMAIN
 from custom_components.ttn_gateway.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 
+from .event_feed import EventFeed, start_line
 from .fake_tts import (
     API_KEY,
     API_KEY_SECRET,
@@ -169,6 +175,37 @@ async def test_api_key_never_shows(
     seen.look()
     await diagnostics()
 
+    # The events stream: healthy, an in-band error, ended, refused, stalled.
+    feed = EventFeed()
+    fake_tts.events = feed
+    await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    async def tick(seconds: float) -> None:
+        # Not waiting for background tasks: the stream's never ends.
+        freezer.tick(timedelta(seconds=seconds))
+        async_fire_time_changed(hass)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await hass.async_block_till_done()
+
+    feed.current.send(start_line())
+    await tick(1)
+    feed.current.send(
+        '{"error":{"code":16,"message":"error:pkg/identityserver:api_key_not_found",'
+        '"details":[{"namespace":"pkg/identityserver","name":"api_key_not_found"}]}}\n'
+    )
+    await tick(3)
+    feed.current.send(start_line())
+    feed.current.close()
+    feed.fail(503)
+    await tick(10)
+    await tick(10)
+    await tick(400)
+    assert len(feed.requests) >= 3
+    seen.look()
+    await diagnostics()
+
     # Revoked again, found at setup this time.
     fake_tts.api_key = API_KEY
     await hass.config_entries.async_reload(mock_config_entry.entry_id)
@@ -188,6 +225,6 @@ async def test_api_key_never_shows(
     for message in ("HTTP 500", "Timeout", "rate limited", "lacks these rights"):
         assert message in caplog.text
     assert seen.texts["repair issue"]
-    assert len(seen.texts["diagnostics"]) == 4
+    assert len(seen.texts["diagnostics"]) == 5
     seen.assert_clean(caplog)
     assert_handled(caplog)

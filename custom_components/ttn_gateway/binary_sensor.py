@@ -85,6 +85,9 @@ class GatewayBinarySensor(GatewayEntity, BinarySensorEntity):
         data = self.gateway_data
         return None if data is None else self.entity_description.is_on_fn(data)
 
+    def _state_source(self) -> object:
+        return self.is_on
+
 
 class GatewaySilentBinarySensor(GatewayEntity, BinarySensorEntity):
     """On while the gateway is disconnected or hears no uplinks."""

@@ -79,6 +79,9 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                     CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()
                 )
             ),
+            # A poll that brings the same data (frozen dataclasses compare by
+            # value) costs no entity any work; silence has its own timers.
+            always_update=False,
         )
         self.client = client
         # Every gateway the key can see, monitored or not (for the options flow).

@@ -9,7 +9,6 @@ from typing import Any
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.typing import StateType
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import GatewayData, TTSConfigEntry, TTSCoordinator
@@ -46,16 +45,23 @@ class GatewayEntity(CoordinatorEntity[TTSCoordinator]):
             coordinator.data[gateway_id].gateway
         )
 
-    _written: tuple[bool, StateType, Mapping[str, Any] | None] | None = None
+    _written: tuple[bool, object, Mapping[str, Any] | None] | None = None
+
+    def _state_source(self) -> object:
+        """What the state is made from; platforms return their raw value.
+
+        Cheaper than `state`, which formats the value on every call.
+        """
+        return self.state
 
     async def async_added_to_hass(self) -> None:
         """Remember the state written when the entity was added."""
         await super().async_added_to_hass()
         self._written = self._signature()
 
-    def _signature(self) -> tuple[bool, StateType, Mapping[str, Any] | None]:
+    def _signature(self) -> tuple[bool, object, Mapping[str, Any] | None]:
         """What a state write would show: availability, state and attributes."""
-        return (self.available, self.state, self.extra_state_attributes)
+        return (self.available, self._state_source(), self.extra_state_attributes)
 
     @callback
     def _handle_coordinator_update(self) -> None:

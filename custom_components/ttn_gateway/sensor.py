@@ -218,3 +218,6 @@ class GatewaySensor(GatewayEntity, SensorEntity):
         """The sensor's value from the latest poll."""
         data = self.gateway_data
         return None if data is None else self.entity_description.value_fn(data)
+
+    def _state_source(self) -> object:
+        return self.native_value

@@ -227,7 +227,8 @@ def apply_field_mask(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str,
         if rest:
             nested[head].append(rest)
         else:
-            result[head] = copy.deepcopy(data[head])
+            # Shared, not copied: answers are serialised right away.
+            result[head] = data[head]
     for head, rest_paths in nested.items():
         if (
             head not in result
@@ -240,12 +241,21 @@ def apply_field_mask(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str,
 
 def batch_encoding(stats: Mapping[str, Any]) -> dict[str, Any]:
     """Batch entries are plain protojson: enums become numbers."""
-    encoded = copy.deepcopy(dict(stats))
+    encoded = dict(stats)
     status = encoded.get("last_status")
     locations = status.get("antenna_locations") if isinstance(status, dict) else None
-    for location in locations if isinstance(locations, list) else []:
-        if isinstance(location, dict) and isinstance(location.get("source"), str):
-            location["source"] = LOCATION_SOURCES.get(location["source"], 0)
+    if isinstance(status, dict) and isinstance(locations, list):
+        # Copy only what changes; the rest is shared with the stored stats.
+        encoded["last_status"] = {
+            **status,
+            "antenna_locations": [
+                {**location, "source": LOCATION_SOURCES.get(location["source"], 0)}
+                if isinstance(location, dict)
+                and isinstance(location.get("source"), str)
+                else location
+                for location in locations
+            ],
+        }
     return encoded
 
 
@@ -1028,7 +1038,7 @@ class Simulator:
         self, request: Request, caller: _Caller, headers: dict[str, str]
     ) -> Response:
         gateway_id = self._path_gateway(request.path) or ""
-        registered = self._is_registered(gateway_id) or gateway_id in self.stats
+        registered = gateway_id in self.stats or self._is_registered(gateway_id)
         if not registered:
             return self._error(self._no_gateway_rights(gateway_id), headers)
         stats = self.stats_of(gateway_id)
@@ -1091,7 +1101,7 @@ class Simulator:
             return self._error(insufficient, headers)
         entries: dict[str, Any] = {}
         for gateway_id in ids:
-            registered = self._is_registered(gateway_id) or gateway_id in self.stats
+            registered = gateway_id in self.stats or self._is_registered(gateway_id)
             stats = self.stats_of(gateway_id)
             if not registered or (
                 stats == NO_RIGHTS and not self._status_public(gateway_id)
@@ -1127,9 +1137,10 @@ class Simulator:
                 headers,
             )
         gateway_ids = set()
+        registered = {_field(item, "ids", "gateway_id") for item in self.gateways}
         for identifier in identifiers:
             gateway_id = (identifier.get("gateway_ids") or {}).get("gateway_id", "")
-            if not self._is_registered(gateway_id):
+            if gateway_id not in registered:
                 return self._error(self._no_gateway_rights(gateway_id), headers)
             gateway_ids.add(gateway_id)
         resolved: list[str] = []

@@ -129,6 +129,9 @@ class TTSClient:
         # False when the last gateway list may lack gateways: an unreadable
         # item, or pages that kept shifting while they were read.
         self.listing_complete = True
+        # The last list's items with what they parsed to: an item TTS sends
+        # unchanged is not parsed again (the list rarely changes).
+        self._listed: dict[str, tuple[Any, Gateway]] = {}
 
     @property
     def forbidden_gateways(self) -> frozenset[str]:
@@ -237,10 +240,12 @@ class TTSClient:
         in any read is returned).
         """
         seen: dict[str, Gateway] = {}
+        listed: dict[str, tuple[Any, Gateway]] = {}
         for _ in range(LIST_ATTEMPTS):
             gateways: dict[str, Gateway] = {}
-            moved, unreadable = await self._read_gateway_pages(gateways)
+            moved, unreadable = await self._read_gateway_pages(gateways, listed)
             seen.update(gateways)
+            self._listed = listed
             if not moved:
                 self.listing_complete = not unreadable
                 if unreadable:
@@ -251,7 +256,7 @@ class TTSClient:
         return list(seen.values())
 
     async def _read_gateway_pages(
-        self, gateways: dict[str, Gateway]
+        self, gateways: dict[str, Gateway], listed: dict[str, tuple[Any, Gateway]]
     ) -> tuple[bool, int]:
         """Read every page into `gateways`; return (total changed, bad items)."""
         params = {
@@ -274,7 +279,7 @@ class TTSClient:
                     f"Unexpected gateway list from {self.server.host}"
                 )
             for item in items:
-                if (gateway := Gateway.from_json(item)) is not None:
+                if (gateway := self._parse_gateway(item, listed)) is not None:
                     gateways.setdefault(gateway.gateway_id, gateway)
                 else:
                     unreadable += 1
@@ -286,6 +291,21 @@ class TTSClient:
             if not items or page * LIST_PAGE_SIZE >= total:
                 break
         return len(totals) > 1, unreadable
+
+    def _parse_gateway(
+        self, item: Any, listed: dict[str, tuple[Any, Gateway]]
+    ) -> Gateway | None:
+        """Parse a list item, or reuse what the same item parsed to last time."""
+        ids = item.get("ids") if type(item) is dict else None
+        gateway_id = ids.get("gateway_id") if type(ids) is dict else None
+        known = self._listed.get(gateway_id) if type(gateway_id) is str else None
+        if known is not None and known[0] == item:
+            gateway: Gateway | None = known[1]
+        else:
+            gateway = Gateway.from_json(item)
+        if gateway is not None:
+            listed[gateway.gateway_id] = (item, gateway)
+        return gateway
 
     async def get_connection_stats(
         self, gateways: Iterable[Gateway]

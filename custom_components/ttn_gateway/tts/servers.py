@@ -10,6 +10,7 @@ everything at the configured URL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import SplitResult, quote, urlsplit
 
 TTN_CLUSTERS: tuple[str, ...] = ("eu1", "nam1", "au1")
@@ -110,18 +111,24 @@ class TTSServer:
         On cloud hosts a gateway connected to another cluster of the same cloud
         (and tenant) is asked there; anything else goes to the configured URL.
         """
-        if (cloud := self._cloud) is None or not gateway_server_address:
-            return self.url
-        try:
-            host = _split(gateway_server_address).hostname or ""
-        except InvalidServerError:
-            return self.url
-        other = TTSServer(f"https://{host}")
-        if other._cloud == cloud:
-            return other.url
-        return self.url
+        return _gateway_server_url(self, gateway_server_address)
 
     def console_url(self, gateway_id: str, gateway_server_address: str | None) -> str:
         """The gateway's page in the TTS Console."""
         base = self.gateway_server_url(gateway_server_address)
         return f"{base}/console/gateways/{quote(gateway_id, safe='')}"
+
+
+# Asked for every gateway at every poll, with a handful of distinct addresses.
+@lru_cache(maxsize=1024)
+def _gateway_server_url(server: TTSServer, gateway_server_address: str | None) -> str:
+    if (cloud := server._cloud) is None or not gateway_server_address:
+        return server.url
+    try:
+        host = _split(gateway_server_address).hostname or ""
+    except InvalidServerError:
+        return server.url
+    other = TTSServer(f"https://{host}")
+    if other._cloud == cloud:
+        return other.url
+    return server.url
