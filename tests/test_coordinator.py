@@ -4,8 +4,6 @@ Failures and recovery are in test_faults.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import (
     EVENT_STATE_CHANGED,
@@ -16,7 +14,6 @@ from homeassistant.core import Event, HomeAssistant, callback
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.ttn_gateway.const import (
@@ -26,6 +23,7 @@ from custom_components.ttn_gateway.const import (
     DOMAIN,
 )
 
+from .common import async_poll
 from .fake_tts import (
     GATEWAY_GARDEN,
     GATEWAY_ROOFTOP,
@@ -36,14 +34,6 @@ from .fake_tts import (
 
 ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
 STATION = "binary_sensor.basic_station_gw_connectivity"
-
-
-async def _poll(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float = 61
-) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_one_poll_is_one_listing_and_one_batch(
@@ -87,14 +77,14 @@ async def test_options_select_gateways_and_interval(
     )
     assert batch_url.endswith("/gs/gateways/connection/stats")
 
-    await _poll(hass, freezer, seconds=61)
+    await async_poll(hass, freezer, seconds=61)
     assert fake_tts.count("batch") == batch_calls
-    await _poll(hass, freezer, seconds=240)
+    await async_poll(hass, freezer, seconds=240)
     assert fake_tts.count("batch") == batch_calls + 1
 
 
 @pytest.mark.parametrize(("gateways", "requests"), [(1, 2), (100, 2), (250, 4)])
-async def test_requests_per_poll(
+async def test_requests_perasync_poll(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
     mock_config_entry: MockConfigEntry,
@@ -112,7 +102,7 @@ async def test_requests_per_poll(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     sent = len(fake_tts.requests)
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
     assert len(fake_tts.requests) - sent == requests
     assert hass.states.get("binary_sensor.gw_0000_connectivity").state == STATE_ON
 
@@ -132,11 +122,11 @@ async def test_unchanged_poll_writes_no_state(
     hass.bus.async_listen(
         EVENT_STATE_REPORTED, record, event_filter=callback(lambda _: True)
     )
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
     assert written == []
 
     stats = fake_tts.stats[GATEWAY_ROOFTOP]
     assert isinstance(stats, dict)
     stats["uplink_count"] = "18343"
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
     assert written == ["sensor.rooftop_gateway_uplinks"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
@@ -12,13 +11,13 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ttn_gateway.const import DOMAIN
 
+from .common import async_poll
 from .fake_tts import (
     GATEWAY_GARDEN,
     GATEWAY_ROOFTOP,
@@ -27,14 +26,6 @@ from .fake_tts import (
     listed_gateway,
     load_json,
 )
-
-POLL = timedelta(seconds=61)
-
-
-async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(POLL)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +174,7 @@ async def test_counters_follow_tts(
         "disconnected_at": "2025-03-14T10:30:00Z",
     }
     del fake_tts.stats[GATEWAY_STATION]["connected_at"]  # type: ignore[union-attr]
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
     assert hass.states.get("sensor.rooftop_gateway_uplinks").state == "18400"
     assert (
         hass.states.get("binary_sensor.basic_station_gw_connectivity").state
@@ -212,7 +203,7 @@ async def test_new_removed_and_renamed_gateways(
         if gateway["ids"]["gateway_id"] != GATEWAY_GARDEN
     ]
     fake_tts.gateways[0]["name"] = "Roof"
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
 
     assert hass.states.get("binary_sensor.new_gateway_connectivity").state == STATE_ON
     assert hass.states.get("sensor.new_gateway_uplinks").state == "412"
@@ -227,7 +218,7 @@ async def test_new_removed_and_renamed_gateways(
 
     # A removed gateway that comes back gets its entities again.
     fake_tts.gateways.append(listed_gateway(GATEWAY_GARDEN, "Kerlink garden"))
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
     assert hass.states.get("binary_sensor.kerlink_garden_connectivity").state == (
         STATE_OFF
     )
@@ -242,5 +233,5 @@ async def test_status_metrics_appear_when_reported(
     stats = fake_tts.stats[GATEWAY_STATION]
     assert isinstance(stats, dict)
     stats["last_status"] = {"metrics": {"temp": 38.25}}
-    await _poll(hass, freezer)
+    await async_poll(hass, freezer)
     assert hass.states.get("sensor.basic_station_gw_temperature").state == "38.25"
