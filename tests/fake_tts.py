@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 import re
 from typing import Any
+from unittest import mock
 
 import aiohttp
+from aiohttp.streams import StreamReader
 from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
     AiohttpClientMockResponse,
@@ -88,11 +90,21 @@ class _FaultQueues:
 class _CutResponse(AiohttpClientMockResponse):
     """Headers arrived, then the connection dropped in the middle of the body."""
 
+    _error = aiohttp.ClientPayloadError(
+        "Response payload is not completed: <ContentLengthError: 400, "
+        "message='Not enough data to satisfy content length header.'>"
+    )
+
     async def read(self) -> bytes:
-        raise aiohttp.ClientPayloadError(
-            "Response payload is not completed: <ContentLengthError: 400, "
-            "message='Not enough data to satisfy content length header.'>"
-        )
+        raise self._error
+
+    @property
+    def content(self) -> StreamReader:
+        """A body that ends with the error after its first bytes."""
+        stream = StreamReader(mock.Mock(_reading_paused=False), limit=2**16)
+        stream.feed_data(b'{"gateways": [')
+        stream.set_exception(self._error)
+        return stream
 
 
 class FakeTTS:

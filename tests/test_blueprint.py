@@ -97,6 +97,17 @@ async def _at(hass: HomeAssistant, freezer: FrozenDateTimeFactory, moment: str) 
     await hass.async_block_till_done()
 
 
+def _tts_sees(fake_tts: FakeTTS, **moments: str) -> None:
+    """Make the polled stats agree with a pushed connect or disconnect.
+
+    A poll that starts after an event is the truth, so TTS must say the same.
+    """
+    stats = dict(fake_tts.simulator.stats[GATEWAY_ROOFTOP])  # type: ignore[arg-type]
+    stats.pop("connected_at", None)
+    stats.pop("disconnected_at", None)
+    fake_tts.simulator.stats[GATEWAY_ROOFTOP] = {**stats, **moments}
+
+
 async def test_blueprint_notifies_on_silence_and_recovery(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
@@ -130,6 +141,7 @@ async def test_blueprint_notifies_on_silence_and_recovery(
         feed,
         stream_line("gs.gateway.disconnect", GATEWAY_ROOFTOP, "2025-03-14T10:20:01Z"),
     )
+    _tts_sees(fake_tts, disconnected_at="2025-03-14T10:20:01Z")
     assert hass.states.get("binary_sensor.rooftop_gateway_silent").state == "on"
     assert calls == []
     # Other gateways' events keep the stream busy.
@@ -157,6 +169,7 @@ async def test_blueprint_notifies_on_silence_and_recovery(
             {"connected_at": "2025-03-14T10:27:00Z"},
         ),
     )
+    _tts_sees(fake_tts, connected_at="2025-03-14T10:27:00Z")
     assert len(calls) == 2
     assert calls[1].data == {
         "title": "LoRaWAN gateway recovered",

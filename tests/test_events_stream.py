@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 import logging
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -502,27 +501,6 @@ async def test_new_gateway_reopens_stream(
         for item in streaming.requests[1]["identifiers"]
     ]
     assert "new-gw" in ids
-
-
-async def test_poll_racing_a_disconnect_does_not_undo_it(
-    hass: HomeAssistant,
-    fake_tts: FakeTTS,
-    streaming: EventFeed,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """A poll answered before TTS stored the disconnect keeps the gateway off."""
-    streaming.current.send(
-        stream_line("gs.gateway.disconnect", GATEWAY_ROOFTOP, "2025-03-14T10:20:01Z")
-    )
-    await _flush(hass)
-    # The fake still answers "connected since 2025-03-13".
-    await _advance(hass, freezer, 61)
-    assert hass.states.get(ROOFTOP).state == STATE_OFF
-    # A later connection the poll sees wins over the old disconnect.
-    stats: Any = fake_tts.stats[GATEWAY_ROOFTOP]
-    stats["connected_at"] = "2025-03-14T10:21:00Z"
-    await _advance(hass, freezer, 300)
-    assert hass.states.get(ROOFTOP).state == STATE_ON
 
 
 async def test_unload_stops_the_stream(

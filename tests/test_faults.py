@@ -108,7 +108,8 @@ async def test_transient_fault(
     assert caplog.text.count("Error fetching ttn_gateway") == 1
     assert fault.logged in caplog.text
 
-    await poll(hass, freezer)
+    # The poll after the second failure waits twice the interval (backoff).
+    await poll(hass, freezer, 121)
     assert integration_states(hass) == before
     assert caplog.text.count("data recovered") == 1
     assert_handled(caplog)
@@ -211,7 +212,7 @@ async def test_listing_right_revoked(
     assert "The API key lacks these rights: RIGHT_USER_GATEWAYS_LIST" in caplog.text
 
     fake_tts.auth_info["api_key"]["api_key"]["rights"] = rights
-    await poll(hass, freezer)
+    await poll(hass, freezer, 121)  # backoff after two failures
     assert integration_states(hass) == before
     assert_handled(caplog)
 
@@ -323,7 +324,11 @@ async def test_wrong_types_in_fields(
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A field of the wrong type makes that value unknown, and nothing else."""
+    """A field of the wrong type makes that value unknown, and nothing else.
+
+    Counters and activity times of the same connection keep their last good
+    value: an unreadable one must not look like a reset or a jump back.
+    """
     before = integration_states(hass)
     good_stats = fake_tts.stats[GATEWAY_ROOFTOP]
     assert isinstance(good_stats, dict)
@@ -351,9 +356,12 @@ async def test_wrong_types_in_fields(
 
     after = integration_states(hass)
     assert after[ROOFTOP] == STATE_ON  # connected_at is fine
-    # Unknown, not 0: a counter must not look as if it had been reset.
-    for bad in ("uplinks", "downlinks", "last_uplink", "round_trip_time", "protocol"):
+    for bad in ("round_trip_time", "protocol"):
         assert after[f"sensor.rooftop_gateway_{bad}"] == STATE_UNKNOWN, bad
+    # Not 0 and not unknown: the counters of this connection never go back.
+    for kept in ("uplinks", "downlinks", "last_uplink"):
+        key = f"sensor.rooftop_gateway_{kept}"
+        assert after[key] == before[key], kept
     assert (
         after["sensor.rooftop_gateway_transmission_acknowledgements"]
         == (before["sensor.rooftop_gateway_transmission_acknowledgements"])
@@ -398,8 +406,12 @@ async def test_unreadable_gateway_in_the_list_keeps_its_device(
     await poll(hass, freezer)
     assert hass.states.get(ROOFTOP_UPLINKS).state == "18343"
 
-    # Once the list is readable and lacks the gateway, its device goes.
+    # Once the list is readable and lacks the gateway, its entities are
+    # unavailable; the device goes when the next complete list lacks it too.
     fake_tts.gateways = fake_tts.gateways[1:]
+    await poll(hass, freezer)
+    assert _device_ids(hass, init_integration) == devices
+    assert hass.states.get(ROOFTOP).state == STATE_UNAVAILABLE
     await poll(hass, freezer)
     assert _device_ids(hass, init_integration) == devices - {
         f"{init_integration.entry_id}_{GATEWAY_ROOFTOP}"
@@ -514,6 +526,8 @@ async def test_page_shrinks_between_requests(
 
     # Page 1, page 2 (total now 1000: changed), then page 1 again.
     assert pages == ["1", "2", "1"]
+    # A deleted gateway's device goes once two complete lists lacked it.
+    await poll(hass, freezer)
     assert _device_ids(hass, entry) == {f"{entry.entry_id}_gw-1000"}
     assert hass.states.get("binary_sensor.gw_1000_connectivity").state == STATE_ON
     assert "Error fetching" not in caplog.text

@@ -5,7 +5,13 @@ from __future__ import annotations
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN, Platform
+from homeassistant.const import (
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    Platform,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
@@ -203,6 +209,11 @@ async def test_new_removed_and_renamed_gateways(
         if gateway["ids"]["gateway_id"] != GATEWAY_GARDEN
     ]
     fake_tts.gateways[0]["name"] = "Roof"
+    await async_poll(hass, freezer)
+    # A gateway missing from the list goes when the next list lacks it too.
+    assert hass.states.get("binary_sensor.kerlink_garden_connectivity").state == (
+        STATE_UNAVAILABLE
+    )
     await async_poll(hass, freezer)
 
     assert hass.states.get("binary_sensor.new_gateway_connectivity").state == STATE_ON

@@ -200,9 +200,9 @@ async def test_threshold_restored(
     # Restoring is not a transition: no event.
     assert events == []
     # The option still applies to the others once changed.
-    coordinator = mock_config_entry.runtime_data.coordinator
-    assert coordinator.silence.override(GATEWAY_STATION) is None
-    assert coordinator.silence.override(GATEWAY_ROOFTOP) == timedelta(minutes=2)
+    silence = mock_config_entry.runtime_data.silence
+    assert silence.override(GATEWAY_STATION) is None
+    assert silence.override(GATEWAY_ROOFTOP) == timedelta(minutes=2)
 
 
 async def test_no_events_while_tts_is_unreachable(
@@ -219,7 +219,8 @@ async def test_no_events_while_tts_is_unreachable(
     await _at(hass, freezer, "2025-03-14T10:50:00+00:00")
     assert events == []
     fake_tts.faults["gateways"].clear()
-    await _at(hass, freezer, "2025-03-14T10:51:01+00:00")
+    # Two failed polls: the next one comes after twice the interval.
+    await _at(hass, freezer, "2025-03-14T10:52:01+00:00")
     assert hass.states.get(ROOFTOP_SILENT).state == STATE_ON
     assert events == ["silent"]
 
@@ -236,12 +237,12 @@ async def test_removed_gateway_forgotten(
         for gateway in fake_tts.gateways
         if gateway["ids"]["gateway_id"] != GATEWAY_ROOFTOP
     ]
+    # Removed once two complete lists a poll interval apart lack it.
     await _at(hass, freezer, "2025-03-14T10:21:01+00:00")
+    assert hass.states.get(ROOFTOP_SILENT).state == STATE_UNAVAILABLE
+    await _at(hass, freezer, "2025-03-14T10:22:02+00:00")
     assert hass.states.get(ROOFTOP_SILENT) is None
-    assert (
-        init_integration.runtime_data.coordinator.silence.is_silent(GATEWAY_ROOFTOP)
-        is None
-    )
+    assert init_integration.runtime_data.silence.is_silent(GATEWAY_ROOFTOP) is None
     await _at(hass, freezer, "2025-03-14T10:50:00+00:00")
 
 
@@ -259,7 +260,4 @@ async def test_no_rights_gateway_is_unknown(
     fake_tts.stats[GATEWAY_ROOFTOP] = FORBIDDEN
     await _at(hass, freezer, "2025-03-14T10:21:01+00:00")
     assert hass.states.get(ROOFTOP_SILENT).state == STATE_UNAVAILABLE
-    assert (
-        init_integration.runtime_data.coordinator.silence.reason(GATEWAY_ROOFTOP)
-        is None
-    )
+    assert init_integration.runtime_data.silence.reason(GATEWAY_ROOFTOP) is None

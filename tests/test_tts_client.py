@@ -124,6 +124,24 @@ def make_fleet(fake: FakeTTS, count: int) -> list[Gateway]:
 # --- auth info ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("declared", [True, False])
+async def test_oversized_answer_is_refused(
+    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker, *, declared: bool
+) -> None:
+    """An answer over 16 MiB is not read into memory: a clear error instead."""
+    body = b'{"gateways": [' + b" " * (16 << 20) + b"]}"
+    headers = {"Content-Length": str(len(body))} if declared else {}
+    aioclient_mock.get(
+        "https://eu1.cloud.thethings.network/api/v3/auth_info",
+        content=body,
+        headers=headers,
+    )
+    client = TTSClient(async_get_clientsession(hass), TTSServer.parse("eu1"), API_KEY)
+    with pytest.raises(TTSConnectionError, match="larger than 16 MiB") as err:
+        await client.get_auth_info()
+    assert_no_secret(err.value)
+
+
 async def test_get_auth_info(
     client: TTSClient, fake_tts: FakeTTS, aioclient_mock: AiohttpClientMocker
 ) -> None:

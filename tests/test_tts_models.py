@@ -117,6 +117,12 @@ def test_parse_duration_bad(value: Any) -> None:
         ("18342", 18342),
         ("0", 0),
         ("18446744073709551615", 2**64 - 1),
+        # Longer than a uint64: malformed (and int() of 4,300+ digits raises).
+        ("18446744073709551616", None),
+        ("0" * 21, None),
+        ("9" * 5000, None),
+        (2**64, None),
+        ("\u0661\u0662", None),
         (20, 20),
         (0, 0),
         (True, None),
@@ -138,7 +144,19 @@ def test_parse_uint(value: Any, expected: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(41.5, 41.5), (3, 3.0), (0, 0.0), (True, None), ("41.5", None), (None, None)],
+    [
+        (41.5, 41.5),
+        (3, 3.0),
+        (0, 0.0),
+        (True, None),
+        ("41.5", None),
+        (None, None),
+        # Python's JSON reader accepts NaN and Infinity; they are no values.
+        (float("nan"), None),
+        (float("inf"), None),
+        (float("-inf"), None),
+        (10**400, None),
+    ],
 )
 def test_parse_float(value: Any, expected: float | None) -> None:
     assert parse_float(value) == expected
@@ -255,7 +273,7 @@ def test_stats_basic_station_sample() -> None:
     assert stats.last_downlink_received_at is None
     assert stats.round_trip_times is None
     assert stats.sub_bands == ()
-    assert stats.downlink_utilization_percent == 0.0
+    assert stats.downlink_utilization_percent is None
     # The status built from the station's version message: no time, no metrics.
     assert stats.last_status == GatewayStatus(
         versions={
@@ -283,7 +301,7 @@ def test_stats_batch_entries() -> None:
     assert rooftop.tx_acknowledgment_count == 0
     assert rooftop.last_tx_acknowledgment_received_at is None
     assert rooftop.sub_bands == ()
-    assert rooftop.downlink_utilization_percent == 0.0
+    assert rooftop.downlink_utilization_percent is None
     assert rooftop.round_trip_times is not None
     assert rooftop.round_trip_times.count == 20
     assert rooftop.last_status is not None
@@ -355,7 +373,7 @@ def test_stats_wrong_types_are_absent() -> None:
         ip=("203.0.113.17",),
     )
     assert stats.last_seen == stats.last_uplink_received_at
-    assert stats.downlink_utilization_percent == 0.0
+    assert stats.downlink_utilization_percent is None
 
 
 @pytest.mark.parametrize(
@@ -380,7 +398,7 @@ def test_stats_not_an_object(data: Any) -> None:
     stats = GatewayConnectionStats.from_json(data)
     assert stats == GatewayConnectionStats()
     assert stats.last_seen is None
-    assert stats.downlink_utilization_percent == 0.0
+    assert stats.downlink_utilization_percent is None
     assert GatewayConnection.from_stats(stats).state is ConnectionState.DISCONNECTED
 
 

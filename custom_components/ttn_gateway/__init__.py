@@ -1,6 +1,12 @@
-"""The TTN Gateway integration: The Things Stack gateways in Home Assistant."""
+"""The TTN Gateway integration: The Things Stack gateways in Home Assistant.
+
+Data path: the coordinator's polls and the events streams feed the gateway
+store; the entities and the silence monitor follow the store.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_KEY, Platform
@@ -8,9 +14,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_SERVER
-from .coordinator import TTSConfigEntry, TTSCoordinator, TTSRuntimeData
+from .const import CONF_SERVER, CONF_SILENCE_THRESHOLD, DEFAULT_SILENCE_THRESHOLD
+from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
+from .runtime import TTSConfigEntry, TTSRuntimeData
+from .silence import SilenceMonitor
+from .store import GatewayStore
 from .stream import GatewayEventStreams
 from .tts import TTSClient, TTSServer
 
@@ -29,22 +38,37 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
         TTSServer(entry.data[CONF_SERVER]),
         entry.data[CONF_API_KEY],
     )
-    coordinator = TTSCoordinator(hass, entry, client)
+    store = GatewayStore()
+    coordinator = TTSCoordinator(hass, entry, client, store)
     await coordinator.async_config_entry_first_refresh()
     end_devices = EndDeviceManager(hass, entry)
     end_devices.async_load_known_devices()
     entry.async_on_unload(end_devices.async_stop)
     await end_devices.async_setup()
-    entry.runtime_data = TTSRuntimeData(
-        coordinator=coordinator, end_devices=end_devices
+    silence = SilenceMonitor(
+        hass,
+        store,
+        timedelta(
+            minutes=entry.options.get(CONF_SILENCE_THRESHOLD, DEFAULT_SILENCE_THRESHOLD)
+        ),
     )
-    entry.async_on_unload(coordinator.silence.async_attach())
+    streams = GatewayEventStreams(
+        hass, entry, client, store, coordinator.polling_interval
+    )
+    entry.runtime_data = TTSRuntimeData(
+        client=client,
+        store=store,
+        coordinator=coordinator,
+        streams=streams,
+        silence=silence,
+        end_devices=end_devices,
+    )
+    entry.async_on_unload(coordinator.async_start())
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the platforms, so that the restored thresholds count and new end
     # devices' entities can be added.
-    coordinator.silence.async_start()
-    coordinator.event_streams = GatewayEventStreams(hass, entry, coordinator)
-    await coordinator.event_streams.async_start()
+    entry.async_on_unload(silence.async_start())
+    await streams.async_start()
     await end_devices.async_start()
     return True
 

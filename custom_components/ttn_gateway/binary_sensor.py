@@ -15,9 +15,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import GatewayData, TTSConfigEntry
 from .end_device_entities import async_add_end_device_entities
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .runtime import TTSConfigEntry
+from .store import GatewayData
 from .tts import ConnectionState
 
 # Read-only coordinator platform: no update concurrency to limit.
@@ -94,15 +95,24 @@ class GatewaySilentBinarySensor(GatewayEntity, BinarySensorEntity):
 
     entity_description: GatewaySilenceEntityDescription
 
+    async def async_added_to_hass(self) -> None:
+        """Follow the gateway's silence as well as its data."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.runtime.silence.async_subscribe_state(
+                self.gateway_id, self._handle_gateway_update
+            )
+        )
+
     @property
     def is_on(self) -> bool | None:
         """Whether the gateway is silent."""
-        return self.coordinator.silence.is_silent(self.gateway_id)
+        return self.runtime.silence.is_silent(self.gateway_id)
 
     @property
     def extra_state_attributes(self) -> dict[str, StateType]:
         """Why the gateway is silent, and after how long without uplinks."""
-        silence = self.coordinator.silence
+        silence = self.runtime.silence
         return {
             "reason": silence.reason(self.gateway_id),
             "threshold": silence.threshold(self.gateway_id).total_seconds() / 60,

@@ -52,9 +52,9 @@ from .const import (
     MIN_SCAN_INTERVAL,
     MIN_SILENCE_THRESHOLD,
 )
-from .coordinator import TTSConfigEntry
 from .decoders import Decoder
 from .end_devices import device_key_text, end_device_key
+from .runtime import TTSConfigEntry
 from .tts import (
     TTN_CLUSTERS,
     AuthInfo,

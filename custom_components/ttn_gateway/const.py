@@ -20,6 +20,7 @@ MIN_SCAN_INTERVAL: Final = timedelta(seconds=30)
 MAX_SCAN_INTERVAL: Final = timedelta(hours=1)
 
 ISSUE_MISSING_GATEWAY_RIGHTS: Final = "missing_gateway_rights"
+ISSUE_NO_EVENT_RIGHTS: Final = "no_event_rights"
 
 CONF_SILENCE_THRESHOLD: Final = "silence_threshold"
 # Minutes without an uplink after which a connected gateway counts as silent.

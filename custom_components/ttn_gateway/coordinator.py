@@ -1,18 +1,24 @@
-"""Polls TTS for the gateways of one account and their connection stats."""
+"""Polls TTS for the gateways of one account and feeds the gateway store.
+
+The coordinator owns the poll: its schedule (the user's interval; relaxed
+while the events stream delivers; backing off after failures; the wait TTS
+asks for after a 429), the gateway list and the device registry entries of
+the gateways. What the gateways' state is, it leaves to the store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+import inspect
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_GATEWAYS,
@@ -22,13 +28,13 @@ from .const import (
     DOMAIN,
     ISSUE_MISSING_GATEWAY_RIGHTS,
     LOGGER,
+    RELAXED_SCAN_INTERVAL,
 )
 from .end_devices import is_end_device
-from .silence import SilenceMonitor
+from .store import GatewayData, GatewayStore
 from .tts import (
     ConnectionState,
     Gateway,
-    GatewayConnection,
     Right,
     TTSAuthenticationError,
     TTSClient,
@@ -37,67 +43,65 @@ from .tts import (
     TTSRateLimitError,
 )
 
-if TYPE_CHECKING:
-    from .end_devices import EndDeviceManager
-    from .stream import GatewayEventStreams
-
-type TTSConfigEntry = ConfigEntry[TTSRuntimeData]
-
-
-@dataclass(frozen=True, slots=True)
-class TTSRuntimeData:
-    """What a loaded entry runs: gateway polling and end-device uplinks."""
-
-    coordinator: TTSCoordinator
-    end_devices: EndDeviceManager
+# After failed polls the interval doubles per failure, up to this factor.
+MAX_FAILURE_BACKOFF_FACTOR: Final = 8
+# Whether this Home Assistant's UpdateFailed takes retry_after (2025.12+).
+_UPDATE_FAILED_RETRY_AFTER: Final = (
+    "retry_after" in inspect.signature(UpdateFailed.__init__).parameters
+)
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayData:
-    """A monitored gateway and its latest connection state."""
+def gateway_device_identifier(entry_id: str, gateway_id: str) -> str:
+    """Device identifier of a gateway, unique across config entries."""
+    return f"{entry_id}_{gateway_id}"
 
-    gateway: Gateway
-    connection: GatewayConnection
+
+def _update_failed(retry_after: float | None = None, **kwargs: Any) -> UpdateFailed:
+    """UpdateFailed, with retry_after where Home Assistant supports it."""
+    if retry_after is not None and _UPDATE_FAILED_RETRY_AFTER:
+        return UpdateFailed(retry_after=retry_after, **kwargs)  # type: ignore[call-arg,unused-ignore]
+    return UpdateFailed(**kwargs)
 
 
 class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
     """Fetches the gateway list and connection stats of one TTS account."""
 
-    config_entry: TTSConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: TTSConfigEntry, client: TTSClient
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: TTSClient,
+        store: GatewayStore,
     ) -> None:
         """Initialise the coordinator from the entry's options."""
+        self.polling_interval = timedelta(
+            seconds=entry.options.get(
+                CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()
+            )
+        )
+        self.relaxed_interval = max(self.polling_interval, RELAXED_SCAN_INTERVAL)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=f"{DOMAIN} {entry.title}",
-            update_interval=timedelta(
-                seconds=entry.options.get(
-                    CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL.total_seconds()
-                )
-            ),
-            # A poll that brings the same data (frozen dataclasses compare by
-            # value) costs no entity any work; silence has its own timers.
+            update_interval=self.polling_interval,
+            # Entities follow the store, not the coordinator's listeners.
             always_update=False,
         )
         self.client = client
+        self.store = store
         # Every gateway the key can see, monitored or not (for the options flow).
         self.account_gateways: list[Gateway] = []
-        # Applied to every poll result: the events stream re-applies what it
-        # pushed, so that a poll that raced a pushed event does not undo it.
-        self.merge_pushed: (
-            Callable[[dict[str, GatewayData]], dict[str, GatewayData]] | None
-        ) = None
-        self.silence = SilenceMonitor(hass, self)
-        # Opened by async_setup_entry once the first poll succeeded.
-        self.event_streams: GatewayEventStreams | None = None
+        self.failures = 0
+        # Gateways missing from a complete listing: when that was first seen.
+        self._missing_since: dict[str, datetime] = {}
 
     def device_identifier(self, gateway_id: str) -> str:
-        """Device identifier of a gateway, unique across config entries."""
-        return f"{self.config_entry.entry_id}_{gateway_id}"
+        """Device identifier of a gateway of this entry."""
+        return gateway_device_identifier(self.config_entry.entry_id, gateway_id)
 
     def device_info(self, gateway: Gateway) -> DeviceInfo:
         """Device registry information of a gateway."""
@@ -115,6 +119,45 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             ),
         )
 
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Follow the store's push health and the poll results; returns the stop."""
+        remove_health = self.store.async_subscribe_health(self._async_health_changed)
+        # The coordinator polls only while it has a listener.
+        remove_listener = self.async_add_listener(self._async_poll_finished)
+
+        @callback
+        def stop() -> None:
+            remove_health()
+            remove_listener()
+
+        return stop
+
+    @callback
+    def _async_poll_finished(self) -> None:
+        self.store.async_set_poll_ok(self.last_update_success)
+
+    @callback
+    def _async_health_changed(self) -> None:
+        """Relax the poll while the stream delivers; poll now when it stops."""
+        was_relaxed = self.update_interval == self.relaxed_interval
+        self._set_interval()
+        if was_relaxed and not self.store.push_healthy:
+            # Events may have been missed while the stream was failing.
+            self.hass.async_create_task(self.async_request_refresh())
+
+    def _set_interval(self) -> None:
+        if self.failures:
+            factor = min(2 ** (self.failures - 1), MAX_FAILURE_BACKOFF_FACTOR)
+            interval = self.polling_interval * factor
+        elif self.store.push_healthy:
+            interval = self.relaxed_interval
+        else:
+            interval = self.polling_interval
+        if self.update_interval != interval:
+            LOGGER.debug("Polling every %.0f s", interval.total_seconds())
+            self.update_interval = interval
+
     def _monitored(self, gateways: list[Gateway]) -> list[Gateway]:
         options = self.config_entry.options
         if options.get(CONF_MONITOR_ALL, True):
@@ -122,33 +165,63 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         selected = set(options.get(CONF_GATEWAYS, []))
         return [gateway for gateway in gateways if gateway.gateway_id in selected]
 
-    def _with_unlisted(self, gateways: list[Gateway]) -> list[Gateway]:
-        """Add the known gateways an incomplete list left out: keep their devices."""
-        listed = {gateway.gateway_id for gateway in gateways}
-        kept = [
-            data.gateway
-            for gateway_id, data in (self.data or {}).items()
-            if gateway_id not in listed
-        ]
-        if kept:
+    def _missing(
+        self, listed: list[Gateway], *, complete: bool
+    ) -> tuple[list[Gateway], set[str]]:
+        """Known gateways missing from the listing: (still polled, pending removal).
+
+        After an incomplete listing they are kept and polled as before. A
+        gateway that complete listings miss is removed only once two of them
+        at least one poll interval apart did: one short answer must not
+        delete a device and its customisations. Until then it is kept,
+        unavailable.
+        """
+        listed_ids = {gateway.gateway_id for gateway in listed}
+        now = dt_util.utcnow()
+        polled: list[Gateway] = []
+        pending: set[str] = set()
+        for gateway_id in self.store.gateway_ids - listed_ids:
+            if not self._still_wanted(gateway_id):
+                continue
+            if not complete:
+                if (data := self.store.get(gateway_id)) is not None:
+                    polled.append(data.gateway)
+                continue
+            first = self._missing_since.setdefault(gateway_id, now)
+            if now - first < self.polling_interval:
+                pending.add(gateway_id)
+        for gateway_id in list(self._missing_since):
+            if gateway_id not in pending and (gateway_id in listed_ids or complete):
+                del self._missing_since[gateway_id]
+        if polled or pending:
             LOGGER.debug(
-                "Gateway list incomplete; keeping %d known gateways", len(kept)
+                "Keeping %d gateways missing from the list", len(polled) + len(pending)
             )
-        return [*gateways, *kept]
+        return polled, pending
+
+    def _still_wanted(self, gateway_id: str) -> bool:
+        options = self.config_entry.options
+        return options.get(CONF_MONITOR_ALL, True) or gateway_id in options.get(
+            CONF_GATEWAYS, []
+        )
 
     async def _async_update_data(self) -> dict[str, GatewayData]:
+        started = self.store.begin_poll()
         try:
             gateways = await self.client.list_gateways()
-            if not self.client.listing_complete:
-                gateways = self._with_unlisted(gateways)
-            monitored = self._monitored(gateways)
+            kept, pending = self._missing(
+                gateways, complete=self.client.listing_complete
+            )
+            monitored = [*self._monitored(gateways), *kept]
             connections = await self.client.get_connection_stats(monitored)
         except TTSAuthenticationError as err:
+            self._failed()
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_auth"
             ) from err
         except TTSPermissionError as err:
-            raise UpdateFailed(
+            self._failed()
+            raise _update_failed(
                 translation_domain=DOMAIN,
                 translation_key="missing_rights",
                 translation_placeholders={
@@ -156,46 +229,51 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 },
             ) from err
         except TTSRateLimitError as err:
-            raise UpdateFailed(
+            self._failed()
+            raise _update_failed(
+                retry_after=err.retry_after,
                 translation_domain=DOMAIN,
                 translation_key="rate_limited",
                 translation_placeholders={"seconds": f"{err.retry_after:.0f}"},
             ) from err
         except TTSError as err:
-            raise UpdateFailed(
+            self._failed()
+            raise _update_failed(
                 translation_domain=DOMAIN,
                 translation_key="communication_error",
                 translation_placeholders={"error": str(err)},
             ) from err
 
+        self.failures = 0
+        self._set_interval()
         self.account_gateways = gateways
-        data = {
-            gateway.gateway_id: GatewayData(
-                gateway=gateway, connection=connections[gateway.gateway_id]
-            )
-            for gateway in monitored
-        }
-        if self.merge_pushed is not None:
-            data = self.merge_pushed(data)
-        self._sync_devices(data)
+        previous = self.store.snapshot()
+        self.store.async_apply_poll(
+            started,
+            {
+                gateway.gateway_id: GatewayData(
+                    gateway=gateway, connection=connections[gateway.gateway_id]
+                )
+                for gateway in monitored
+            },
+            pending,
+        )
+        self.store.async_set_poll_ok(True)
+        data = self.store.snapshot()
+        self._sync_devices(previous, data)
         self._sync_rights_issue(data)
         return data
 
-    @callback
-    def async_set_pushed_data(self, data: dict[str, GatewayData]) -> None:
-        """Show data that arrived by push.
+    def _failed(self) -> None:
+        self.failures += 1
+        self._set_interval()
 
-        Unlike async_set_updated_data this keeps the poll schedule: frequent
-        events must not postpone the polls that refresh the counters.
-        """
-        self.data = data
-        self.async_update_listeners()
-
-    def _sync_devices(self, data: dict[str, GatewayData]) -> None:
+    def _sync_devices(
+        self, previous: dict[str, GatewayData], data: dict[str, GatewayData]
+    ) -> None:
         """Update renamed gateways' devices and remove those that are gone."""
         registry = dr.async_get(self.hass)
         entry_id = self.config_entry.entry_id
-        previous = self.data or {}
         for gateway_id, current in data.items():
             before = previous.get(gateway_id)
             if before is not None and before.gateway != current.gateway:

@@ -9,8 +9,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
-from .coordinator import TTSConfigEntry
 from .end_devices import end_device_diagnostics
+from .runtime import TTSConfigEntry
 
 TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
 
@@ -19,8 +19,12 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TTSConfigEntry
 ) -> dict[str, Any]:
     """Return diagnostics for a config entry."""
-    coordinator = entry.runtime_data.coordinator
-    client = coordinator.client
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
+    client = runtime.client
+    store = runtime.store
+    streams = runtime.streams
+    silence = runtime.silence
     return async_redact_data(
         {
             "entry": {
@@ -41,33 +45,36 @@ async def async_get_config_entry_diagnostics(
                     if coordinator.update_interval
                     else None
                 ),
+                "failures": coordinator.failures,
                 "requests_sent": client.request_count,
                 "forbidden_gateways": sorted(client.forbidden_gateways),
                 "account_gateways": len(coordinator.account_gateways),
             },
+            "store": {
+                "poll_ok": store.poll_ok,
+                "push_healthy": store.push_healthy,
+                "unlisted": sorted(
+                    gateway_id
+                    for gateway_id in store.gateway_ids
+                    if not store.is_listed(gateway_id)
+                ),
+            },
             "gateways": {
                 gateway_id: asdict(data)
-                for gateway_id, data in coordinator.data.items()
+                for gateway_id, data in store.snapshot().items()
             },
-            "event_streams": (
-                {
-                    "names": list(streams.names),
-                    "streams": streams.diagnostics(),
-                }
-                if (streams := coordinator.event_streams) is not None
-                else None
-            ),
+            "event_streams": {
+                "names": list(streams.names),
+                "refused_gateways": sorted(streams.refused),
+                "streams": streams.diagnostics(),
+            },
             "silence": {
                 "default_threshold_minutes": (
-                    coordinator.silence.default_threshold.total_seconds() / 60
+                    silence.default_threshold.total_seconds() / 60
                 ),
-                "silent": sorted(
-                    gateway_id
-                    for gateway_id in coordinator.data
-                    if coordinator.silence.is_silent(gateway_id)
-                ),
+                "silent": silence.silent_gateways,
             },
-            "end_devices": end_device_diagnostics(entry.runtime_data.end_devices),
+            "end_devices": end_device_diagnostics(runtime.end_devices),
         },
         TO_REDACT,
     )

@@ -41,9 +41,9 @@ from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
-from .coordinator import TTSConfigEntry
 from .decoders import ReadingDescription, describe_reading
 from .end_devices import EndDevice, EndDeviceManager
+from .runtime import TTSConfigEntry
 
 type SensorValue = str | int | float | datetime | None
 

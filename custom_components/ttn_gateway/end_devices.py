@@ -18,6 +18,7 @@ from statistics import median
 from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_COMPONENT_LOADED, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import (
@@ -48,8 +49,6 @@ from .tts.uplink import Uplink, UplinkError, parse_application_up
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
-
-    from .coordinator import TTSConfigEntry
 
 # Larger MQTT messages are not TTS uplinks (those are a few kB).
 MAX_MESSAGE_BYTES = 1_000_000
@@ -220,7 +219,7 @@ _STATIC_KEYS = frozenset(STATIC_ENTITY_KEYS)
 class EndDeviceManager:
     """Receives the uplinks of one config entry's end devices."""
 
-    def __init__(self, hass: HomeAssistant, entry: TTSConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         """Read the options; nothing is subscribed yet."""
         self.hass = hass
         self.entry = entry

@@ -1,4 +1,9 @@
-"""Base entity of a TTS gateway, and the helper that adds entities as they appear."""
+"""Base entity of a TTS gateway, and the helper that adds entities as they appear.
+
+A gateway entity follows its own gateway in the store: an event for one
+gateway touches only that gateway's entities. It writes its state only when
+what it shows changed.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +11,48 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from homeassistant.core import callback
+from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .coordinator import GatewayData, TTSConfigEntry, TTSCoordinator
-from .tts import ConnectionState
+from .runtime import TTSConfigEntry, TTSRuntimeData
+from .store import GatewayData
+
+type Signature = tuple[bool, object, Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True, kw_only=True)
 class GatewayEntityDescription(EntityDescription):
     """Describes an entity of a gateway."""
 
-    # Whether the gateway gets this entity (checked on every update).
+    # Whether the gateway gets this entity (checked when its data changes).
     exists_fn: Callable[[GatewayData], bool] = lambda _: True
 
 
-class GatewayEntity(CoordinatorEntity[TTSCoordinator]):
+class GatewayEntity(Entity):
     """An entity that belongs to one gateway."""
 
     _attr_has_entity_name = True
+    _attr_should_poll = False
     entity_description: GatewayEntityDescription
 
     def __init__(
         self,
-        coordinator: TTSCoordinator,
+        runtime: TTSRuntimeData,
         gateway_id: str,
         description: GatewayEntityDescription,
     ) -> None:
-        """Initialise the entity for a gateway known to the coordinator."""
-        super().__init__(coordinator)
+        """Initialise the entity for a gateway known to the store."""
+        self.runtime = runtime
         self.entity_description = description
         self.gateway_id = gateway_id
+        coordinator = runtime.coordinator
         device_id = coordinator.device_identifier(gateway_id)
         self._attr_unique_id = f"{device_id}_{description.key}"
-        self._attr_device_info = coordinator.device_info(
-            coordinator.data[gateway_id].gateway
-        )
-
-    _written: tuple[bool, object, Mapping[str, Any] | None] | None = None
+        data = runtime.store.get(gateway_id)
+        assert data is not None  # noqa: S101  (entities are made for known gateways)
+        self._attr_device_info = coordinator.device_info(data.gateway)
+        self._written: Signature | None = None
 
     def _state_source(self) -> object:
         """What the state is made from; platforms return their raw value.
@@ -54,68 +61,103 @@ class GatewayEntity(CoordinatorEntity[TTSCoordinator]):
         """
         return self.state
 
-    async def async_added_to_hass(self) -> None:
-        """Remember the state written when the entity was added."""
-        await super().async_added_to_hass()
-        self._written = self._signature()
-
-    def _signature(self) -> tuple[bool, object, Mapping[str, Any] | None]:
+    def _signature(self) -> Signature:
         """What a state write would show: availability, state and attributes."""
         return (self.available, self._state_source(), self.extra_state_attributes)
 
+    async def async_added_to_hass(self) -> None:
+        """Follow the gateway in the store; remember the state written now."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.runtime.store.async_subscribe_gateway(
+                self.gateway_id, self._handle_gateway_update
+            )
+        )
+        self._written = self._signature()
+
+    async def async_update(self) -> None:
+        """Ask for a poll (the update_entity action)."""
+        await self.runtime.coordinator.async_request_refresh()
+
     @callback
-    def _handle_coordinator_update(self) -> None:
-        """Write the state only when it changed: most polls change nothing."""
+    def _handle_gateway_update(self) -> None:
+        """Write the state only when it changed: most updates change nothing."""
         current = self._signature()
         if current != self._written:
-            self._written = current
-            self.async_write_ha_state()
+            self._write(current)
+
+    def _write(self, signature: Signature) -> None:
+        self._written = signature
+        self.async_write_ha_state()
 
     @property
     def gateway_data(self) -> GatewayData | None:
         """The gateway's latest data, None once it is no longer monitored."""
-        return self.coordinator.data.get(self.gateway_id)
+        return self.runtime.store.get(self.gateway_id)
 
     @property
     def available(self) -> bool:
-        """Unavailable when TTS cannot be reached or may not be asked."""
-        data = self.gateway_data
-        return (
-            super().available
-            and data is not None
-            and data.connection.state is not ConnectionState.NO_RIGHTS
-        )
+        """Available while a source delivers and the key may read the gateway."""
+        return self.runtime.store.available(self.gateway_id)
 
 
 def async_add_gateway_entities[DescriptionT: GatewayEntityDescription](
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     descriptions: Iterable[DescriptionT],
-    entity_factory: Callable[[TTSCoordinator, str, DescriptionT], Entity],
+    entity_factory: Callable[[TTSRuntimeData, str, DescriptionT], Entity],
 ) -> None:
-    """Add each gateway's entities now and whenever new ones become due."""
-    coordinator = entry.runtime_data.coordinator
-    descriptions = tuple(descriptions)
-    known: set[tuple[str, str]] = set()
+    """Add each gateway's entities now and whenever new ones become due.
+
+    The gateway set is checked when it changes; a gateway still missing some
+    entities (status metrics appear with the first status that has them) is
+    checked when its own data changes, and only it.
+    """
+    runtime = entry.runtime_data
+    store = runtime.store
+    all_descriptions = tuple(descriptions)
+    added: dict[str, set[str]] = {}
+    watching: dict[str, CALLBACK_TYPE] = {}
 
     @callback
-    def add_new_entities() -> None:
-        data = coordinator.data
-        # Forget removed gateways so they get entities again if they return.
-        known.difference_update({item for item in known if item[0] not in data})
+    def add_for(gateway_id: str) -> None:
+        data = store.get(gateway_id)
+        if data is None:
+            return
+        keys = added.setdefault(gateway_id, set())
         new_entities: list[Entity] = []
-        for gateway_id, gateway in data.items():
-            for description in descriptions:
-                if (gateway_id, description.key) in known or not description.exists_fn(
-                    gateway
-                ):
-                    continue
-                known.add((gateway_id, description.key))
-                new_entities.append(
-                    entity_factory(coordinator, gateway_id, description)
-                )
+        for description in all_descriptions:
+            if description.key in keys or not description.exists_fn(data):
+                continue
+            keys.add(description.key)
+            new_entities.append(entity_factory(runtime, gateway_id, description))
+        if len(keys) == len(all_descriptions) and gateway_id in watching:
+            watching.pop(gateway_id)()
+        elif len(keys) < len(all_descriptions) and gateway_id not in watching:
+            watching[gateway_id] = store.async_subscribe_gateway(
+                gateway_id, lambda: add_for(gateway_id)
+            )
         if new_entities:
             async_add_entities(new_entities)
 
-    add_new_entities()
-    entry.async_on_unload(coordinator.async_add_listener(add_new_entities))
+    @callback
+    def sync_gateways() -> None:
+        current = store.gateway_ids
+        # Forget removed gateways so they get entities again if they return.
+        for gateway_id in [item for item in added if item not in current]:
+            del added[gateway_id]
+            if (unsubscribe := watching.pop(gateway_id, None)) is not None:
+                unsubscribe()
+        for gateway_id in current:
+            if gateway_id not in added:
+                add_for(gateway_id)
+
+    @callback
+    def stop_watching() -> None:
+        for unsubscribe in watching.values():
+            unsubscribe()
+        watching.clear()
+
+    sync_gateways()
+    entry.async_on_unload(store.async_subscribe_gateway_set(sync_gateways))
+    entry.async_on_unload(stop_watching)

@@ -8,11 +8,11 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import TTSConfigEntry
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .runtime import TTSConfigEntry
 from .silence import GatewayEventType
 
-# Read-only: events come from the coordinator's data.
+# Read-only: events come from the silence monitor.
 PARALLEL_UPDATES = 0
 
 
@@ -48,7 +48,7 @@ class GatewayStatusEvent(GatewayEntity, EventEntity):
         """Subscribe to the gateway's transitions."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.coordinator.silence.async_subscribe(
+            self.runtime.silence.async_subscribe(
                 self.gateway_id, self._async_handle_event
             )
         )

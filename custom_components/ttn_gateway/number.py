@@ -17,8 +17,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import MAX_SILENCE_THRESHOLD, MIN_SILENCE_THRESHOLD
-from .coordinator import TTSConfigEntry
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .runtime import TTSConfigEntry
 
 # Nothing here talks to TTS.
 PARALLEL_UPDATES = 0
@@ -70,9 +70,14 @@ class GatewaySilenceThreshold(GatewayEntity, RestoreNumber):
         await super().async_added_to_hass()
         last = await self.async_get_last_number_data()
         if last is not None and last.native_value is not None:
-            self.coordinator.silence.async_set_override(
+            self.runtime.silence.async_set_override(
                 self.gateway_id, timedelta(minutes=last.native_value)
             )
+        self.async_on_remove(
+            self.runtime.silence.async_subscribe_state(
+                self.gateway_id, self._handle_gateway_update
+            )
+        )
 
     @property
     def available(self) -> bool:
@@ -82,19 +87,19 @@ class GatewaySilenceThreshold(GatewayEntity, RestoreNumber):
     @property
     def native_value(self) -> float:
         """The threshold in minutes."""
-        threshold = self.coordinator.silence.threshold(self.gateway_id)
+        threshold = self.runtime.silence.threshold(self.gateway_id)
         return threshold.total_seconds() / 60
 
     async def async_set_native_value(self, value: float) -> None:
         """Give the gateway its own threshold."""
-        self.coordinator.silence.async_set_override(
+        self.runtime.silence.async_set_override(
             self.gateway_id, timedelta(minutes=value)
         )
 
     @property
     def extra_restore_state_data(self) -> NumberExtraStoredData:
         """Store only a threshold set here (None while following the option)."""
-        override = self.coordinator.silence.override(self.gateway_id)
+        override = self.runtime.silence.override(self.gateway_id)
         data = super().extra_restore_state_data
         data.native_value = None if override is None else override.total_seconds() / 60
         return data

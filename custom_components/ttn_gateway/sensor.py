@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -19,18 +20,30 @@ from homeassistant.const import (
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
 
-from .coordinator import GatewayData, TTSConfigEntry
 from .end_device_entities import async_add_end_device_entities
-from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
-from .tts import GatewayConnectionStats
+from .entity import (
+    GatewayEntity,
+    GatewayEntityDescription,
+    Signature,
+    async_add_gateway_entities,
+)
+from .runtime import TTSConfigEntry
+from .store import GatewayData
+from .tts import ConnectionState, GatewayConnectionStats
 
 # Read-only coordinator platform: no update concurrency to limit.
 PARALLEL_UPDATES = 0
 
 type SensorValue = str | int | float | datetime | None
+
+# A busy gateway's activity timestamps change with every uplink; they are
+# written at most this often (silence keeps the exact times).
+TIMESTAMP_WRITE_INTERVAL: Final = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +51,9 @@ class GatewaySensorEntityDescription(GatewayEntityDescription, SensorEntityDescr
     """Describes a gateway sensor."""
 
     value_fn: Callable[[GatewayData], SensorValue]
+    # Activity timestamps: written at most once per TIMESTAMP_WRITE_INTERVAL
+    # while the connection state stays the same.
+    rate_limited: bool = False
 
 
 def _stats_value(
@@ -123,12 +139,14 @@ SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
         translation_key="last_uplink_received",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=_stats_value(lambda stats: stats.last_uplink_received_at),
+        rate_limited=True,
     ),
     GatewaySensorEntityDescription(
         key="last_seen",
         translation_key="last_seen",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=_stats_value(lambda stats: stats.last_seen),
+        rate_limited=True,
     ),
     GatewaySensorEntityDescription(
         key="connected_since",
@@ -212,6 +230,57 @@ class GatewaySensor(GatewayEntity, SensorEntity):
     """A sensor of a gateway."""
 
     entity_description: GatewaySensorEntityDescription
+    _written_at: datetime | None = None
+    _written_state: ConnectionState | None = None
+    _pending_write: CALLBACK_TYPE | None = None
+
+    def _connection_state(self) -> ConnectionState | None:
+        data = self.gateway_data
+        return None if data is None else data.connection.state
+
+    def _write(self, signature: Signature) -> None:
+        """Write now, or for a busy timestamp at most once per interval."""
+        if self.entity_description.rate_limited:
+            now = dt_util.utcnow()
+            state = self._connection_state()
+            due = (
+                None
+                if self._written_at is None
+                else self._written_at + TIMESTAMP_WRITE_INTERVAL
+            )
+            if (
+                due is not None
+                and now < due
+                and state is self._written_state
+                and signature[0] == (self._written or signature)[0]
+            ):
+                if self._pending_write is None:
+                    self._pending_write = async_call_later(
+                        self.hass, due - now, self._async_write_pending
+                    )
+                return
+            self._cancel_pending()
+            self._written_at = now
+            self._written_state = state
+        super()._write(signature)
+
+    @callback
+    def _async_write_pending(self, _now: datetime) -> None:
+        self._pending_write = None
+        current = self._signature()
+        if current != self._written:
+            self._written_at = None  # due now
+            self._write(current)
+
+    def _cancel_pending(self) -> None:
+        if self._pending_write is not None:
+            self._pending_write()
+            self._pending_write = None
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Drop a pending write."""
+        self._cancel_pending()
+        await super().async_will_remove_from_hass()
 
     @property
     def native_value(self) -> SensorValue:

@@ -5,9 +5,10 @@ received no uplink for longer than its threshold (counted from the connection
 when it has had none since). Basic Station gateways send no periodic status,
 so status messages are not a sign of life here.
 
-The monitor keeps each gateway's state, fires the transitions to the event
-entities, and sets a timer for the moment a quiet gateway turns silent, so
-the state flips on time between polls.
+The monitor subscribes to each watched gateway in the store, keeps its
+state, fires the transitions to the event entities, and owns a timer per
+quiet gateway for the moment it turns silent, so the state flips on time
+between polls and events.
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_SILENCE_THRESHOLD, DEFAULT_SILENCE_THRESHOLD
+from .store import GatewayData, GatewayStore
 from .tts import ConnectionState
-
-if TYPE_CHECKING:
-    from .coordinator import GatewayData, TTSCoordinator
 
 
 class SilenceReason(StrEnum):
@@ -57,19 +54,19 @@ class _GatewayState:
 class SilenceMonitor:
     """Tracks the silence of every monitored gateway of one config entry."""
 
-    def __init__(self, hass: HomeAssistant, coordinator: TTSCoordinator) -> None:
-        """Read the default threshold from the entry's options."""
+    def __init__(
+        self, hass: HomeAssistant, store: GatewayStore, default_threshold: timedelta
+    ) -> None:
+        """Watch the store's gateways with a default threshold."""
         self._hass = hass
-        self._coordinator = coordinator
-        self.default_threshold = timedelta(
-            minutes=coordinator.config_entry.options.get(
-                CONF_SILENCE_THRESHOLD, DEFAULT_SILENCE_THRESHOLD
-            )
-        )
+        self._store = store
+        self.default_threshold = default_threshold
         self._overrides: dict[str, timedelta] = {}
         self._states: dict[str, _GatewayState] = {}
         self._timers: dict[str, tuple[datetime, CALLBACK_TYPE]] = {}
-        self._listeners: dict[str, list[GatewayEventListener]] = {}
+        self._event_listeners: dict[str, list[GatewayEventListener]] = {}
+        self._state_listeners: dict[str, list[Callable[[], None]]] = {}
+        self._watching: dict[str, CALLBACK_TYPE] = {}
         self._started = False
 
     def threshold(self, gateway_id: str) -> timedelta:
@@ -90,6 +87,15 @@ class SilenceMonitor:
         state = self._states.get(gateway_id)
         return None if state is None else state.reason is not None
 
+    @property
+    def silent_gateways(self) -> list[str]:
+        """The gateways that are silent now."""
+        return sorted(
+            gateway_id
+            for gateway_id, state in self._states.items()
+            if state.reason is not None
+        )
+
     @callback
     def async_set_override(self, gateway_id: str, threshold: timedelta | None) -> None:
         """Give a gateway its own threshold (None: follow the default)."""
@@ -98,45 +104,68 @@ class SilenceMonitor:
         else:
             self._overrides[gateway_id] = threshold
         if self._started:
-            self._coordinator.async_update_listeners()
+            self._async_evaluate(gateway_id)
+        self._notify_state(gateway_id)
 
     @callback
     def async_subscribe(
         self, gateway_id: str, listener: GatewayEventListener
     ) -> CALLBACK_TYPE:
-        """Call listener with each event of a gateway; returns the unsubscribe."""
-        listeners = self._listeners.setdefault(gateway_id, [])
-        listeners.append(listener)
-
-        @callback
-        def unsubscribe() -> None:
-            listeners.remove(listener)
-
-        return unsubscribe
+        """Call listener with each transition of a gateway; returns the unsubscribe."""
+        return _subscribe(self._event_listeners, gateway_id, listener)
 
     @callback
-    def async_attach(self) -> CALLBACK_TYPE:
-        """Listen to the coordinator ahead of the entities; returns the detach.
+    def async_subscribe_state(
+        self, gateway_id: str, listener: Callable[[], None]
+    ) -> CALLBACK_TYPE:
+        """Call listener when a gateway's silence or threshold changes."""
+        return _subscribe(self._state_listeners, gateway_id, listener)
 
-        Nothing is evaluated until async_start, so that the thresholds that
-        entities restore count from the first evaluation on.
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Take every gateway's current state, without firing; returns the stop.
+
+        Called after the entities restored their thresholds, so that those
+        count from the first evaluation on.
         """
-        remove_listener = self._coordinator.async_add_listener(self._async_evaluate)
+        self._started = True
+        remove_set_listener = self._store.async_subscribe_gateway_set(
+            self._async_sync_gateways
+        )
+        self._async_sync_gateways()
 
         @callback
-        def detach() -> None:
-            remove_listener()
+        def stop() -> None:
+            remove_set_listener()
+            for unsubscribe in self._watching.values():
+                unsubscribe()
+            self._watching.clear()
             for _, cancel in self._timers.values():
                 cancel()
             self._timers.clear()
 
-        return detach
+        return stop
 
     @callback
-    def async_start(self) -> None:
-        """Take every gateway's current state, without firing events."""
-        self._started = True
-        self._coordinator.async_update_listeners()
+    def _async_sync_gateways(self) -> None:
+        """Watch new gateways and forget removed ones."""
+        current = self._store.gateway_ids
+        for gateway_id in [item for item in self._watching if item not in current]:
+            self._watching.pop(gateway_id)()
+            self._forget(gateway_id)
+        for gateway_id in current:
+            if gateway_id not in self._watching:
+                self._watching[gateway_id] = self._store.async_subscribe_gateway(
+                    gateway_id, self._evaluator(gateway_id)
+                )
+                self._async_evaluate(gateway_id)
+
+    def _evaluator(self, gateway_id: str) -> Callable[[], None]:
+        @callback
+        def evaluate() -> None:
+            self._async_evaluate(gateway_id)
+
+        return evaluate
 
     def _silence(
         self, gateway_id: str, data: GatewayData, now: datetime
@@ -156,41 +185,44 @@ class SilenceMonitor:
         return None, deaf_at
 
     @callback
-    def _async_evaluate(self) -> None:
-        # Without a successful poll the data may be stale: keep the states
-        # (the entities are unavailable) and fire nothing until it returns.
-        if not self._started or not self._coordinator.last_update_success:
-            return
-        now = dt_util.utcnow()
-        data = self._coordinator.data
-        for gateway_id in [item for item in self._states if item not in data]:
+    def _async_evaluate(self, gateway_id: str) -> None:
+        data = self._store.get(gateway_id)
+        if data is None:
             self._forget(gateway_id)
-        for gateway_id, gateway in data.items():
-            if gateway.connection.state is ConnectionState.NO_RIGHTS:
-                self._forget(gateway_id)
-                continue
-            reason, turns_silent_at = self._silence(gateway_id, gateway, now)
-            self._schedule(gateway_id, turns_silent_at)
-            state = _GatewayState(
-                connected=gateway.connection.state is ConnectionState.CONNECTED,
-                reason=reason,
+            return
+        if data.connection.state is ConnectionState.NO_RIGHTS:
+            self._forget(gateway_id)
+            self._notify_state(gateway_id)
+            return
+        # While no source delivers the data may be stale: keep the state (the
+        # entities are unavailable) and fire nothing until it returns.
+        if not self._store.available(gateway_id):
+            return
+        reason, turns_silent_at = self._silence(gateway_id, data, dt_util.utcnow())
+        self._schedule(gateway_id, turns_silent_at)
+        state = _GatewayState(
+            connected=data.connection.state is ConnectionState.CONNECTED,
+            reason=reason,
+        )
+        before = self._states.get(gateway_id)
+        if state == before:
+            return
+        self._states[gateway_id] = state
+        self._notify_state(gateway_id)
+        if before is None:
+            return
+        if state.connected != before.connected:
+            self._fire(
+                gateway_id,
+                GatewayEventType.CONNECTED
+                if state.connected
+                else GatewayEventType.DISCONNECTED,
+                {},
             )
-            before = self._states.get(gateway_id)
-            self._states[gateway_id] = state
-            if before is None:
-                continue
-            if state.connected != before.connected:
-                self._fire(
-                    gateway_id,
-                    GatewayEventType.CONNECTED
-                    if state.connected
-                    else GatewayEventType.DISCONNECTED,
-                    {},
-                )
-            if reason is not None and before.reason is None:
-                self._fire(gateway_id, GatewayEventType.SILENT, {"reason": reason})
-            elif reason is None and before.reason is not None:
-                self._fire(gateway_id, GatewayEventType.RECOVERED, {})
+        if reason is not None and before.reason is None:
+            self._fire(gateway_id, GatewayEventType.SILENT, {"reason": reason})
+        elif reason is None and before.reason is not None:
+            self._fire(gateway_id, GatewayEventType.RECOVERED, {})
 
     def _forget(self, gateway_id: str) -> None:
         self._states.pop(gateway_id, None)
@@ -210,7 +242,7 @@ class SilenceMonitor:
         @callback
         def turn_silent(_now: datetime) -> None:
             self._timers.pop(gateway_id, None)
-            self._coordinator.async_update_listeners()
+            self._async_evaluate(gateway_id)
 
         self._timers[gateway_id] = (
             when,
@@ -220,5 +252,22 @@ class SilenceMonitor:
     def _fire(
         self, gateway_id: str, event_type: GatewayEventType, data: dict[str, str]
     ) -> None:
-        for listener in list(self._listeners.get(gateway_id, ())):
+        for listener in list(self._event_listeners.get(gateway_id, ())):
             listener(event_type, data)
+
+    def _notify_state(self, gateway_id: str) -> None:
+        for listener in list(self._state_listeners.get(gateway_id, ())):
+            listener()
+
+
+def _subscribe[ListenerT](
+    registry: dict[str, list[ListenerT]], gateway_id: str, listener: ListenerT
+) -> CALLBACK_TYPE:
+    listeners = registry.setdefault(gateway_id, [])
+    listeners.append(listener)
+
+    @callback
+    def unsubscribe() -> None:
+        listeners.remove(listener)
+
+    return unsubscribe

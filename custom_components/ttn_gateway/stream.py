@@ -1,44 +1,52 @@
-"""Push: the TTS events stream applied to the coordinator's data.
+"""Push: the TTS events streams that feed the gateway store.
 
 One stream is kept open per Gateway Server (cluster), for at most
-STREAM_GATEWAY_LIMIT gateways each, and reopened with exponential backoff and
-jitter, resuming after the last event received. While every stream is healthy
-the poll relaxes to RELAXED_SCAN_INTERVAL (polls then only refresh the
-counters); when one drops, the poll tightens again and runs at once.
+STREAM_GATEWAY_LIMIT gateways each. A supervisor keeps every stream alive
+whatever happens: it reopens after errors, bugs and clean closes alike, with
+exponential backoff and jitter, resuming after the last event received. A bad
+message is skipped and counted, never fatal. While every stream is open the
+store reports push as healthy (the coordinator then relaxes its poll).
+
+A gateway that makes TTS refuse its group (403: the key has no right on it)
+is found by splitting the group; it is left out of push (polled only) and
+named in a repair issue.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import random
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, LOGGER, RELAXED_SCAN_INTERVAL
+from .const import DOMAIN, ISSUE_NO_EVENT_RIGHTS, LOGGER
+from .store import GatewayStore
 from .tts import (
     ConnectionState,
     EventName,
-    GatewayConnection,
-    GatewayConnectionStats,
     Right,
     StreamEvent,
+    TTSClient,
     TTSError,
     TTSNotFoundError,
+    TTSPermissionError,
     TTSRateLimitError,
     TTSStreamIdleError,
 )
-
-if TYPE_CHECKING:
-    from .coordinator import GatewayData, TTSConfigEntry, TTSCoordinator
 
 # TTS checks the key's rights on every listed gateway when a stream opens;
 # bounding the list keeps that check (and the request body) small.
 STREAM_GATEWAY_LIMIT: Final = 100
 BACKOFF_INITIAL_SECONDS: Final = 2.0
 BACKOFF_MAX_SECONDS: Final = 300.0
+# 2.0 * 2**8 > BACKOFF_MAX_SECONDS: larger exponents change nothing (and
+# 2.0**1024 overflows a float).
+BACKOFF_MAX_EXPONENT: Final = 8
 # A stream that stayed open this long resets the backoff.
 STABLE_STREAM_SECONDS: Final = 60.0
 GATEWAY_EVENT_NAMES: Final = (
@@ -55,94 +63,9 @@ def backoff_delay(attempt: int) -> float:
     Exponential with "equal jitter": half the step is fixed, half random, so
     that many Home Assistant instances do not reconnect in step.
     """
-    step = min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2.0**attempt)
+    exponent = min(max(attempt, 0), BACKOFF_MAX_EXPONENT)
+    step = min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2.0**exponent)
     return step / 2 + random.uniform(0, step / 2)  # noqa: S311
-
-
-def _counts(stats: GatewayConnectionStats) -> tuple[int | None, int | None, int | None]:
-    return (stats.uplink_count, stats.downlink_count, stats.tx_acknowledgment_count)
-
-
-def _disconnected(data: GatewayData, at: datetime) -> GatewayData:
-    stats = data.connection.stats
-    if stats is None:
-        stats = GatewayConnectionStats(disconnected_at=at)
-    elif stats.connected_at is not None and at < stats.connected_at:
-        return data  # the end of an earlier connection
-    elif (
-        stats.connected_at is None
-        and stats.disconnected_at is not None
-        and at <= stats.disconnected_at
-    ):
-        return data  # already known
-    else:
-        stats = replace(stats, connected_at=None, disconnected_at=at)
-    return replace(
-        data, connection=GatewayConnection(ConnectionState.DISCONNECTED, stats)
-    )
-
-
-def apply_event(data: GatewayData, event: StreamEvent) -> GatewayData:
-    """Return the gateway's data with an event applied (the same object if moot).
-
-    Events older than what is known are ignored, so applying an event twice,
-    late or after a poll that already saw it changes nothing. Counters are
-    never taken from an event that would make them go down.
-    """
-    connection = data.connection
-    stats = connection.stats
-    if connection.state is ConnectionState.NO_RIGHTS:
-        return data
-    name = event.name
-    if event.stats is not None and name in (
-        EventName.GATEWAY_CONNECT,
-        EventName.GATEWAY_CONNECTION_STATS,
-    ):
-        new = event.stats
-        if new.connected_at is None:
-            # TTS sends stats with only disconnected_at when a gateway leaves.
-            if new.disconnected_at is None:
-                return data
-            return _disconnected(data, new.disconnected_at)
-        if stats is not None:
-            known_since = stats.connected_at or stats.disconnected_at
-            if known_since is not None and new.connected_at < known_since:
-                return data
-            if new.connected_at == stats.connected_at and any(
-                after < before
-                for after, before in zip(_counts(new), _counts(stats), strict=True)
-                # An unreadable counter (None) says nothing about staleness.
-                if after is not None and before is not None
-            ):
-                return data
-            if new == stats:
-                return data
-        return replace(data, connection=GatewayConnection.from_stats(new))
-    if event.time is None:
-        return data
-    if name == EventName.GATEWAY_DISCONNECT:
-        return _disconnected(data, event.time)
-    if connection.state is not ConnectionState.CONNECTED or stats is None:
-        return data
-    if name == EventName.GATEWAY_STATUS and event.status is not None:
-        if (
-            stats.last_status_received_at is not None
-            and event.time <= stats.last_status_received_at
-        ):
-            return data
-        stats = replace(
-            stats, last_status=event.status, last_status_received_at=event.time
-        )
-    elif name == EventName.GATEWAY_UPLINK:
-        if (
-            stats.last_uplink_received_at is not None
-            and event.time <= stats.last_uplink_received_at
-        ):
-            return data
-        stats = replace(stats, last_uplink_received_at=event.time)
-    else:
-        return data
-    return replace(data, connection=replace(connection, stats=stats))
 
 
 @dataclass
@@ -160,25 +83,32 @@ class _Stream:
     connects: int = 0
     last_error: str | None = None
     events: int = 0
+    skipped: int = 0
+    errors: int = 0
 
 
 class GatewayEventStreams:
-    """Keeps the events streams of one config entry open and applies their events."""
+    """Keeps the events streams of one config entry open."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: TTSConfigEntry, coordinator: TTSCoordinator
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: TTSClient,
+        store: GatewayStore,
+        polling_interval: timedelta,
     ) -> None:
         """Prepare the streams; async_start opens them."""
+        self._polling_seconds = polling_interval.total_seconds()
         self._hass = hass
         self._entry = entry
-        self._coordinator = coordinator
-        self._client = coordinator.client
-        self.polling_interval = coordinator.update_interval or timedelta(0)
-        self.relaxed_interval = max(self.polling_interval, RELAXED_SCAN_INTERVAL)
+        self._client = client
+        self._store = store
         self.names: tuple[str, ...] = GATEWAY_EVENT_NAMES
-        self._streams: dict[tuple[str, int], _Stream] = {}
-        # The last event per gateway that changed its connection state.
-        self._pushed: dict[str, StreamEvent] = {}
+        self._streams: dict[tuple[str, ...], _Stream] = {}
+        # Gateways TTS refuses to stream (no right at all on them).
+        self.refused: set[str] = set()
+        self._stopped = False
 
     async def async_start(self) -> None:
         """Learn which events the key may see and open the streams."""
@@ -189,11 +119,20 @@ class GatewayEventStreams:
         else:
             if auth.grants(Right.GATEWAY_TRAFFIC_READ):
                 self.names = (*GATEWAY_EVENT_NAMES, EventName.GATEWAY_UPLINK)
-        self._coordinator.merge_pushed = self._merge_pushed
         self._entry.async_on_unload(
-            self._coordinator.async_add_listener(self._async_sync_streams)
+            self._store.async_subscribe_gateway_set(self._async_sync_streams)
         )
+        self._entry.async_on_unload(self._async_stop)
         self._async_sync_streams()
+
+    @callback
+    def _async_stop(self) -> None:
+        self._stopped = True
+        for stream in self._streams.values():
+            if stream.task is not None:
+                stream.task.cancel()
+        self._streams.clear()
+        ir.async_delete_issue(self._hass, DOMAIN, self._issue_id)
 
     @property
     def healthy(self) -> bool:
@@ -212,89 +151,75 @@ class GatewayEventStreams:
                 "given_up": stream.given_up,
                 "connects": stream.connects,
                 "events": stream.events,
+                "skipped_messages": stream.skipped,
+                "errors": stream.errors,
                 "last_event_time": stream.last_event_time,
                 "last_error": stream.last_error,
             }
             for stream in self._streams.values()
         ]
 
-    def _groups(self) -> dict[tuple[str, int], tuple[str, ...]]:
+    def _wanted(self) -> dict[tuple[str, ...], str]:
         """The streams wanted: per Gateway Server, in slices of the limit."""
         by_server: dict[str, list[str]] = {}
-        for gateway_id, data in self._coordinator.data.items():
-            if data.connection.state is ConnectionState.NO_RIGHTS:
+        for gateway_id, data in self._store.snapshot().items():
+            if (
+                gateway_id in self.refused
+                or data.connection.state is ConnectionState.NO_RIGHTS
+            ):
                 continue
             base_url = self._client.server.gateway_server_url(
                 data.gateway.gateway_server_address
             )
             by_server.setdefault(base_url, []).append(gateway_id)
-        groups: dict[tuple[str, int], tuple[str, ...]] = {}
+        wanted: dict[tuple[str, ...], str] = {}
         for base_url, gateway_ids in by_server.items():
             gateway_ids.sort()
-            for index, start in enumerate(
-                range(0, len(gateway_ids), STREAM_GATEWAY_LIMIT)
-            ):
-                groups[(base_url, index)] = tuple(
-                    gateway_ids[start : start + STREAM_GATEWAY_LIMIT]
+            for start in range(0, len(gateway_ids), STREAM_GATEWAY_LIMIT):
+                wanted[tuple(gateway_ids[start : start + STREAM_GATEWAY_LIMIT])] = (
+                    base_url
                 )
-        return groups
+        return wanted
 
     @callback
     def _async_sync_streams(self) -> None:
-        """Open, close or reopen streams when the monitored gateways change."""
-        wanted = self._groups()
+        """Open or close streams when the monitored gateways change."""
+        if self._stopped:
+            return
+        wanted = self._wanted()
         for key, stream in list(self._streams.items()):
-            if wanted.get(key) != stream.gateway_ids:
+            if wanted.get(key) != stream.base_url:
                 if stream.task is not None:
                     stream.task.cancel()
                 del self._streams[key]
-        for key, gateway_ids in wanted.items():
-            if key in self._streams:
-                continue
-            stream = _Stream(base_url=key[0], gateway_ids=gateway_ids)
-            self._streams[key] = stream
-            stream.task = self._entry.async_create_background_task(
-                self._hass,
-                self._async_run(stream),
-                name=f"{DOMAIN} events stream {key[0]} #{key[1]}",
-            )
-        self._update_poll_interval()
+        for key, base_url in wanted.items():
+            if key not in self._streams:
+                self._open(base_url, key)
+        self._report_health()
 
-    def _update_poll_interval(self) -> None:
-        interval = self.relaxed_interval if self.healthy else self.polling_interval
-        if self._coordinator.update_interval != interval:
-            LOGGER.debug("Polling every %.0f s", interval.total_seconds())
-            self._coordinator.update_interval = interval
+    def _open(self, base_url: str, gateway_ids: tuple[str, ...]) -> None:
+        stream = _Stream(base_url=base_url, gateway_ids=gateway_ids)
+        self._streams[gateway_ids] = stream
+        stream.task = self._entry.async_create_background_task(
+            self._hass,
+            self._async_supervise(stream),
+            name=f"{DOMAIN} events stream {base_url} {gateway_ids[0]}",
+        )
 
-    async def _async_run(self, stream: _Stream) -> None:
-        """Keep one stream open until the entry unloads."""
+    def _report_health(self) -> None:
+        self._store.async_set_push_healthy(self.healthy)
+
+    async def _async_supervise(self, stream: _Stream) -> None:
+        """Keep one stream open until the entry unloads, whatever goes wrong."""
         loop = asyncio.get_running_loop()
         host = self._client.server.host
         attempt = 0
         while True:
             opened_at: float | None = None
             floor = 0.0
-            idle = False
+            quiet = False
             try:
-                async for event in self._client.stream_events(
-                    stream.base_url,
-                    stream.gateway_ids,
-                    self.names,
-                    after=stream.last_event_time,
-                ):
-                    if event.time is not None and (
-                        stream.last_event_time is None
-                        or event.time > stream.last_event_time
-                    ):
-                        stream.last_event_time = event.time
-                    if event.name == EventName.STREAM_START:
-                        opened_at = loop.time()
-                        stream.connects += 1
-                        self._set_healthy(stream, healthy=True)
-                        continue
-                    stream.events += 1
-                    attempt = 0
-                    self._apply(event)
+                opened_at = await self._async_read(stream, loop)
                 error = "closed by the server"
             except TTSNotFoundError as err:
                 stream.given_up = True
@@ -303,19 +228,34 @@ class GatewayEventStreams:
                     "%s has no events API (%s); gateways are polled every %.0f s",
                     host,
                     err,
-                    self.polling_interval.total_seconds(),
+                    self._polling_seconds,
                 )
-                await self._set_unhealthy(stream)
+                self._set_healthy(stream, healthy=False)
                 return
+            except TTSPermissionError as err:
+                if self._split_refused(stream):
+                    return
+                error = str(err)
             except TTSStreamIdleError as err:
                 # Normal for an account whose gateways are all quiet.
                 error = str(err)
-                idle = True
+                quiet = True
             except TTSRateLimitError as err:
                 error = str(err)
                 floor = err.retry_after
             except TTSError as err:
                 error = str(err)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                # A bug must not end push for good: log it once, then reopen.
+                stream.errors += 1
+                error = "unexpected error"
+                if stream.errors == 1:
+                    LOGGER.exception(
+                        "Unexpected error in the events stream from %s; reopening",
+                        host,
+                    )
             stream.last_error = error
             if opened_at is not None and loop.time() - opened_at >= (
                 STABLE_STREAM_SECONDS
@@ -323,7 +263,7 @@ class GatewayEventStreams:
                 attempt = 0
             delay = max(backoff_delay(attempt), floor)
             attempt += 1
-            if not stream.loss_logged and not idle:
+            if not stream.loss_logged and not quiet:
                 stream.loss_logged = True
                 LOGGER.info(
                     "Events stream from %s %s (%s); polling every %.0f s until"
@@ -331,11 +271,45 @@ class GatewayEventStreams:
                     host,
                     "lost" if stream.healthy else "unavailable",
                     error,
-                    self.polling_interval.total_seconds(),
+                    self._polling_seconds,
                 )
             LOGGER.debug("Reopening the events stream from %s in %.1f s", host, delay)
-            await self._set_unhealthy(stream)
+            self._set_healthy(stream, healthy=False)
             await asyncio.sleep(delay)
+
+    async def _async_read(
+        self, stream: _Stream, loop: asyncio.AbstractEventLoop
+    ) -> float | None:
+        """Read one stream until it ends; return when it opened (loop time)."""
+        opened_at: float | None = None
+
+        def skipped() -> None:
+            stream.skipped += 1
+
+        async for event in self._client.stream_events(
+            stream.base_url,
+            stream.gateway_ids,
+            self.names,
+            after=stream.last_event_time,
+            on_skipped=skipped,
+        ):
+            if event.time is not None and (
+                stream.last_event_time is None or event.time > stream.last_event_time
+            ):
+                stream.last_event_time = event.time
+            if event.name == EventName.STREAM_START:
+                opened_at = loop.time()
+                stream.connects += 1
+                self._set_healthy(stream, healthy=True)
+                continue
+            stream.events += 1
+            self._apply(event)
+        return opened_at
+
+    def _apply(self, event: StreamEvent) -> None:
+        changed = self._store.async_apply_event(event)
+        if changed:
+            LOGGER.debug("%s applied to %s", event.name, ", ".join(changed))
 
     def _set_healthy(self, stream: _Stream, *, healthy: bool) -> None:
         if stream.healthy == healthy:
@@ -344,35 +318,51 @@ class GatewayEventStreams:
         if healthy and stream.loss_logged:
             stream.loss_logged = False
             LOGGER.info("Events stream from %s is back", self._client.server.host)
-        self._update_poll_interval()
+        self._report_health()
 
-    async def _set_unhealthy(self, stream: _Stream) -> None:
-        """Tighten the poll, and poll now: events may have been missed."""
-        if not stream.healthy:
+    def _split_refused(self, stream: _Stream) -> bool:
+        """Split a group TTS refused; True when this stream is done for.
+
+        A refused single gateway is left out of push and named in a repair
+        issue; a larger group is split in two, each half its own stream.
+        """
+        if self._streams.get(stream.gateway_ids) is not stream:
+            return True
+        del self._streams[stream.gateway_ids]
+        ids = stream.gateway_ids
+        if len(ids) == 1:
+            self.refused.add(ids[0])
+            LOGGER.warning(
+                "The API key may not stream the events of gateway %s;"
+                " it is polled only",
+                ids[0],
+            )
+            self._sync_refused_issue()
+        else:
+            middle = len(ids) // 2
+            self._open(stream.base_url, ids[:middle])
+            self._open(stream.base_url, ids[middle:])
+        self._report_health()
+        return True
+
+    @property
+    def _issue_id(self) -> str:
+        return f"{ISSUE_NO_EVENT_RIGHTS}_{self._entry.entry_id}"
+
+    def _sync_refused_issue(self) -> None:
+        if not self.refused:
+            ir.async_delete_issue(self._hass, DOMAIN, self._issue_id)
             return
-        self._set_healthy(stream, healthy=False)
-        await self._coordinator.async_request_refresh()
-
-    @callback
-    def _apply(self, event: StreamEvent) -> None:
-        data = self._coordinator.data
-        changed: dict[str, GatewayData] = {}
-        for gateway_id in event.gateway_ids:
-            if (current := data.get(gateway_id)) is None:
-                continue
-            updated = apply_event(current, event)
-            if updated is current:
-                continue
-            changed[gateway_id] = updated
-            if updated.connection.state is not current.connection.state:
-                self._pushed[gateway_id] = event
-        if changed:
-            LOGGER.debug("%s applied to %s", event.name, ", ".join(changed))
-            self._coordinator.async_set_pushed_data({**data, **changed})
-
-    def _merge_pushed(self, data: dict[str, GatewayData]) -> dict[str, GatewayData]:
-        """Re-apply pushed connects and disconnects that a poll did not see yet."""
-        for gateway_id, event in self._pushed.items():
-            if (current := data.get(gateway_id)) is not None:
-                data[gateway_id] = apply_event(current, event)
-        return data
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self._issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_NO_EVENT_RIGHTS,
+            translation_placeholders={
+                "gateways": ", ".join(sorted(self.refused)),
+                "right": Right.GATEWAY_STATUS_READ,
+                "title": self._entry.title,
+            },
+        )

@@ -67,6 +67,9 @@ DEFAULT_TIMEOUT_SECONDS: Final = 20.0
 STREAM_IDLE_TIMEOUT_SECONDS: Final = 300.0
 # Longest stream message accepted; uplink events are a few kilobytes.
 STREAM_MAX_MESSAGE_BYTES: Final = 1 << 20
+# Largest answer body read: a list page of 1,000 gateways is about 1 MiB.
+MAX_BODY_BYTES: Final = 16 << 20
+_READ_CHUNK_BYTES: Final = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ class TTSClient:
                 async with self._session.request(
                     method, url, params=params, json=payload, headers=self._headers
                 ) as response:
-                    body = await response.read()
+                    body = await self._read_body(response, method, path)
                     status = response.status
                     headers = response.headers
         except TimeoutError as err:
@@ -186,6 +189,27 @@ class TTSClient:
                 f"Unexpected JSON from {self.server.host} for {method} {path}"
             )
         return data, headers
+
+    async def _read_body(
+        self, response: aiohttp.ClientResponse, method: str, path: str
+    ) -> bytes:
+        """Read an answer's body, refusing one larger than MAX_BODY_BYTES."""
+        too_large = TTSConnectionError(
+            f"The answer of {self.server.host} to {method} {path} is larger than"
+            f" {MAX_BODY_BYTES >> 20} MiB"
+        )
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdecimal() and int(declared) > MAX_BODY_BYTES:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        content = response.content
+        while chunk := await content.read(_READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _raise_for_status(
         self,
@@ -399,6 +423,7 @@ class TTSClient:
         *,
         after: datetime | None = None,
         idle_timeout: float = STREAM_IDLE_TIMEOUT_SECONDS,
+        on_skipped: Callable[[], None] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream the events of some gateways, starting with ``events.stream.start``.
 
@@ -407,7 +432,7 @@ class TTSClient:
         in-band error; raises TTSConnectionError when the stream stays silent
         for ``idle_timeout`` seconds. HTTP errors raise as for other calls, but
         a 429 does not hold back the polling requests: the stream has its own
-        rate limit in TTS.
+        rate limit in TTS. ``on_skipped`` is called for each skipped message.
         """
         path = "/events"
         payload: dict[str, object] = {
@@ -480,6 +505,8 @@ class TTSClient:
                                 "Skipping an unusable events stream message from %s",
                                 self.server.host,
                             )
+                            if on_skipped is not None:
+                                on_skipped()
         except TimeoutError as err:
             raise TTSStreamIdleError(
                 f"No data on the events stream from {self.server.host}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 import json
+import math
 import re
 from types import MappingProxyType
 from typing import Any
@@ -47,13 +48,23 @@ def parse_duration(value: object) -> float | None:
     return float(match.group(1))
 
 
+# A uint64 has at most 20 decimal digits; anything longer is malformed (and
+# int() of a very long digit string is slow, or refused above 4,300 digits).
+UINT64_MAX_DIGITS = 20
+UINT64_MAX = 2**64 - 1
+
+
 def parse_uint(value: object) -> int | None:
-    """Parse an unsigned integer written as a JSON string or number."""
+    """Parse an unsigned 64-bit integer written as a JSON string or number."""
     # Exact type checks: faster than isinstance, and a bool is not a number.
     if type(value) is str:
-        return int(value) if value.isdecimal() else None
+        if len(value) > UINT64_MAX_DIGITS or not value.isascii():
+            return None
+        if not value.isdecimal() or (number := int(value)) > UINT64_MAX:
+            return None
+        return number
     if type(value) is int:
-        return value if value >= 0 else None
+        return value if 0 <= value <= UINT64_MAX else None
     return None
 
 
@@ -67,11 +78,18 @@ def parse_count(value: object) -> int | None:
 
 
 def parse_float(value: object) -> float | None:
-    """Parse a JSON number (not a bool) into a float."""
+    """Parse a finite JSON number (not a bool) into a float.
+
+    Python's JSON reader accepts ``NaN`` and ``Infinity``; they are not values.
+    """
     if type(value) is float:
-        return value
+        return value if math.isfinite(value) else None
     if type(value) is int:
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
     return None
 
 
@@ -304,15 +322,18 @@ class GatewayConnectionStats:
         return max(moments, default=None)
 
     @property
-    def downlink_utilization_percent(self) -> float:
-        """Duty-cycle use of the busiest sub-band, in percent of its limit."""
+    def downlink_utilization_percent(self) -> float | None:
+        """Duty-cycle use of the busiest sub-band, in percent of its limit.
+
+        None (unknown) when the gateway reports no sub-band with a limit.
+        """
         return max(
             (
                 band.downlink_utilization / band.downlink_utilization_limit * 100
                 for band in self.sub_bands
                 if band.downlink_utilization_limit > 0
             ),
-            default=0.0,
+            default=None,
         )
 
 
@@ -445,6 +466,10 @@ class StreamEvent:
     status: GatewayStatus | None = None
     # Disconnect events carry the reason as ErrorDetails ("namespace:name").
     reason: str | None = None
+    # The Gateway Server's id of the connection the event belongs to (the
+    # "gs:conn:<ULID>" correlation id): tells a superseded connection's late
+    # events from the current connection's.
+    connection_id: str | None = None
 
     @classmethod
     def from_json(cls, data: object) -> StreamEvent | None:
@@ -477,7 +502,19 @@ class StreamEvent:
             stats=stats,
             status=status,
             reason=reason,
+            connection_id=_connection_id(raw.get("correlation_ids")),
         )
+
+
+CONNECTION_CORRELATION_PREFIX = "gs:conn:"
+
+
+def _connection_id(correlation_ids: object) -> str | None:
+    """The ``gs:conn:`` correlation id of an event, if it has one."""
+    for item in _list(correlation_ids):
+        if type(item) is str and item.startswith(CONNECTION_CORRELATION_PREFIX):
+            return item
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,7 +548,8 @@ def parse_stream_message(line: bytes) -> StreamEvent | StreamError | None:
     """Parse one message of the events stream; None for anything unusable."""
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: a deeply nested line is garbage, not a reason to stop.
         return None
     if not isinstance(message, Mapping):
         return None

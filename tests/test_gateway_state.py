@@ -1,0 +1,560 @@
+"""The gateway state a user sees, under the orderings TTS really produces.
+
+Late disconnects of superseded connections, polls that lag pushed events,
+polls in flight while an event arrives, failed polls while the stream is
+healthy, and broken messages on the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+import json
+import logging
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.ttn_gateway.const import DOMAIN
+from custom_components.ttn_gateway.store import GatewayStore
+from custom_components.ttn_gateway.stream import backoff_delay
+from custom_components.ttn_gateway.tts import StreamEvent
+
+from .event_feed import EventFeed, LiveStream, start_line
+from .fake_tts import GATEWAY_GARDEN, GATEWAY_NEVER, GATEWAY_ROOFTOP, FakeTTS
+
+ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
+ROOFTOP_SILENT = "binary_sensor.rooftop_gateway_silent"
+ROOFTOP_EVENT = "event.rooftop_gateway_status"
+ROOFTOP_UPLINKS = "sensor.rooftop_gateway_uplinks"
+ROOFTOP_LAST_UPLINK = "sensor.rooftop_gateway_last_uplink"
+GARDEN = "binary_sensor.kerlink_garden_connectivity"
+# The rooftop gateway's connection in the recorded stats.
+OLD_CONNECTED_AT = "2025-03-13T07:02:11.412938119Z"
+OLD_CONNECTION = "gs:conn:01JP7Y0V4M3Z1R2D8Y7KJ6W5E0"
+NEW_CONNECTION = "gs:conn:01JPAZ3F2N8B5C1D4E6F7G8H9J"
+NOW = "2025-03-14T10:20:00+00:00"
+
+pytestmark = pytest.mark.freeze_time(NOW)
+
+
+def event_line(
+    name: str,
+    time: str,
+    data: dict[str, Any] | None = None,
+    *,
+    gateway_id: str = GATEWAY_ROOFTOP,
+    connection: str | None = None,
+) -> str:
+    """One stream message, with the gs:conn correlation id TTS gives it."""
+    event: dict[str, Any] = {
+        "name": name,
+        "time": time,
+        "identifiers": [{"gateway_ids": {"gateway_id": gateway_id}}],
+    }
+    if data is not None:
+        event["data"] = data
+    if connection is not None:
+        event["correlation_ids"] = [connection, "gs:uplink:01JPAZ3F2N8B5C1D4E6F7G8H9K"]
+    return json.dumps({"result": event}) + "\n"
+
+
+async def _flush(hass: HomeAssistant) -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await hass.async_block_till_done()
+
+
+async def _advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
+) -> None:
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await _flush(hass)
+
+
+@pytest.fixture
+def event_feed(fake_tts: FakeTTS) -> EventFeed:
+    feed = EventFeed()
+    fake_tts.events = feed
+    return feed
+
+
+@pytest.fixture
+async def stream(
+    hass: HomeAssistant, event_feed: EventFeed, init_integration: MockConfigEntry
+) -> LiveStream:
+    """The integration set up with an open, healthy stream."""
+    event_feed.current.send(start_line())
+    await _flush(hass)
+    return event_feed.current
+
+
+def _event_types(hass: HomeAssistant, entity_id: str) -> list[str]:
+    seen: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        state = event.data["new_state"]
+        if event.data["entity_id"] == entity_id and "event_type" in state.attributes:
+            seen.append(state.attributes["event_type"])
+
+    hass.bus.async_listen("state_changed", record)
+    return seen
+
+
+def _rooftop_stats(fake_tts: FakeTTS, **changes: Any) -> None:
+    """Let TTS answer the rooftop gateway's stats with some fields changed."""
+    stats = dict(fake_tts.stats[GATEWAY_ROOFTOP])  # type: ignore[arg-type]
+    for key, value in changes.items():
+        if value is None:
+            stats.pop(key, None)
+        else:
+            stats[key] = value
+    fake_tts.stats[GATEWAY_ROOFTOP] = stats
+
+
+# --- 1. a late disconnect of a superseded connection --------------------------
+
+
+async def test_late_disconnect_of_superseded_connection_is_ignored(
+    hass: HomeAssistant, stream: LiveStream, fake_tts: FakeTTS
+) -> None:
+    """TTS opens the new connection before the old one's disconnect arrives."""
+    events = _event_types(hass, ROOFTOP_EVENT)
+    stream.send(
+        event_line(
+            "gs.gateway.connect",
+            "2025-03-14T10:20:01Z",
+            {"connected_at": "2025-03-14T10:20:01Z", "protocol": "udp"},
+            connection=NEW_CONNECTION,
+        )
+        # Another Gateway Server reports the old connection's end later.
+        + event_line(
+            "gs.gateway.disconnect",
+            "2025-03-14T10:20:04Z",
+            {"namespace": "pkg/gatewayserver", "name": "context_canceled"},
+            connection=OLD_CONNECTION,
+        )
+        + event_line(
+            "gs.gateway.connection.stats",
+            "2025-03-14T10:20:05Z",
+            {"connected_at": "2025-03-14T10:20:01Z", "uplink_count": "3"},
+            connection=OLD_CONNECTION,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    assert hass.states.get(ROOFTOP_SILENT).state == STATE_OFF
+    assert events == []
+    # Later stats of the new connection are taken.
+    stream.send(
+        event_line(
+            "gs.gateway.connection.stats",
+            "2025-03-14T10:21:05Z",
+            {"connected_at": "2025-03-14T10:20:01Z", "uplink_count": "7"},
+            connection=NEW_CONNECTION,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "7"
+    # The new connection's own disconnect still counts.
+    stream.send(
+        event_line(
+            "gs.gateway.disconnect",
+            "2025-03-14T10:22:00Z",
+            connection=NEW_CONNECTION,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+    assert events == ["disconnected", "silent"]
+
+
+# --- rule 1: a poll in flight versus a poll that starts after the event -------
+
+
+def _push_during_stats_request(
+    hass: HomeAssistant, fake_tts: FakeTTS, entry: MockConfigEntry, line: str
+) -> None:
+    """Apply a pushed event after TTS answered the poll's stats request."""
+    handle = fake_tts.simulator.handle
+    store: GatewayStore = entry.runtime_data.store
+
+    def answer_then_push(request: Any) -> Any:
+        response = handle(request)
+        if request.path.endswith("/connection/stats"):
+            fake_tts.simulator.handle = handle  # type: ignore[method-assign]
+            event = StreamEvent.from_json(json.loads(line)["result"])
+            assert event is not None
+            store.async_apply_event(event)
+        return response
+
+    fake_tts.simulator.handle = answer_then_push  # type: ignore[method-assign]
+
+
+async def test_poll_in_flight_does_not_undo_a_pushed_disconnect(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A poll answered before the disconnect keeps it; a later poll is the truth."""
+    _push_during_stats_request(
+        hass,
+        fake_tts,
+        init_integration,
+        event_line("gs.gateway.disconnect", "2025-03-14T10:20:59Z"),
+    )
+    await _advance(hass, freezer, 61)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+
+    # The next poll starts after the event: what TTS says then is the truth
+    # (here: the gateway is connected, on the same connection as before).
+    await _advance(hass, freezer, 300)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+
+
+async def test_poll_after_a_disconnect_is_the_truth(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A disconnect a poll does not confirm does not pin the gateway off."""
+    events = _event_types(hass, ROOFTOP_EVENT)
+    stream.send(event_line("gs.gateway.disconnect", "2025-03-14T10:20:01Z"))
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+    # Polls run every 5 minutes while the stream is healthy.
+    await _advance(hass, freezer, 61)
+    await _advance(hass, freezer, 300)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    assert events == ["disconnected", "silent", "connected", "recovered"]
+
+
+# --- 3. polls that lag events never move values back --------------------------
+
+
+async def test_lagging_poll_keeps_counters_and_times(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Same connection: the larger counter and the newer time win."""
+    stream.send(
+        event_line(
+            "gs.gateway.connection.stats",
+            "2025-03-14T10:20:30Z",
+            {
+                "connected_at": OLD_CONNECTED_AT,
+                "uplink_count": "18400",
+                "downlink_count": "60",
+                "last_uplink_received_at": "2025-03-14T10:20:29Z",
+            },
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "18400"
+    # TTS answers the poll from a registry that lags the events.
+    await _advance(hass, freezer, 61)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "18400"
+    assert hass.states.get("sensor.rooftop_gateway_downlinks").state == "60"
+    assert hass.states.get(ROOFTOP_LAST_UPLINK).state == "2025-03-14T10:20:29+00:00"
+    # Once TTS catches up, the poll's larger values are taken.
+    _rooftop_stats(fake_tts, uplink_count="18410")
+    await _advance(hass, freezer, 200)
+    stream.send(event_line("gs.up.receive", "2025-03-14T10:24:20Z"))
+    await _flush(hass)
+    await _advance(hass, freezer, 100)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "18410"
+
+    # A new connection starts the counters afresh.
+    stream.send(
+        event_line(
+            "gs.gateway.connect",
+            "2025-03-14T10:27:00Z",
+            {"connected_at": "2025-03-14T10:27:00Z"},
+            connection=NEW_CONNECTION,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "0"
+
+
+# --- 2. the events stream cannot die ------------------------------------------
+
+
+async def test_malformed_lines_do_not_end_the_stream(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    event_feed: EventFeed,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Garbage is skipped and counted; a later disconnect is still seen."""
+    huge_counter = event_line(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:20:01Z",
+        {"connected_at": OLD_CONNECTED_AT, "uplink_count": "9" * 5000},
+    )
+    nested = '{"result": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    stream.send(huge_counter + nested + "\x00\xff garbage\n" + nested)
+    await _flush(hass)
+    stream.send(
+        event_line(
+            "gs.gateway.disconnect", "2025-03-14T10:20:02Z", gateway_id=GATEWAY_GARDEN
+        )
+        + event_line("gs.gateway.disconnect", "2025-03-14T10:20:03Z")
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+    # The huge counter was refused, not taken: the last good value stays.
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "18342"
+    assert len(event_feed.requests) == 1
+    streams = init_integration.runtime_data.streams.diagnostics()
+    assert streams[0]["skipped_messages"] == 3
+
+
+async def test_a_bug_while_applying_reopens_the_stream(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    event_feed: EventFeed,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected error is logged once, polling tightens, the stream reopens."""
+    coordinator = init_integration.runtime_data.coordinator
+    assert coordinator.update_interval == timedelta(minutes=5)
+    store = init_integration.runtime_data.store
+    with patch.object(store, "async_apply_event", side_effect=RuntimeError("bug")):
+        stream.send(event_line("gs.gateway.disconnect", "2025-03-14T10:20:01Z"))
+        await _flush(hass)
+    assert caplog.text.count("Unexpected error in the events stream") == 1
+    assert coordinator.update_interval == timedelta(seconds=60)
+    assert not store.push_healthy
+
+    await _advance(hass, freezer, 2)
+    assert len(event_feed.requests) == 2
+    event_feed.current.send(start_line("2025-03-14T10:20:03Z"))
+    await _flush(hass)
+    assert store.push_healthy
+    event_feed.current.send(event_line("gs.gateway.disconnect", "2025-03-14T10:20:04Z"))
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+
+
+def test_backoff_never_overflows() -> None:
+    """Days of outage keep the delay at its cap instead of raising."""
+    for attempt in (0, 10, 1_024, 10**6):
+        assert 0 < backoff_delay(attempt) <= 300
+
+
+# --- 4. an event touches only its own gateway --------------------------------
+
+
+async def test_an_event_writes_only_its_gateway(
+    hass: HomeAssistant, stream: LiveStream
+) -> None:
+    """Other gateways' entities do no work for an event that is not theirs."""
+    written: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        written.append(event.data["entity_id"])
+
+    hass.bus.async_listen("state_changed", record)
+    with patch(
+        "custom_components.ttn_gateway.entity.GatewayEntity._signature",
+        autospec=True,
+        side_effect=lambda entity: (entity.gateway_id, entity.entity_id),
+    ) as signature:
+        stream.send(
+            event_line(
+                "gs.status.receive",
+                "2025-03-14T10:20:01Z",
+                {"time": "2025-03-14T10:20:01Z", "metrics": {"rxin": 1}},
+            )
+        )
+        await _flush(hass)
+    gateways = {call.args[0].gateway_id for call in signature.call_args_list}
+    assert gateways == {GATEWAY_ROOFTOP}
+
+
+async def test_busy_gateway_timestamps_written_once_a_minute(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Every uplink moves Last uplink, but it is written at most once a minute."""
+    changes: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        if event.data["entity_id"] == ROOFTOP_LAST_UPLINK:
+            changes.append(event.data["new_state"].state)
+
+    hass.bus.async_listen("state_changed", record)
+    for second in range(1, 50, 10):
+        stream.send(event_line("gs.up.receive", f"2025-03-14T10:20:{second:02}Z"))
+        await _flush(hass)
+        await _advance(hass, freezer, 10)
+    assert changes == ["2025-03-14T10:20:01+00:00"]
+    await _advance(hass, freezer, 15)
+    assert changes == ["2025-03-14T10:20:01+00:00", "2025-03-14T10:20:41+00:00"]
+    # Silence still counts from the exact last uplink.
+    store = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.store
+    stats = store.get(GATEWAY_ROOFTOP).connection.stats
+    assert stats.last_uplink_received_at.isoformat() == "2025-03-14T10:20:41+00:00"
+    # A change of connection state is written at once.
+    stream.send(event_line("gs.gateway.disconnect", "2025-03-14T10:21:10Z"))
+    await _flush(hass)
+    assert hass.states.get("sensor.rooftop_gateway_last_seen").state == (
+        "2025-03-14T10:21:10+00:00"
+    )
+
+
+# --- 5. a failed poll while the stream delivers --------------------------------
+
+
+async def test_failed_poll_with_healthy_stream_keeps_gateways(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Push still delivers: entities stay available; the next poll is soon."""
+    coordinator = init_integration.runtime_data.coordinator
+    await _advance(hass, freezer, 61)  # the poll scheduled before the stream
+    polls = fake_tts.count("gateways")
+    fake_tts.fail("gateways", 500)
+    await _advance(hass, freezer, 200)
+    # An event keeps the stream from being reopened as idle.
+    stream.send(event_line("gs.up.receive", "2025-03-14T10:24:21Z"))
+    await _flush(hass)
+    await _advance(hass, freezer, 101)
+    assert fake_tts.count("gateways") == polls + 1
+    assert not coordinator.last_update_success
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "18342"
+    # Events are still applied.
+    stream.send(event_line("gs.gateway.disconnect", "2025-03-14T10:26:10Z"))
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+    # The next poll comes at the normal interval, not the relaxed one.
+    assert coordinator.update_interval == timedelta(seconds=60)
+    await _advance(hass, freezer, 61)
+    assert fake_tts.count("gateways") == polls + 2
+    assert coordinator.last_update_success
+    assert coordinator.update_interval == timedelta(minutes=5)
+
+
+async def test_failed_poll_without_stream_makes_gateways_unavailable(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """With no source delivering, the state is stale: unavailable."""
+    fake_tts.fail("gateways", 500)
+    await _advance(hass, freezer, 61)
+    assert hass.states.get(ROOFTOP).state == STATE_UNAVAILABLE
+    await _advance(hass, freezer, 61)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+
+
+# --- 6. a gateway TTS refuses to stream -----------------------------------------
+
+
+async def test_refused_gateway_is_split_off_with_a_repair_issue(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    event_feed: EventFeed,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """403 for one gateway of a group: the others stream, that one is named."""
+    requests: list[list[str]] = []
+    answer = event_feed.__call__
+
+    async def refuse_garden(data: Any) -> Any:
+        ids = [item["gateway_ids"]["gateway_id"] for item in data["identifiers"]]
+        requests.append(ids)
+        if GATEWAY_GARDEN in ids:
+            event_feed.fail(403)
+        response = await answer(data)
+        if GATEWAY_GARDEN not in ids:
+            response.send(start_line())
+        return response
+
+    fake_tts.events = refuse_garden
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await _flush(hass)
+    await _flush(hass)
+    assert requests[0] == sorted(
+        [GATEWAY_ROOFTOP, GATEWAY_GARDEN, GATEWAY_NEVER, "basic-station-gw"]
+    )
+    # Split until the refused gateway stands alone.
+    assert [GATEWAY_GARDEN] in requests
+    streams = mock_config_entry.runtime_data.streams
+    assert streams.refused == {GATEWAY_GARDEN}
+    assert mock_config_entry.runtime_data.store.push_healthy
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"no_event_rights_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders["gateways"] == GATEWAY_GARDEN
+    count = len(requests)
+    await _advance(hass, freezer, 600)
+    # No retry loop.
+    assert len(requests) == count
+
+
+# --- 8. smaller ------------------------------------------------------------------
+
+
+async def test_disconnect_of_never_connected_gateway_keeps_counters_unknown(
+    hass: HomeAssistant, stream: LiveStream
+) -> None:
+    """TTS has no counters for it: they are unknown, not 0."""
+    stream.send(
+        event_line(
+            "gs.gateway.disconnect", "2025-03-14T10:20:01Z", gateway_id=GATEWAY_NEVER
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get("binary_sensor.never_connected_connectivity").state == (
+        STATE_OFF
+    )
+    assert hass.states.get("sensor.never_connected_uplinks").state == STATE_UNKNOWN
+    assert hass.states.get("sensor.never_connected_last_seen").state == (
+        "2025-03-14T10:20:01+00:00"
+    )
+
+
+async def test_stream_health_is_logged_once(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A flapping stream says it was lost once, not at every attempt."""
+    caplog.set_level(logging.INFO)
+    stream.close()
+    await _flush(hass)
+    for _ in range(5):
+        await _advance(hass, freezer, 301)
+    assert caplog.text.count("Events stream from eu1.cloud.thethings.network") == 1
