@@ -656,3 +656,62 @@ async def test_server_control_api_and_stream(
         ] is False
         page = await client.get("/console/gateways/rooftop-gateway")
         assert "disconnected_at" in await page.text()
+
+
+def test_reconnect_sends_the_old_connections_disconnect_late(
+    sim: Simulator, clock: ManualClock
+) -> None:
+    """A new connection first, then the superseded one's disconnect."""
+    response = stream(sim, {"identifiers": ROOFTOP})
+    assert response.events is not None
+    old = sim.live("rooftop-gateway").connection_id
+    assert old.startswith("gs:conn:")
+    sim.reconnect("rooftop-gateway", late_disconnect=5)
+    new = sim.live("rooftop-gateway").connection_id
+    assert new != old
+    frames = [
+        json.loads(line)["result"] for line in response.events.poll().splitlines()
+    ]
+    assert [(f["name"], f["correlation_ids"][0]) for f in frames] == [
+        ("gs.gateway.connect", new),
+        ("gs.gateway.connection.stats", new),
+    ]
+    clock.advance(6)
+    sim.advance()
+    late = [json.loads(line)["result"] for line in response.events.poll().splitlines()]
+    disconnects = [f for f in late if f["name"] == "gs.gateway.disconnect"]
+    assert [f["correlation_ids"][0] for f in disconnects] == [old]
+    assert disconnects[0]["time"] > frames[0]["data"]["connected_at"]
+    assert sim.live("rooftop-gateway").connected
+
+
+def test_stats_lag_behind_the_events(sim: Simulator, clock: ManualClock) -> None:
+    clock.advance(600)
+    now = batch(sim, "rooftop-gateway").json()["entries"]["rooftop-gateway"]
+    sim.set_stats_lag("rooftop-gateway", 300)
+    lagging = batch(sim, "rooftop-gateway").json()["entries"]["rooftop-gateway"]
+    assert int(lagging["uplink_count"]) < int(now["uplink_count"])
+    assert lagging["connected_at"] == now["connected_at"]
+
+
+def test_refused_events_and_stream_garbage(sim: Simulator) -> None:
+    sim.set_events_refused("garden-gateway", refused=True)
+    refused = stream(
+        sim,
+        {
+            "identifiers": [
+                {"gateway_ids": {"gateway_id": "rooftop-gateway"}},
+                {"gateway_ids": {"gateway_id": "garden-gateway"}},
+            ]
+        },
+    )
+    assert refused.status == 403
+    assert error_name(refused) == "pkg/auth/rights:no_gateway_rights"
+    sim.set_events_refused("garden-gateway", refused=False)
+    response = stream(sim, {"identifiers": ROOFTOP})
+    assert response.events is not None
+    sim.send_stream_garbage("huge-counter")
+    sim.send_stream_garbage("binary")
+    lines = response.events.poll().splitlines()
+    assert len(lines) == 2
+    assert b"9" * 5000 in lines[0]

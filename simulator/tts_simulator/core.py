@@ -45,6 +45,20 @@ DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000
 MAX_BATCH: Final = 100
 EVENTS_KEPT: Final = 5000
+# Key of a stored "event" that is a raw stream line (garbage for the tests).
+RAW_LINE: Final = "_raw_line"
+# Lines that are not events, as a broken proxy or server might send them.
+STREAM_GARBAGE: Final = {
+    "malformed": b'{"result": {"name": "gs.gateway.disconnect", "time": ',
+    "huge-counter": (
+        b'{"result": {"name": "gs.gateway.connection.stats", "time":'
+        b' "2025-03-14T10:00:00Z", "identifiers": [], "data": {"uplink_count": "'
+        + b"9" * 5000
+        + b'"}}}'
+    ),
+    "nested": b'{"result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "binary": b"\x00\xff\xfe not json",
+}
 # Enum values that the batch endpoint writes as numbers (plain protojson).
 LOCATION_SOURCES: Final = {
     "SOURCE_UNKNOWN": 0,
@@ -347,7 +361,9 @@ class EventSubscription:
         frames = []
         for seq, event in self._simulator.events_since(self.cursor):
             self.cursor = seq
-            if self.wants(event, caller.has):
+            if RAW_LINE in event:
+                frames.append(event[RAW_LINE] + self.delimiter)
+            elif self.wants(event, caller.has):
                 frames.append(tts_json.dumps({"result": event}) + self.delimiter)
         return b"".join(frames)
 
@@ -410,6 +426,10 @@ class Simulator:
         )
         self._events: deque[tuple[int, dict[str, Any]]] = deque(maxlen=EVENTS_KEPT)
         self._event_seq = 0
+        # Events published later: (due time, event), e.g. late disconnects.
+        self._deferred: list[tuple[float, dict[str, Any]]] = []
+        # Gateways the key has no right on at all: TTS refuses to stream them.
+        self.events_refused: set[str] = set()
         self._advanced_at = clock()
         self.subscribers: list[Callable[[], None]] = []
 
@@ -417,6 +437,9 @@ class Simulator:
 
     def add_gateway(self, gateway: SimGateway) -> None:
         """Register a live gateway."""
+        if gateway.connected and not gateway.connection_id:
+            start = gateway.connected_at or self.clock()
+            gateway.connection_id = f"gs:conn:{tts_json.ulid(start, self.rng)}"
         self.fleet[gateway.gateway_id] = gateway
         self.gateways.append(gateway.record())
         self.stats[gateway.gateway_id] = gateway
@@ -461,7 +484,11 @@ class Simulator:
         gateway, now = self.live(gateway_id), self.clock()
         if gateway.connected:
             return
+        self._open_connection(gateway, now)
+
+    def _open_connection(self, gateway: SimGateway, now: float) -> None:
         gateway.connect(now)
+        gateway.connection_id = f"gs:conn:{tts_json.ulid(now, self.rng)}"
         gateway.quiet = False
         stats = gateway.connection_stats(now)
         if isinstance(stats, dict):
@@ -474,6 +501,54 @@ class Simulator:
             }
             self._gateway_event(gateway, "gs.gateway.connect", data, now)
         self._stats_event(gateway, now)
+
+    def reconnect(self, gateway_id: str, late_disconnect: float = 5.0) -> None:
+        """The gateway opens a new connection before the old one is closed.
+
+        As on a multi-instance cluster, the superseded connection's
+        disconnect event arrives ``late_disconnect`` seconds after the new
+        connection's connect event.
+        """
+        gateway, now = self.live(gateway_id), self.clock()
+        if not gateway.connected:
+            self.connect(gateway_id)
+            return
+        old_connection = gateway.connection_id
+        self._open_connection(gateway, now)
+        at = now + late_disconnect
+        event = self._event_body(
+            gateway,
+            "gs.gateway.disconnect",
+            {
+                "@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
+                "namespace": "pkg/gatewayserver",
+                "name": "context_canceled",
+                "message_format": "context canceled",
+                "code": 1,
+            },
+            at,
+            STATUS_VISIBILITY,
+            old_connection,
+        )
+        self._deferred.append((at, event))
+
+    def set_stats_lag(self, gateway_id: str, seconds: float) -> None:
+        """Answer the gateway's stats ``seconds`` behind its events."""
+        self.live(gateway_id).stats_lag = max(0.0, seconds)
+
+    def set_events_refused(self, gateway_id: str, refused: bool) -> None:
+        """Take (or give back) every right of the key on the gateway's events."""
+        if refused:
+            self.events_refused.add(gateway_id)
+        else:
+            self.events_refused.discard(gateway_id)
+
+    def send_stream_garbage(self, kind: str) -> None:
+        """Write a line that is no event to every open stream."""
+        self._event_seq += 1
+        self._events.append((self._event_seq, {RAW_LINE: STREAM_GARBAGE[kind]}))
+        for notify in self.subscribers:
+            notify()
 
     def set_quiet(self, gateway_id: str, quiet: bool = True) -> None:
         """Connected, but no uplinks are heard (or they are again)."""
@@ -507,6 +582,11 @@ class Simulator:
         since, self._advanced_at = self._advanced_at, now
         if now <= since:
             return []
+        if self._deferred:
+            due = [item for item in self._deferred if item[0] <= now]
+            self._deferred = [item for item in self._deferred if item[0] > now]
+            for _, event in sorted(due, key=lambda item: item[0]):
+                self.publish(event)
         for gateway in self.fleet.values():
             if gateway.connected:
                 self._periodic_events(gateway, since, now)
@@ -569,6 +649,21 @@ class Simulator:
         now: float,
         visibility: tuple[str, ...] = STATUS_VISIBILITY,
     ) -> None:
+        self.publish(
+            self._event_body(
+                gateway, name, data, now, visibility, gateway.connection_id
+            )
+        )
+
+    def _event_body(
+        self,
+        gateway: SimGateway,
+        name: str,
+        data: dict[str, Any] | None,
+        now: float,
+        visibility: tuple[str, ...],
+        connection_id: str,
+    ) -> dict[str, Any]:
         event: dict[str, Any] = {
             "name": name,
             "time": tts_json.timestamp(now),
@@ -578,12 +673,14 @@ class Simulator:
         }
         if data is not None:
             event["data"] = data
-        event["correlation_ids"] = [f"gs:conn:{tts_json.ulid(now, self.rng)}"]
+        event["correlation_ids"] = [
+            connection_id or f"gs:conn:{tts_json.ulid(now, self.rng)}"
+        ]
         event["origin"] = ORIGIN
         event["context"] = TENANT_CONTEXT
         event["visibility"] = {"rights": list(visibility)}
         event["unique_id"] = tts_json.ulid(now, self.rng)
-        self.publish(event)
+        return event
 
     def _stats_event(self, gateway: SimGateway, now: float) -> None:
         stats = gateway.connection_stats(now)
@@ -1140,7 +1237,7 @@ class Simulator:
         registered = {_field(item, "ids", "gateway_id") for item in self.gateways}
         for identifier in identifiers:
             gateway_id = (identifier.get("gateway_ids") or {}).get("gateway_id", "")
-            if gateway_id not in registered:
+            if gateway_id not in registered or gateway_id in self.events_refused:
                 return self._error(self._no_gateway_rights(gateway_id), headers)
             gateway_ids.add(gateway_id)
         resolved: list[str] = []
@@ -1211,7 +1308,9 @@ class Simulator:
             history = [
                 event
                 for _, event in self.events_since(0)
-                if subscription.wants(event, caller.has) and event["time"] > after
+                if RAW_LINE not in event
+                and subscription.wants(event, caller.has)
+                and event["time"] > after
             ]
             for event in history[-tail:] if tail else history:
                 body += tts_json.dumps({"result": event}) + delimiter

@@ -135,6 +135,11 @@ class SimGateway:
     disconnected_at: float | None = None
     # When the current (or last) connection began; kept after a disconnect.
     session_start: float = 0.0
+    # The Gateway Server's "gs:conn:<ULID>" id of the current connection.
+    connection_id: str = ""
+    # Stats are answered this many seconds behind the events (TTS answers
+    # them from a debounced registry).
+    stats_lag: float = 0.0
     updated_at: float = 0.0
     uplinks: Counter = field(default_factory=lambda: Counter(0, 0))
     downlinks: Counter = field(default_factory=lambda: Counter(0, 0))
@@ -238,6 +243,8 @@ class SimGateway:
             return NOT_CONNECTED
         # A disconnected gateway's figures stay as they were at the disconnect.
         at = now if self.connected else (self.disconnected_at or now)
+        if self.stats_lag and self.connected_at is not None:
+            at = max(self.connected_at, at - self.stats_lag)
         hearing = self._hearing
         stats: dict[str, Any] = {}
         if self.connected_at is not None:

@@ -6,6 +6,14 @@ a response asks for (wait, hang, drop the connection, stream events).
 
 - ``GET /sim/state``: gateways, their state and counters, request counts
 - ``POST /sim/gateways/{id}/disconnect|connect|quiet|unquiet|forbid|allow``
+- ``POST /sim/gateways/{id}/reconnect``: a new connection, then the old one's
+  disconnect event 5 s late (``{"late": 5}``), as a multi-instance cluster does
+- ``POST /sim/gateways/{id}/lag`` with ``{"seconds": 120}``: stats answered
+  that far behind the events (0 ends it)
+- ``POST /sim/gateways/{id}/refuse-events|allow-events``: the events stream
+  answers 403 for any group that holds the gateway
+- ``POST /sim/stream/garbage`` with ``{"kind": "malformed|huge-counter|nested|binary"}``:
+  a line that is no event, on every open stream
 - ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
 - ``POST /sim/devices/pause|resume``: end devices stop sending, or send again
 - ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|cut|malformed",
@@ -25,6 +33,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .core import (
+    STREAM_GARBAGE,
     Action,
     Endpoint,
     Fault,
@@ -46,6 +55,10 @@ GATEWAY_ACTIONS: Final = (
     "forbid",
     "allow",
     "rename",
+    "reconnect",
+    "lag",
+    "refuse-events",
+    "allow-events",
 )
 SIMULATOR_KEY: web.AppKey[Simulator] = web.AppKey("simulator", Simulator)
 
@@ -88,6 +101,9 @@ def _gateway_state(simulator: Simulator) -> list[dict[str, Any]]:
                 "state": gateway.state.value,
                 "quiet": gateway.quiet,
                 "status_readable": gateway.status_readable,
+                "connection_id": gateway.connection_id,
+                "stats_lag": gateway.stats_lag,
+                "events_refused": gateway.gateway_id in simulator.events_refused,
                 "uplink_count": int(stats.get("uplink_count", 0))
                 if isinstance(stats, dict)
                 else None,
@@ -209,11 +225,42 @@ async def _gateway_action(request: web.Request) -> web.Response:
         simulator.set_quiet(gateway_id, action == "quiet")
     elif action in ("forbid", "allow"):
         simulator.set_status_readable(gateway_id, action == "allow")
+    elif action == "reconnect":
+        simulator.reconnect(gateway_id, float((await _body(request)).get("late", 5)))
+    elif action == "lag":
+        simulator.set_stats_lag(
+            gateway_id, float((await _body(request)).get("seconds", 0))
+        )
+    elif action in ("refuse-events", "allow-events"):
+        simulator.set_events_refused(gateway_id, action == "refuse-events")
     else:
         name = str((await request.json()).get("name") or gateway_id)
         simulator.rename(gateway_id, name)
     _LOGGER.info("Gateway %s: %s", gateway_id, action)
     return web.json_response({"gateways": _gateway_state(simulator)})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object of a control request; empty when there is none."""
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError as err:
+        raise web.HTTPBadRequest(text="the body is not JSON") from err
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="the body is not a JSON object")
+    return data
+
+
+async def _stream_garbage(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    kind = str((await _body(request)).get("kind", "malformed"))
+    if kind not in STREAM_GARBAGE:
+        raise web.HTTPNotFound(text=f"no garbage kind {kind!r}")
+    simulator.send_stream_garbage(kind)
+    _LOGGER.info("Stream garbage: %s", kind)
+    return web.json_response({"sent": kind})
 
 
 def parse_fault(data: dict[str, Any]) -> tuple[str, Fault, int]:
@@ -275,6 +322,7 @@ def create_app(
     app.router.add_get("/sim/state", _state)
     app.router.add_post("/sim/gateways/{gateway_id}/{action}", _gateway_action)
     app.router.add_post("/sim/devices/{action}", _device_action)
+    app.router.add_post("/sim/stream/garbage", _stream_garbage)
     app.router.add_route("POST", "/sim/faults", _faults)
     app.router.add_route("DELETE", "/sim/faults", _faults)
     app.router.add_get("/console/gateways/{gateway_id}", _console)
