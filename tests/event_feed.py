@@ -13,6 +13,9 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 )
 from yarl import URL
 
+from tts_simulator import Request, Simulator
+from tts_simulator.core import EventSubscription
+
 from .fake_tts import FIXTURES, SERVER_URL
 
 
@@ -96,3 +99,53 @@ class EventFeed:
     def current(self) -> LiveStream:
         """The stream opened last."""
         return self.streams[-1]
+
+
+class SimulatorFeed:
+    """Answers POST /api/v3/events from the simulator's own events API.
+
+    Each open stream is a LiveStream; `pump` writes what the simulator
+    published since, as its server would; `drop` closes the open streams.
+    """
+
+    def __init__(self, simulator: Simulator) -> None:
+        self._simulator = simulator
+        self.open: list[tuple[LiveStream, EventSubscription]] = []
+        self.requests = 0
+
+    async def __call__(self, data: Any) -> AiohttpClientMockResponse:
+        """Open a stream, or answer the error the simulator gives."""
+        self.requests += 1
+        response = self._simulator.handle(
+            Request(
+                "POST",
+                "/api/v3/events",
+                {},
+                {"Authorization": f"Bearer {self._simulator.api_key}"},
+                json.dumps(data).encode(),
+            )
+        )
+        if response.events is None:
+            return AiohttpClientMockResponse(
+                "POST",
+                URL(SERVER_URL),
+                status=response.status,
+                response=response.body,
+                headers=response.headers,
+            )
+        stream = LiveStream()
+        stream.send(response.body.decode())
+        self.open.append((stream, response.events))
+        return stream
+
+    def pump(self) -> None:
+        """Write the events published since the last pump to the open streams."""
+        for stream, subscription in self.open:
+            if frames := subscription.poll():
+                stream.send(frames.decode())
+
+    def drop(self) -> None:
+        """Close every open stream, as a proxy dropping the connections."""
+        for stream, _ in self.open:
+            stream.close()
+        self.open.clear()
