@@ -23,6 +23,11 @@ event loop (time.thread_time), the median of several repeats.
    JSON and sets the eight states.
 5. Memory per monitored gateway and per end device (tracemalloc), against
    plain states holding the same values.
+6. The push path: uplink events per CPU second that the integration applies
+   from the simulator's events stream over HTTP, for fleets of 10, 250 and
+   1000 gateways, against the same events read and parsed by the bare client
+   with no Home Assistant work. An event's cost should not grow with the
+   fleet: the per-event time with 1000 gateways within 1.5x of that with 10.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import gc
 import json
 import math
 from pathlib import Path
+import shutil
 import statistics
 import sys
 import tempfile
@@ -126,6 +132,10 @@ class SimulatorThread:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def publish_uplinks(self, count: int) -> None:
+        """Publish uplink events on the simulator's own loop."""
+        self._loop.call_soon_threadsafe(self.simulator.publish_uplinks, count)
+
     def requests(self) -> int:
         """Requests answered so far (the events stream excluded)."""
         counts = self.simulator.request_counts
@@ -153,18 +163,23 @@ async def home_assistant() -> Any:
         async_test_home_assistant,
     )
 
-    with (
-        tempfile.TemporaryDirectory() as config_dir,
+    config_dir = tempfile.mkdtemp(prefix="ttn-gateway-bench-")
+    try:
         # The mDNS resolver needs the zeroconf integration; plain DNS will do.
-        patch(
+        with patch(
             "homeassistant.helpers.aiohttp_client._async_make_resolver",
             return_value=ThreadedResolver(),
-        ),
-    ):
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
-            yield hass
-            await hass.async_stop(force=True)
+        ):
+            async with async_test_home_assistant(config_dir=config_dir) as hass:
+                hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
+                yield hass
+                # A complete stop: the final storage writes happen here, so
+                # nothing writes into the folder once it is being removed.
+                await hass.async_block_till_done()
+                await hass.async_stop()
+                await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        shutil.rmtree(config_dir, ignore_errors=False)
 
 
 def state_writes(hass: Any) -> Callable[[], int]:
@@ -652,6 +667,98 @@ async def bench_memory_per_device(devices: int) -> dict[str, Any]:
     }
 
 
+# --- the push path -----------------------------------------------------------------
+
+
+async def _until(done: Callable[[], bool], limit: float = 120.0) -> None:
+    """Wait (on the event loop, costing next to no CPU) until done() holds."""
+    deadline = time.perf_counter() + limit
+    while not done():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the events did not all arrive")
+        await asyncio.sleep(0.005)
+
+
+async def _bare_stream_cpu(sim: SimulatorThread, events: int) -> float:
+    """CPU seconds for the bare client to read and parse a burst of events."""
+    from custom_components.ttn_gateway.stream import STREAM_GATEWAY_LIMIT
+
+    ids = sorted(sim.simulator.fleet)
+    groups = [
+        ids[start : start + STREAM_GATEWAY_LIMIT]
+        for start in range(0, len(ids), STREAM_GATEWAY_LIMIT)
+    ]
+    received = [0]
+    opened = [0]
+    async with aiohttp.ClientSession() as session:
+        client = TTSClient(session, TTSServer(sim.url), API_KEY)
+
+        async def read(group: list[str]) -> None:
+            async for event in client.stream_events(
+                sim.url, group, ["gs.up.receive"], idle_timeout=600
+            ):
+                if event.name == "events.stream.start":
+                    opened[0] += 1
+                else:
+                    received[0] += 1
+
+        tasks = [asyncio.create_task(read(group)) for group in groups]
+        await _until(lambda: opened[0] == len(groups))
+        gc.collect()
+        started = cpu()
+        sim.publish_uplinks(events)
+        await _until(lambda: received[0] >= events)
+        used = cpu() - started
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return used
+
+
+async def _push(size: int, events: int) -> dict[str, Any]:
+    """One fleet size: the integration and the bare client, same events."""
+    with SimulatorThread(size) as sim:
+        bare = await _bare_stream_cpu(sim, events)
+        async with home_assistant() as hass:
+            writes = state_writes(hass)
+            entry = await add_entry(hass, sim.url)
+            assert await hass.config_entries.async_setup(entry.entry_id)
+            await hass.async_block_till_done()
+            store, streams = entry.runtime_data.store, entry.runtime_data.streams
+            await _until(lambda: store.push_healthy)
+
+            def applied() -> int:
+                return sum(item["events"] for item in streams.diagnostics())
+
+            # Two uplinks per gateway first: a busy gateway's timestamps are
+            # then written once a minute (the next write is scheduled), so the
+            # burst measures the event path, the same for every fleet size.
+            sim.publish_uplinks(2 * size)
+            await _until(lambda: applied() >= 2 * size)
+            await hass.async_block_till_done()
+            gc.collect()
+            before_writes, started = writes(), cpu()
+            sim.publish_uplinks(events)
+            await _until(lambda: applied() >= 2 * size + events)
+            used = cpu() - started
+            written = writes() - before_writes
+            await hass.config_entries.async_unload(entry.entry_id)
+    return {
+        "gateways": size,
+        "events": events,
+        "integration_per_s": events / used,
+        "bare_per_s": events / bare,
+        "integration_us_per_event": used / events * 1e6,
+        "bare_us_per_event": bare / events * 1e6,
+        "state_writes": written,
+    }
+
+
+async def bench_push(sizes: list[int], events: int) -> list[dict[str, Any]]:
+    """Uplink events applied per CPU second, against the bare client's parsing."""
+    return [await _push(size, events) for size in sizes]
+
+
 # --- the report ------------------------------------------------------------------
 
 
@@ -661,14 +768,16 @@ def table(results: dict[str, Any]) -> str:
         "| benchmark | integration | baseline | ratio | target |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for row in results["requests_per_poll"]:
+    for row in results.get("requests_per_poll", []):
         rows.append(
             f"| HTTP requests per poll, {row['gateways']} gateways | "
             f"{row['integration']} | {row['exporter']} (exporter) | "
             f"{row['ratio']:.1f}x fewer | <= {row['target']}: "
             f"{'met' if row['met'] else 'MISSED'} |"
         )
-    poll = results["poll"]
+    poll = results.get("poll")
+    if poll is None:
+        return _more_rows(results, rows)
     rows.append(
         f"| Event-loop CPU of one poll, {poll['gateways']} gateways, "
         f"{poll['poll_state_writes']:.0f} states changed | "
@@ -691,6 +800,11 @@ def table(results: dict[str, Any]) -> str:
         f"{poll['plain_states_cpu_s']:.2f} s (as many hass.states.async_set) | "
         f"{poll['setup_cpu_s'] / poll['plain_states_cpu_s']:.1f}x | - |"
     )
+    return _more_rows(results, rows)
+
+
+def _more_rows(results: dict[str, Any], rows: list[str]) -> str:
+    """The rows of the MQTT, push and memory benchmarks that ran."""
     if mqtt := results.get("mqtt"):
         rows.append(
             f"| MQTT uplinks per CPU second, 8 values each | "
@@ -701,7 +815,28 @@ def table(results: dict[str, Any]) -> str:
             f"{mqtt['vs_floor'] * 100:.0f} % of floor | "
             f">= 2.5x and >= 75 %: {'met' if mqtt['met'] else 'MISSED'} |"
         )
-    memory = results["memory_per_gateway"]
+    if push := results.get("push"):
+        smallest, largest = push[0], push[-1]
+        growth = (
+            largest["integration_us_per_event"] / smallest["integration_us_per_event"]
+        )
+        for row in push:
+            rows.append(
+                f"| Uplink events applied per CPU second, {row['gateways']} gateways | "
+                f"{row['integration_per_s']:.0f}/s "
+                f"({row['integration_us_per_event']:.0f} µs/event, "
+                f"{row['state_writes']} state writes) | "
+                f"{row['bare_per_s']:.0f}/s (bare client read+parse) | "
+                f"{row['integration_per_s'] / row['bare_per_s']:.2f}x | - |"
+            )
+        rows.append(
+            f"| Per-event time, {largest['gateways']} against "
+            f"{smallest['gateways']} gateways | {growth:.2f}x | - | - | "
+            f"<= 1.5x: {'met' if growth <= 1.5 else 'MISSED'} |"
+        )
+    memory = results.get("memory_per_gateway")
+    if memory is None:
+        return "\n".join(rows)
     rows.append(
         f"| Memory per gateway ({memory['entities'] / memory['gateways']:.0f} "
         f"entities) | {memory['bytes_per_gateway'] / 1024:.1f} KiB | "
@@ -739,6 +874,13 @@ async def main() -> None:
         ),
         ("poll", lambda: bench_poll_and_setup(size, repeats)),
         ("mqtt", lambda: bench_mqtt(500 if args.quick else 2000, 20)),
+        (
+            "push",
+            lambda: bench_push(
+                [10, 250] if args.quick else [10, 250, 1000],
+                3000,
+            ),
+        ),
         ("memory_per_gateway", lambda: bench_memory_per_gateway(size // 4)),
         ("memory_per_device", lambda: bench_memory_per_device(100)),
     ]
@@ -759,7 +901,7 @@ async def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print()
-    if not args.only:
+    if not args.only or "push" in args.only:
         print(table(results))
     print(f"\nWritten to {args.json}")
 

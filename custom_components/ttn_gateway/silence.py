@@ -229,9 +229,14 @@ class SilenceMonitor:
         self._schedule(gateway_id, None)
 
     def _schedule(self, gateway_id: str, when: datetime | None) -> None:
-        """Set the gateway's timer for when (none: no timer)."""
+        """Set the gateway's timer for when (none: no timer).
+
+        A timer due before ``when`` is kept: it re-evaluates and moves on.
+        Every uplink of a busy gateway moves the moment, so this spares a
+        timer per uplink.
+        """
         current = self._timers.get(gateway_id)
-        if current is not None and current[0] == when:
+        if current is not None and when is not None and current[0] <= when:
             return
         if current is not None:
             current[1]()

@@ -532,6 +532,21 @@ class Simulator:
         )
         self._deferred.append((at, event))
 
+    def publish_uplinks(self, count: int) -> None:
+        """Publish ``count`` uplink events, round-robin over connected gateways."""
+        gateways = [gateway for gateway in self.fleet.values() if gateway.connected]
+        now = self.clock()
+        for index in range(count):
+            gateway = gateways[index % len(gateways)]
+            at = now + index / 1000
+            self._gateway_event(
+                gateway,
+                "gs.up.receive",
+                self._uplink_data(gateway, at),
+                at,
+                TRAFFIC_VISIBILITY,
+            )
+
     def set_stats_lag(self, gateway_id: str, seconds: float) -> None:
         """Answer the gateway's stats ``seconds`` behind its events."""
         self.live(gateway_id).stats_lag = max(0.0, seconds)
