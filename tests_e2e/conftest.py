@@ -115,11 +115,13 @@ class Stack:
         start_hass(self.processes, self.config_dir, self.hass_port)
 
 
-async def simulator(stack: Stack, method: str, path: str) -> Any:
+async def simulator(
+    stack: Stack, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
     """Call the simulator's control API."""
     async with (
         aiohttp.ClientSession() as session,
-        session.request(method, f"{stack.simulator_url}{path}") as response,
+        session.request(method, f"{stack.simulator_url}{path}", json=body) as response,
     ):
         response.raise_for_status()
         return await response.json()

@@ -430,6 +430,7 @@ class Simulator:
         self._deferred: list[tuple[float, dict[str, Any]]] = []
         # Gateways the key has no right on at all: TTS refuses to stream them.
         self.events_refused: set[str] = set()
+        self.subscriptions: list[EventSubscription] = []
         self._advanced_at = clock()
         self.subscribers: list[Callable[[], None]] = []
 
@@ -557,6 +558,14 @@ class Simulator:
             self.events_refused.add(gateway_id)
         else:
             self.events_refused.discard(gateway_id)
+
+    def drop_streams(self) -> None:
+        """End every open events stream, as a restarting server or proxy does."""
+        for subscription in self.subscriptions:
+            subscription.closed = True
+        self.subscriptions = []
+        for notify in self.subscribers:
+            notify()
 
     def send_stream_garbage(self, kind: str) -> None:
         """Write a line that is no event to every open stream."""
@@ -1317,6 +1326,9 @@ class Simulator:
             delimiter,
             self._event_seq,
         )
+        self.subscriptions = [
+            item for item in self.subscriptions if not item.closed
+        ] + [subscription]
         body = tts_json.dumps({"result": start}) + delimiter
         if tail or data.get("after"):
             after = str(data.get("after") or "")

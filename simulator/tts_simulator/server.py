@@ -12,6 +12,7 @@ a response asks for (wait, hang, drop the connection, stream events).
   that far behind the events (0 ends it)
 - ``POST /sim/gateways/{id}/refuse-events|allow-events``: the events stream
   answers 403 for any group that holds the gateway
+- ``POST /sim/stream/drop``: end every open events stream
 - ``POST /sim/stream/garbage`` with ``{"kind": "malformed|huge-counter|nested|binary"}``:
   a line that is no event, on every open stream
 - ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
@@ -253,6 +254,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+async def _stream_drop(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    simulator.drop_streams()
+    _LOGGER.info("Events streams dropped")
+    return web.json_response({"dropped": True})
+
+
 async def _stream_garbage(request: web.Request) -> web.Response:
     simulator = request.app[SIMULATOR_KEY]
     kind = str((await _body(request)).get("kind", "malformed"))
@@ -323,6 +331,7 @@ def create_app(
     app.router.add_post("/sim/gateways/{gateway_id}/{action}", _gateway_action)
     app.router.add_post("/sim/devices/{action}", _device_action)
     app.router.add_post("/sim/stream/garbage", _stream_garbage)
+    app.router.add_post("/sim/stream/drop", _stream_drop)
     app.router.add_route("POST", "/sim/faults", _faults)
     app.router.add_route("DELETE", "/sim/faults", _faults)
     app.router.add_get("/console/gateways/{gateway_id}", _console)
