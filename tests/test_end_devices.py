@@ -20,6 +20,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
+    area_registry as ar,
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
@@ -813,3 +814,59 @@ async def test_diagnostics_of_end_devices(
     json.dumps(diagnostics, default=str)
     assert diagnostics["topic"] == "v3/+/devices/+/up"
     assert diagnostics["receiving"] is True
+
+
+async def test_helper_on_end_device_survives_restarts(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    area_registry: ar.AreaRegistry,
+) -> None:
+    """A derivative helper and another integration's entity on a Feather stay."""
+    await _send(hass, uplink(payload=b"\x2a"))
+    feather = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    garden = area_registry.async_create("Garden")
+    helper_entry = MockConfigEntry(
+        domain="derivative",
+        title="Feather rate",
+        options={
+            "name": "Feather rate",
+            "round": 2.0,
+            "source": "sensor.feather_m0_1_value",
+            "time_window": {"seconds": 0},
+            "unit_prefix": "none",
+            "unit_time": "h",
+        },
+    )
+    helper_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(helper_entry.entry_id)
+    await hass.async_block_till_done()
+    helper_id = "sensor.feather_rate"
+    helper = entity_registry.async_get(helper_id)
+    assert helper is not None
+    assert helper.device_id == feather.id
+    entity_registry.async_update_entity(
+        helper_id, name="Feather per hour", area_id=garden.id
+    )
+    other_entry = MockConfigEntry(domain="other_integration")
+    other_entry.add_to_hass(hass)
+    other = entity_registry.async_get_or_create(
+        "sensor",
+        "other_integration",
+        "feather-extra",
+        config_entry=other_entry,
+        device_id=feather.id,
+    )
+
+    for _ in range(2):
+        assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
+        helper = entity_registry.async_get(helper_id)
+        assert helper is not None
+        assert helper.name == "Feather per hour"
+        assert helper.area_id == garden.id
+        assert entity_registry.async_get(other.entity_id) is not None
+    assert _state(hass, "sensor.feather_m0_1_value") == "42"

@@ -287,6 +287,13 @@ class EndDeviceManager:
             for entity_entry in er.async_entries_for_device(
                 entity_registry, device_entry.id, include_disabled_entities=True
             ):
+                # Helpers and other integrations' entities linked to the
+                # device are not ours to keep or remove.
+                if (
+                    entity_entry.config_entry_id != self.entry.entry_id
+                    or entity_entry.platform != DOMAIN
+                ):
+                    continue
                 entity_key = entity_entry.unique_id.removeprefix(prefix)
                 platform = Platform(entity_entry.domain)
                 if self._keeps(device, platform, entity_key):
