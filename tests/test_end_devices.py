@@ -110,8 +110,12 @@ async def mqtt_entry(
     fake_tts: FakeTTS,
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    entity_registry_enabled_by_default: None,
 ) -> MockConfigEntry:
-    """The integration set up with HA's MQTT integration, at a fixed time."""
+    """The integration set up with HA's MQTT integration, at a fixed time.
+
+    Radio figures, disabled by default, are enabled here to be checked.
+    """
     freezer.move_to(START)
     mock_config_entry.add_to_hass(hass)
     return await _setup(hass, mock_config_entry)
@@ -449,7 +453,7 @@ async def test_unexpected_error_is_contained(
     def broken(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(manager, "_update_device_registry", broken)
+    monkeypatch.setattr(manager.intake, "_update_info", broken)
     await _send(hass, uplink(f_cnt=1))
     assert "Error handling an uplink" in caplog.text
     monkeypatch.undo()
@@ -714,6 +718,7 @@ async def test_decoder_that_does_not_fit(
     fake_tts: FakeTTS,
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    entity_registry_enabled_by_default: None,
 ) -> None:
     """A chosen decoder that does not fit the payload: radio figures only."""
     freezer.move_to(START)

@@ -45,7 +45,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     coordinator.silence.async_start()
     coordinator.event_streams = GatewayEventStreams(hass, entry, coordinator)
     await coordinator.event_streams.async_start()
-    await end_devices.async_start()
     return True
 
 
