@@ -15,6 +15,7 @@ from freezegun.api import FrozenDateTimeFactory
 import homeassistant.components.mqtt.config_flow  # noqa: F401
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STOP,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
@@ -1220,3 +1221,28 @@ async def test_radio_figures_disabled_by_default(
     )
     assert _state(hass, "sensor.feather_m0_1_value") == "42"
     assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_ON
+
+
+async def test_online_sensor_adds_no_stop_listener(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """Silence timers end with their entity, not in a stop listener per device."""
+    before = hass.bus.async_listeners().get(EVENT_HOMEASSISTANT_STOP, 0)
+    for number in range(3):
+        device_id = f"node-{number}"
+        await _send(hass, uplink(device_id=device_id), on=topic(device_id=device_id))
+    assert _state(hass, "binary_sensor.node_2_online") == STATE_ON
+    assert hass.bus.async_listeners().get(EVENT_HOMEASSISTANT_STOP, 0) == before
+
+
+async def test_uplink_dated_in_the_future_holds_nothing_back(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """A received_at a year ahead counts as five minutes ahead, no more."""
+    future = dt_util.utcnow() + timedelta(days=365)
+    await _send(hass, uplink(f_cnt=1, payload=b"\x01", received_at=future))
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:05:00+00:00"
+    freezer.tick(timedelta(minutes=6))
+    await _send(hass, uplink(f_cnt=2, payload=b"\x02"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "2"
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:06:00+00:00"

@@ -24,6 +24,10 @@ from custom_components.ttn_gateway.end_devices.state import DeviceKey
 
 from .uplinks import APP, FEATHER, encode, topic, uplink
 
+# The device whose valid uplinks follow every fuzzed message; the fuzzed
+# messages name other devices (FEATHER among them) or none.
+PROBE = "probe-device"
+
 # At least 10,000 examples, in every run of the unit tests.
 settings.register_profile(
     "intake",
@@ -130,9 +134,14 @@ def test_intake_never_raises_and_caps_hold(message: tuple[str, bytes]) -> None:
     )
 
     f_cnt = INTAKE.counters.received
-    valid = uplink(f_cnt=f_cnt, payload=bytes([f_cnt % 256]), received_at=NOW[0])
-    device = INTAKE.take(topic(), encode(valid).encode(), NOW[0])
+    valid = uplink(
+        device_id=PROBE,
+        f_cnt=f_cnt,
+        payload=bytes([f_cnt % 256]),
+        received_at=NOW[0],
+    )
+    device = INTAKE.take(topic(device_id=PROBE), encode(valid).encode(), NOW[0])
     assert device is not None
-    assert device.key == (APP, FEATHER)
+    assert device.key == (APP, PROBE)
     assert device.uplink is not None
     assert device.uplink.f_cnt == f_cnt

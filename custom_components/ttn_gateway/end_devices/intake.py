@@ -154,7 +154,7 @@ class Intake:
         elif device.is_repeat(uplink):
             self.counters.repeats += 1
             return None
-        elif device.is_older(uplink):
+        elif device.is_older(uplink, now):
             self.counters.older += 1
             return None
         self.counters.uplinks += 1

@@ -29,6 +29,10 @@ DEDUP_WINDOW = 16
 INTERVAL_WINDOW = 8
 # Uplinks closer together than this are not an interval (retries, bursts).
 MIN_INTERVAL = timedelta(seconds=1)
+# How far ahead of this clock a received_at is believed; later times count
+# as this much ahead, so that one message dated in the future cannot hold
+# back the real uplinks for longer.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Longest text from a message that reaches the device registry.
 MAX_REGISTRY_TEXT = 64
 _DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
@@ -105,17 +109,22 @@ class EndDevice:
         """Whether this uplink (same session, counter and payload) was seen lately."""
         return not uplink.simulated and self.fingerprint(uplink) in self.recent
 
-    def is_older(self, uplink: Uplink) -> bool:
+    @staticmethod
+    def received(uplink: Uplink, now: datetime) -> datetime:
+        """When TTS received the uplink, at most MAX_CLOCK_SKEW after now."""
+        if uplink.received_at is None:
+            return now
+        return min(uplink.received_at, now + MAX_CLOCK_SKEW)
+
+    def is_older(self, uplink: Uplink, now: datetime) -> bool:
         """Whether TTS received this uplink before the newest one seen."""
-        return (
-            uplink.received_at is not None
-            and self.last_seen is not None
-            and uplink.received_at < self.last_seen
+        return self.last_seen is not None and self.received(uplink, now) < (
+            self.last_seen
         )
 
     def apply(self, uplink: Uplink, readings: Readings, now: datetime) -> None:
         """Take a new uplink (not older than the newest one seen)."""
-        seen = uplink.received_at or now
+        seen = self.received(uplink, now)
         if self.last_seen is not None:
             interval = seen - self.last_seen
             if interval >= MIN_INTERVAL:
