@@ -20,9 +20,11 @@ from yarl import URL
 
 from custom_components.ttn_gateway.config_flow import server_default
 from custom_components.ttn_gateway.const import (
+    CONF_APPLICATIONS,
     CONF_DECODERS,
     CONF_END_DEVICES,
     CONF_GATEWAYS,
+    CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
     CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
@@ -90,7 +92,7 @@ async def _start_gateway_options(hass: HomeAssistant, entry_id: str) -> FlowResu
     """Open the options and pick the gateways step from the menu."""
     result = await hass.config_entries.options.async_init(entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["gateways", "end_devices"]
+    assert result["menu_options"] == ["gateways", "end_devices", "end_device_decoder"]
     return await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "gateways"}
     )
@@ -1200,15 +1202,12 @@ async def test_end_device_options_form(
     assert _suggested(result, CONF_END_DEVICES) is True
     assert _suggested(result, CONF_UPLINK_TOPIC) == "v3/+/devices/+/up"
     assert _suggested(result, CONF_OFFLINE_THRESHOLD) is None
-    assert _suggested(result, "home-sensors/feather-m0-1") == "auto"
-    decoder = result["data_schema"].schema[_field(result, "home-sensors/feather-m0-1")]
-    assert decoder.config["options"] == [
-        "auto",
-        "feather_m0",
-        "cayenne_lpp",
-        "payload_formatter",
-        "raw",
-    ]
+    assert _suggested(result, CONF_MAX_END_DEVICES) == 200
+    assert _suggested(result, CONF_APPLICATIONS) == []
+    # Devices are not fields of this form (see the decoder step).
+    assert "home-sensors/feather-m0-1" not in {
+        str(key) for key in result["data_schema"].schema
+    }
 
 
 async def test_end_device_options_save(
@@ -1226,8 +1225,8 @@ async def test_end_device_options_save(
             CONF_END_DEVICES: True,
             CONF_UPLINK_TOPIC: " ttn/v3/+/devices/+/up ",
             CONF_OFFLINE_THRESHOLD: 45,
-            "home-sensors/feather-m0-1": "feather_m0",
-            "home-sensors/lpp-node": "auto",
+            CONF_MAX_END_DEVICES: 50,
+            CONF_APPLICATIONS: [" home-sensors ", "", "home-sensors"],
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -1236,7 +1235,8 @@ async def test_end_device_options_save(
         CONF_END_DEVICES: True,
         CONF_UPLINK_TOPIC: "ttn/v3/+/devices/+/up",
         CONF_OFFLINE_THRESHOLD: 45,
-        CONF_DECODERS: {"home-sensors/feather-m0-1": "feather_m0"},
+        CONF_MAX_END_DEVICES: 50,
+        CONF_APPLICATIONS: ["home-sensors"],
     }
     assert entry.options == expected
     await hass.async_block_till_done()
@@ -1245,7 +1245,7 @@ async def test_end_device_options_save(
     # The form shows what was saved; clearing the threshold removes it.
     result = await _start_end_device_options(hass, entry.entry_id)
     assert _suggested(result, CONF_OFFLINE_THRESHOLD) == 45
-    assert _suggested(result, "home-sensors/feather-m0-1") == "feather_m0"
+    assert _suggested(result, CONF_MAX_END_DEVICES) == 50
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {CONF_END_DEVICES: False, CONF_UPLINK_TOPIC: "v3/+/devices/+/up"},
@@ -1255,7 +1255,8 @@ async def test_end_device_options_save(
         CONF_SCAN_INTERVAL: 90,
         CONF_END_DEVICES: False,
         CONF_UPLINK_TOPIC: "v3/+/devices/+/up",
-        CONF_DECODERS: {},
+        CONF_MAX_END_DEVICES: 200,
+        CONF_APPLICATIONS: [],
     }
     await hass.async_block_till_done()
 
@@ -1280,13 +1281,100 @@ async def test_end_device_options_invalid_topic(
     assert init_integration.options == {}
 
 
-async def test_end_device_options_lists_devices_with_a_decoder(
-    hass: HomeAssistant, fake_tts: FakeTTS, mock_config_entry: MockConfigEntry
+async def test_end_device_options_invalid_application(
+    hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
-    """A deleted device that still has a decoder choice can be reset."""
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, options={CONF_DECODERS: {"old-app/gone-device": "raw"}}
+    """Application IDs of the allow-list must be TTS IDs."""
+    result = await _start_end_device_options(hass, init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_END_DEVICES: True,
+            CONF_UPLINK_TOPIC: "v3/+/devices/+/up",
+            CONF_APPLICATIONS: ["Not An ID"],
+        },
     )
-    result = await _start_end_device_options(hass, mock_config_entry.entry_id)
-    assert _suggested(result, "old-app/gone-device") == "raw"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_APPLICATIONS: "invalid_application_id"}
+    assert init_integration.options == {}
+
+
+async def _start_decoder_options(hass: HomeAssistant, entry_id: str) -> FlowResult:
+    result = await hass.config_entries.options.async_init(entry_id)
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "end_device_decoder"}
+    )
+
+
+async def test_decoder_options_without_end_devices(
+    hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
+) -> None:
+    """With no end device yet there is nothing to choose."""
+    result = await _start_decoder_options(hass, init_integration.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_end_devices"
+
+
+async def test_decoder_options_one_device_at_a_time(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A list of known devices; deleted devices' choices are dropped."""
+    entry = init_integration
+    hass.config_entries.async_update_entry(
+        entry, options={CONF_DECODERS: {"old-app/gone-device": "raw"}}
+    )
+    _add_end_device(hass, entry, "home-sensors", "feather-m0-1")
+    _add_end_device(hass, entry, "home-sensors", "lpp-node")
+    result = await _start_decoder_options(hass, entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    device = result["data_schema"].schema[_field(result, "device")]
+    assert device.config["options"] == [
+        "home-sensors/feather-m0-1",
+        "home-sensors/lpp-node",
+    ]
+    decoder = result["data_schema"].schema[_field(result, "decoder")]
+    assert decoder.config["options"] == [
+        "auto",
+        "feather_m0",
+        "cayenne_lpp",
+        "payload_formatter",
+        "raw",
+    ]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"device": "home-sensors/feather-m0-1", "decoder": "raw"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_DECODERS] == {"home-sensors/feather-m0-1": "raw"}
+    await hass.async_block_till_done()
+
+    # Back to Automatic: the raw decoder's entity goes, others' entities stay.
+    device_entry = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, f"{entry.entry_id}_device_home-sensors_feather-m0-1")}
+    )
+    prefix = f"{entry.entry_id}_device_home-sensors_feather-m0-1"
+    raw = entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{prefix}_raw_payload",
+        config_entry=entry,
+        device_id=device_entry.id,
+    )
+    rssi = entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{prefix}_rssi",
+        config_entry=entry,
+        device_id=device_entry.id,
+    )
+    result = await _start_decoder_options(hass, entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"device": "home-sensors/feather-m0-1", "decoder": "auto"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_DECODERS] == {}
+    assert entity_registry.async_get(raw.entity_id) is None
+    assert entity_registry.async_get(rssi.entity_id) is not None
+    await hass.async_block_till_done()

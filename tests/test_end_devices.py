@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 import json
 import logging
@@ -14,17 +15,20 @@ from freezegun.api import FrozenDateTimeFactory
 import homeassistant.components.mqtt.config_flow  # noqa: F401
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STOP,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
+    area_registry as ar,
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
 )
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -37,8 +41,10 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.ttn_gateway.const import (
+    CONF_APPLICATIONS,
     CONF_DECODERS,
     CONF_END_DEVICES,
+    CONF_MAX_END_DEVICES,
     CONF_OFFLINE_THRESHOLD,
     CONF_UPLINK_TOPIC,
     DOMAIN,
@@ -109,8 +115,12 @@ async def mqtt_entry(
     fake_tts: FakeTTS,
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    entity_registry_enabled_by_default: None,
 ) -> MockConfigEntry:
-    """The integration set up with HA's MQTT integration, at a fixed time."""
+    """The integration set up with HA's MQTT integration, at a fixed time.
+
+    Radio figures, disabled by default, are enabled here to be checked.
+    """
     freezer.move_to(START)
     mock_config_entry.add_to_hass(hass)
     return await _setup(hass, mock_config_entry)
@@ -448,7 +458,7 @@ async def test_unexpected_error_is_contained(
     def broken(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(manager, "_update_device_registry", broken)
+    monkeypatch.setattr(manager.intake, "_update_info", broken)
     await _send(hass, uplink(f_cnt=1))
     assert "Error handling an uplink" in caplog.text
     monkeypatch.undo()
@@ -713,6 +723,7 @@ async def test_decoder_that_does_not_fit(
     fake_tts: FakeTTS,
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    entity_registry_enabled_by_default: None,
 ) -> None:
     """A chosen decoder that does not fit the payload: radio figures only."""
     freezer.move_to(START)
@@ -813,3 +824,425 @@ async def test_diagnostics_of_end_devices(
     json.dumps(diagnostics, default=str)
     assert diagnostics["topic"] == "v3/+/devices/+/up"
     assert diagnostics["receiving"] is True
+
+
+async def test_helper_on_end_device_survives_restarts(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    area_registry: ar.AreaRegistry,
+) -> None:
+    """A derivative helper and another integration's entity on a Feather stay."""
+    await _send(hass, uplink(payload=b"\x2a"))
+    feather = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    garden = area_registry.async_create("Garden")
+    helper_entry = MockConfigEntry(
+        domain="derivative",
+        title="Feather rate",
+        options={
+            "name": "Feather rate",
+            "round": 2.0,
+            "source": "sensor.feather_m0_1_value",
+            "time_window": {"seconds": 0},
+            "unit_prefix": "none",
+            "unit_time": "h",
+        },
+    )
+    helper_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(helper_entry.entry_id)
+    await hass.async_block_till_done()
+    helper_id = "sensor.feather_rate"
+    helper = entity_registry.async_get(helper_id)
+    assert helper is not None
+    assert helper.device_id == feather.id
+    entity_registry.async_update_entity(
+        helper_id, name="Feather per hour", area_id=garden.id
+    )
+    other_entry = MockConfigEntry(domain="other_integration")
+    other_entry.add_to_hass(hass)
+    other = entity_registry.async_get_or_create(
+        "sensor",
+        "other_integration",
+        "feather-extra",
+        config_entry=other_entry,
+        device_id=feather.id,
+    )
+
+    for _ in range(2):
+        assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
+        helper = entity_registry.async_get(helper_id)
+        assert helper is not None
+        assert helper.name == "Feather per hour"
+        assert helper.area_id == garden.id
+        assert entity_registry.async_get(other.entity_id) is not None
+    assert _state(hass, "sensor.feather_m0_1_value") == "42"
+
+
+# MQTT lifecycle: setup never waits; the platform follows MQTT's entry.
+
+
+# HA's MQTT client, set up by hand here, leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_setup_does_not_wait_for_mqtt(
+    hass: HomeAssistant,
+    mock_hass_config: None,
+    mqtt_client_mock: Any,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """MQTT configured but not loaded yet: setup finishes; uplinks once it loads."""
+    mqtt_entry = _mqtt_config_entry(hass)
+    mock_config_entry.add_to_hass(hass)
+    # A guard against waiting for MQTT (which would take 50 s), not a timing.
+    async with asyncio.timeout(10):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert mqtt_entry.state is ConfigEntryState.NOT_LOADED
+    assert _diagnostics(mock_config_entry)["receiving"] is False
+    # MQTT is configured: no repair issue about it.
+    assert not issue_registry.async_get_issue(
+        DOMAIN, f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+    )
+
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    await _send(hass, uplink(payload=b"\x0b"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "11"
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+
+
+# HA's MQTT client, set up by hand here, leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_mqtt_unload_and_return(
+    hass: HomeAssistant,
+    mock_hass_config: None,
+    mqtt_client_mock: Any,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """MQTT unloads: unavailable; MQTT loads again: subscribed again."""
+    mqtt_entry = _mqtt_config_entry(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(hass, mock_config_entry)
+    await _send(hass, uplink(payload=b"\x09"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "9"
+
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor.feather_m0_1_value") == STATE_UNAVAILABLE
+    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_UNAVAILABLE
+    assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
+
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor.feather_m0_1_value") == "9"
+    await _send(hass, uplink(f_cnt=2, payload=b"\x0a"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "10"
+
+    # A reload of MQTT: the same again, in one go.
+    assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    await _send(hass, uplink(f_cnt=3, payload=b"\x0c"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "12"
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+
+
+# Caps, the topic check and the allow-list.
+
+
+def _devices_of(
+    device_registry: dr.DeviceRegistry, entry: MockConfigEntry
+) -> set[str | None]:
+    return {
+        device.name
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+        if any("_device_" in identifier for _, identifier in device.identifiers)
+    }
+
+
+async def test_device_cap_and_repair_issue(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Devices over the cap are dropped, counted and reported once."""
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    hass.config_entries.async_update_entry(
+        mqtt_entry, options={CONF_MAX_END_DEVICES: 2}
+    )
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    for number in range(5):
+        device_id = f"node-{number}"
+        await _send(hass, uplink(device_id=device_id), on=topic(device_id=device_id))
+    assert _devices_of(device_registry, mqtt_entry) == {"node-0", "node-1"}
+    messages = _diagnostics(mqtt_entry)["messages"]
+    assert messages["over_device_cap"] == 3
+    issues = [
+        issue
+        for (domain, _), issue in issue_registry.issues.items()
+        if domain == DOMAIN and issue.translation_key == "end_device_cap"
+    ]
+    assert len(issues) == 1
+    assert issues[0].translation_placeholders["max_devices"] == "2"
+    # Known devices still update.
+    await _send(
+        hass,
+        uplink(device_id="node-1", f_cnt=2, payload=b"\x07"),
+        on=topic(device_id="node-1"),
+    )
+    assert _state(hass, "sensor.node_1_value") == "7"
+
+
+async def test_entity_cap_per_device(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A formatter adding fields uplink after uplink stops at 64 entities."""
+    for batch in range(3):
+        decoded = {f"field{batch}x{n}": n for n in range(60)}
+        await _send(hass, uplink(f_cnt=batch + 1, decoded=decoded))
+    device = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    entities = er.async_entries_for_device(
+        entity_registry, device.id, include_disabled_entities=True
+    )
+    assert len(entities) == 64
+    assert _diagnostics(mqtt_entry)["messages"]["over_entity_cap"] > 0
+    assert issue_registry.async_get_issue(
+        DOMAIN, f"end_device_entity_cap_{mqtt_entry.entry_id}"
+    )
+
+
+async def test_topic_must_name_the_payload_device(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """An uplink on another device's topic, or on no uplink topic, is dropped."""
+    await _send(hass, uplink(), on=topic(device_id="someone-else"))
+    await _send(hass, uplink(), on=topic(application_id="other-app"))
+    assert FEATHER not in _devices_of(device_registry, mqtt_entry)
+    reasons = _diagnostics(mqtt_entry)["messages"]["drop_reasons"]
+    assert reasons["topic and end_device_ids name different devices"] == 2
+    assert sum(reasons.values()) == 2
+
+
+async def test_application_allow_list(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """With an allow-list only those applications' uplinks are taken."""
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    hass.config_entries.async_update_entry(
+        mqtt_entry, options={CONF_APPLICATIONS: [FORMATTER_APP]}
+    )
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    await _send(hass, uplink())
+    await _send(
+        hass,
+        uplink(application_id=FORMATTER_APP, device_id=FORMATTER_NODE),
+        on=topic(FORMATTER_APP, FORMATTER_NODE),
+    )
+    assert _devices_of(device_registry, mqtt_entry) == {FORMATTER_NODE}
+    reasons = _diagnostics(mqtt_entry)["messages"]["drop_reasons"]
+    assert reasons == {"application not allowed in the options": 1}
+
+
+# Attacker-sized messages and registry strings.
+
+
+async def test_message_cap_is_64_kib(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """A 100 kB uplink (a huge formatter key) is dropped before parsing."""
+    await _send(hass, uplink(decoded={"k" * 100_000: 1}))
+    assert FEATHER not in _devices_of(device_registry, mqtt_entry)
+    reasons = _diagnostics(mqtt_entry)["messages"]["drop_reasons"]
+    assert reasons == {"message larger than 65536 bytes": 1}
+
+
+async def test_long_formatter_key_is_cut(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """A 60,000-character key gives one entity with a bounded ID and name."""
+    await _send(hass, uplink(decoded={"a" * 60_000: 5}))
+    entries = [
+        entry
+        for entry in entity_registry.entities.values()
+        if entry.unique_id.startswith(f"{mqtt_entry.entry_id}_device_")
+        and "formatter_number_" in entry.unique_id
+    ]
+    assert len(entries) == 1
+    assert len(entries[0].unique_id) < 200
+    assert len(entries[0].entity_id) < 100
+    assert hass.states.get(entries[0].entity_id).state == "5"
+
+
+async def test_registry_strings_bounded_and_console_link_ours(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """Long model names are cut, a bogus DevEUI is left out, no foreign links."""
+    message = uplink(
+        version_ids={"brand_id": "b" * 5000, "model_id": "m" * 5000},
+    )
+    message["end_device_ids"]["dev_eui"] = "x" * 3000
+    message["uplink_message"]["network_ids"]["cluster_address"] = "evil.example.com"
+    await _send(hass, message)
+    device = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    )
+    assert device.manufacturer == "b" * 64
+    assert device.model == "m" * 64
+    assert device.serial_number is None
+    assert device.configuration_url == (
+        "https://eu1.cloud.thethings.network/console/applications/"
+        f"{APP}/devices/{FEATHER}"
+    )
+
+
+# Diagnostics without coordinates or the owner.
+
+
+async def test_diagnostics_redact_location_and_owner(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """GPS channels and position-like formatter fields are redacted."""
+    from custom_components.ttn_gateway.diagnostics import (
+        async_get_config_entry_diagnostics,
+    )
+
+    await _send(
+        hass,
+        uplink(device_id=LPP_NODE, f_port=2, payload=LPP_PAYLOAD),
+        on=topic(device_id=LPP_NODE),
+    )
+    await _send(
+        hass,
+        uplink(
+            decoded={
+                "lat": 52.1,
+                "lon": 4.3,
+                "gps_fix": 3,
+                "location": "52.1,4.3",
+                "altitude": 12,
+                "temperature": 20.5,
+            }
+        ),
+    )
+    diagnostics = await async_get_config_entry_diagnostics(hass, mqtt_entry)
+    text = json.dumps(diagnostics, default=str)
+    assert "42.3519" not in text
+    assert "-87.9094" not in text
+    assert "52.1" not in text
+    assert "jdoe" not in text
+    devices = diagnostics["end_devices"]["devices"]
+    lpp = devices[f"{APP}/{LPP_NODE}"]["readings"]
+    assert lpp["lpp_latitude_1"] == "**REDACTED**"
+    assert lpp["lpp_altitude_1"] == "**REDACTED**"
+    assert lpp["lpp_temperature_3"] == 27.2
+    feather = devices[f"{APP}/{FEATHER}"]["readings"]
+    assert feather["formatter_number_lat"] == "**REDACTED**"
+    assert feather["formatter_number_gps_fix"] == "**REDACTED**"
+    assert feather["formatter_text_location"] == "**REDACTED**"
+    assert feather["formatter_number_temperature"] == 20.5
+    assert diagnostics["entry"]["title"] == "**REDACTED** (eu1.cloud.thethings.network)"
+
+
+# Smaller defects.
+
+
+async def test_older_uplink_does_not_replace_newer(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """An uplink TTS received earlier than the shown one arrives late: kept out."""
+    earlier = dt_util.utcnow()
+    freezer.tick(timedelta(minutes=10))
+    await _send(hass, uplink(f_cnt=2, payload=b"\x02"))
+    await _send(hass, uplink(f_cnt=1, payload=b"\x01", received_at=earlier))
+    assert _state(hass, "sensor.feather_m0_1_value") == "2"
+    assert _state(hass, "sensor.feather_m0_1_frame_counter") == "2"
+    assert _diagnostics(mqtt_entry)["messages"]["older"] == 1
+
+
+async def test_rejoin_with_reset_frame_counter_is_not_a_repeat(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """After a rejoin (new DevAddr) f_cnt 1 with the same payload is new."""
+    await _send(hass, uplink(f_cnt=1, payload=b"\x05"))
+    freezer.tick(timedelta(minutes=5))
+    rejoined = uplink(f_cnt=1, payload=b"\x05")
+    rejoined["end_device_ids"]["dev_addr"] = "260B9999"
+    await _send(hass, rejoined)
+    assert _diagnostics(mqtt_entry)["messages"]["uplinks"] == 2
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:05:00+00:00"
+
+
+async def test_radio_figures_disabled_by_default(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Radio figures are diagnostic and off; the frame counter has no state class."""
+    freezer.move_to(START)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(hass, mock_config_entry)
+    await _send(hass, uplink())
+    for key in (
+        "rssi",
+        "snr",
+        "spreading_factor",
+        "frequency",
+        "frame_counter",
+        "gateways",
+        "airtime",
+    ):
+        entry = entity_registry.async_get(f"sensor.feather_m0_1_{key}")
+        assert entry is not None, key
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION, key
+        assert entry.entity_category is er.EntityCategory.DIAGNOSTIC, key
+    assert (
+        entity_registry.async_get("sensor.feather_m0_1_frame_counter").capabilities
+        is None
+    )
+    assert _state(hass, "sensor.feather_m0_1_value") == "42"
+    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_ON
+
+
+async def test_online_sensor_adds_no_stop_listener(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """Silence timers end with their entity, not in a stop listener per device."""
+    before = hass.bus.async_listeners().get(EVENT_HOMEASSISTANT_STOP, 0)
+    for number in range(3):
+        device_id = f"node-{number}"
+        await _send(hass, uplink(device_id=device_id), on=topic(device_id=device_id))
+    assert _state(hass, "binary_sensor.node_2_online") == STATE_ON
+    assert hass.bus.async_listeners().get(EVENT_HOMEASSISTANT_STOP, 0) == before
+
+
+async def test_uplink_dated_in_the_future_holds_nothing_back(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """A received_at a year ahead counts as five minutes ahead, no more."""
+    future = dt_util.utcnow() + timedelta(days=365)
+    await _send(hass, uplink(f_cnt=1, payload=b"\x01", received_at=future))
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:05:00+00:00"
+    freezer.tick(timedelta(minutes=6))
+    await _send(hass, uplink(f_cnt=2, payload=b"\x02"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "2"
+    assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:06:00+00:00"

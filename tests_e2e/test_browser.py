@@ -76,7 +76,7 @@ async def test_integration_and_device_pages(
             )
             await page.get_by_text("Online").first.wait_for(timeout=30_000)
             await page.get_by_text("Value").first.wait_for(timeout=30_000)
-            await page.get_by_text("RSSI").first.wait_for(timeout=30_000)
+            await page.get_by_text("Last seen").first.wait_for(timeout=30_000)
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "end-device.png")
         finally:

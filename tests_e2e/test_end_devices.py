@@ -2,8 +2,9 @@
 
 The expected states come from the uplinks as mosquitto delivered them: a
 subscriber here records every ``ApplicationUp`` the simulator publishes, and
-each device's states in Home Assistant must match the uplink whose frame
-counter Home Assistant shows.
+each device's states in Home Assistant must match the uplink whose time
+(*Last seen*) Home Assistant shows. The radio figures are disabled by
+default, so they are checked in the entity registry only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 import json
 import struct
 import threading
@@ -29,6 +30,7 @@ from .conftest import (
     Stack,
     entry_devices,
     simulator,
+    wait_for_state,
 )
 
 UPLINK_TOPIC = "v3/+/devices/+/up"
@@ -46,6 +48,7 @@ class PublishedUplinks:
 
         self._lock = threading.Lock()
         self._uplinks: dict[str, dict[int, dict[str, Any]]] = {}
+        self._by_time: dict[str, dict[str, dict[str, Any]]] = {}
         self._latest: dict[str, dict[str, Any]] = {}
         self.count = 0
         self._subscribed = threading.Event()
@@ -59,9 +62,13 @@ class PublishedUplinks:
         def on_message(_client: Client, _userdata: Any, message: MQTTMessage) -> None:
             uplink = json.loads(message.payload)
             device_id = uplink["end_device_ids"]["device_id"]
+            if device_id not in END_DEVICES:
+                return
             f_cnt = uplink["uplink_message"].get("f_cnt", 0)
+            seen = last_seen_state(uplink["uplink_message"]["received_at"])
             with self._lock:
                 self._uplinks.setdefault(device_id, {})[f_cnt] = uplink
+                self._by_time.setdefault(device_id, {})[seen] = uplink
                 self._latest[device_id] = uplink
                 self.count += 1
 
@@ -78,6 +85,11 @@ class PublishedUplinks:
         """The uplink of a device with this frame counter, if one was seen."""
         with self._lock:
             return self._uplinks.get(device_id, {}).get(f_cnt)
+
+    def shown_at(self, device_id: str, last_seen: str) -> dict[str, Any] | None:
+        """The uplink of a device that TTS received at this Last seen state."""
+        with self._lock:
+            return self._by_time.get(device_id, {}).get(last_seen)
 
     def latest(self, device_id: str) -> dict[str, Any] | None:
         """The device's latest uplink."""
@@ -102,6 +114,23 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def last_seen_state(received_at: str) -> str:
+    """The Last seen state of an uplink TTS received then (whole seconds)."""
+    return parse_time(received_at).replace(microsecond=0).isoformat()
+
+
+# Radio figures: diagnostic entities, disabled by default.
+RADIO_FIGURES = (
+    "rssi",
+    "snr",
+    "frame_counter",
+    "gateways",
+    "spreading_factor",
+    "frequency",
+    "airtime",
+)
+
+
 def object_id(device_id: str) -> str:
     """The start of a device's entity IDs: its name, slugified."""
     return device_id.replace("-", "_")
@@ -111,22 +140,10 @@ def expected_states(uplink: dict[str, Any]) -> dict[str, str]:
     """What Home Assistant shows for one ``ApplicationUp``, by entity ID."""
     device = object_id(uplink["end_device_ids"]["device_id"])
     message = uplink["uplink_message"]
-    loudest = max(message["rx_metadata"], key=lambda rx: (rx["rssi"], rx["snr"]))
-    lora = message["settings"]["data_rate"]["lora"]
-    airtime_s = float(message["consumed_airtime"].removesuffix("s"))
     states = {
         f"binary_sensor.{device}_online": "on",
-        f"sensor.{device}_rssi": str(loudest["rssi"]),
-        f"sensor.{device}_snr": str(loudest["snr"]),
-        f"sensor.{device}_frame_counter": str(message["f_cnt"]),
-        f"sensor.{device}_gateways": str(len(message["rx_metadata"])),
-        f"sensor.{device}_spreading_factor": str(lora["spreading_factor"]),
-        f"sensor.{device}_frequency": str(int(message["settings"]["frequency"]) / 1e6),
-        f"sensor.{device}_airtime": str(round(airtime_s * 1000, 3)),
         # When the network server received it; timestamps show whole seconds.
-        f"sensor.{device}_last_seen": parse_time(message["received_at"])
-        .replace(microsecond=0)
-        .isoformat(),
+        f"sensor.{device}_last_seen": last_seen_state(message["received_at"]),
     }
     if (decoded := message.get("decoded_payload")) is not None:
         # The payload formatter's output wins: one sensor per field.
@@ -164,11 +181,11 @@ def mismatches(
 def shown_uplink(
     states: dict[str, dict[str, Any]], published: PublishedUplinks, device_id: str
 ) -> dict[str, Any] | None:
-    """The recorded uplink whose frame counter Home Assistant shows."""
-    shown = states.get(f"sensor.{object_id(device_id)}_frame_counter")
-    if shown is None or not shown["state"].isdecimal():
+    """The recorded uplink whose time (Last seen) Home Assistant shows."""
+    shown = states.get(f"sensor.{object_id(device_id)}_last_seen")
+    if shown is None:
         return None
-    return published.get(device_id, int(shown["state"]))
+    return published.shown_at(device_id, shown["state"])
 
 
 async def wait_until_shown(
@@ -225,18 +242,15 @@ async def test_devices_show_the_published_uplinks(
         "device_class": "connectivity",
         "friendly_name": "feather-m0 Online",
     }
-    rssi = states["sensor.lpp_climate_sensor_rssi"]["attributes"]
-    assert rssi["unit_of_measurement"] == "dBm"
-    assert rssi["device_class"] == "signal_strength"
-    units = {
-        entity_id: state["attributes"].get("unit_of_measurement")
-        for entity_id, state in states.items()
-        if entity_id.startswith("sensor.soil_sensor_")
-    }
-    assert units["sensor.soil_sensor_snr"] == "dB"
-    assert units["sensor.soil_sensor_frequency"] == "MHz"
-    assert units["sensor.soil_sensor_airtime"] == "ms"
-    assert units["sensor.soil_sensor_frame_counter"] is None
+    # Radio figures are there, diagnostic and disabled until the user wants them.
+    (entities,) = await hass_client.websocket({"type": "config/entity_registry/list"})
+    by_id = {entity["entity_id"]: entity for entity in entities}
+    for device_id in END_DEVICES:
+        for figure in RADIO_FIGURES:
+            entity = by_id[f"sensor.{object_id(device_id)}_{figure}"]
+            assert entity["disabled_by"] == "integration"
+            assert entity["entity_category"] == "diagnostic"
+            assert f"sensor.{object_id(device_id)}_{figure}" not in states
     # Units guessed from the payload formatter's field names.
     soil_temperature = states["sensor.soil_sensor_soil_temperature"]["attributes"]
     assert soil_temperature["unit_of_measurement"] == "°C"
@@ -274,6 +288,9 @@ async def test_devices_in_the_device_registry(
             if entity["device_id"] == device["id"]
         }
         assert set(expected_states(uplink)) <= device_entities
+        assert {
+            f"sensor.{object_id(device_id)}_{figure}" for figure in RADIO_FIGURES
+        } <= device_entities
 
 
 async def test_restart_restores_devices_before_any_uplink(
@@ -354,9 +371,8 @@ async def test_cayenne_lpp_decoder_chosen_in_the_options(
         if entry["domain"] == "ttn_gateway"
     )
     option = f"{APPLICATION_ID}/{device_id}"
-    end_device_options = {"end_devices": True, "uplink_topic": UPLINK_TOPIC}
     await hass_client.set_options(
-        entry_id, "end_devices", {**end_device_options, option: "cayenne_lpp"}
+        entry_id, "end_device_decoder", {"device": option, "decoder": "cayenne_lpp"}
     )
     try:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -392,5 +408,189 @@ async def test_cayenne_lpp_decoder_chosen_in_the_options(
         assert "sensor.soil_sensor_soil_moisture" in states
     finally:
         await hass_client.set_options(
-            entry_id, "end_devices", {**end_device_options, option: "auto"}
+            entry_id, "end_device_decoder", {"device": option, "decoder": "auto"}
         )
+
+
+FLOOD_MESSAGES = 5000
+FLOOD_CAP = 20
+PROBE = "flood-probe"
+
+
+def probe_uplink(sequence: int, decoded: dict[str, Any] | None = None) -> bytes:
+    """A valid uplink of the probe device, its sequence as a formatter field."""
+    now = datetime.now(UTC)
+    message = {
+        "end_device_ids": {
+            "device_id": PROBE,
+            "application_ids": {"application_id": APPLICATION_ID},
+            "dev_addr": "260B0001",
+        },
+        "received_at": now.isoformat().replace("+00:00", "Z"),
+        "uplink_message": {
+            "f_port": 2,
+            "f_cnt": sequence,
+            "frm_payload": base64.b64encode(bytes([sequence % 256])).decode(),
+            "decoded_payload": decoded or {"sequence": sequence},
+            "received_at": now.isoformat().replace("+00:00", "Z"),
+        },
+    }
+    return json.dumps(message).encode()
+
+
+def random_uplink(device_id: str, f_cnt: int) -> bytes:
+    """An uplink of some device nobody owns, as a flooding publisher sends it."""
+    return json.dumps(
+        {
+            "end_device_ids": {
+                "device_id": device_id,
+                "application_ids": {"application_id": APPLICATION_ID},
+            },
+            "uplink_message": {
+                "f_port": 1,
+                "f_cnt": f_cnt,
+                "frm_payload": "Kg==",
+                "decoded_payload": {f"field{f_cnt % 200}": f_cnt},
+            },
+        }
+    ).encode()
+
+
+class Publisher:
+    """Publishes on the broker at 127.0.0.1:port (QoS 0, as TTS does)."""
+
+    def __init__(self, port: int) -> None:
+        """Connect."""
+        from paho.mqtt.client import Client
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self._client = Client(CallbackAPIVersion.VERSION2, client_id="e2e-flood")
+        self._client.max_queued_messages_set(0)
+        self._client.connect(LOCALHOST, port)
+        self._client.loop_start()
+
+    def publish(self, device_id: str, payload: bytes) -> None:
+        """One message on the device's uplink topic."""
+        self._client.publish(
+            f"v3/{APPLICATION_ID}@ttn/devices/{device_id}/up", payload, qos=0
+        )
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+async def wait_for_probe(client: HomeAssistantClient, sequence: int) -> None:
+    await wait_for_state(
+        client, "sensor.flood_probe_sequence", str(sequence), WAIT_SECONDS
+    )
+
+
+async def test_flood_of_random_devices_is_bounded(
+    stack: Stack, hass_client: HomeAssistantClient, published: PublishedUplinks
+) -> None:
+    """5,000 uplinks of random devices and a 1 MB formatter key: bounded, responsive."""
+    import random
+    import string
+
+    entry_id = next(
+        entry["entry_id"]
+        for entry in await hass_client.config_entries()
+        if entry["domain"] == "ttn_gateway"
+    )
+    options = {"end_devices": True, "uplink_topic": UPLINK_TOPIC}
+    await hass_client.set_options(
+        entry_id, "end_devices", {**options, "max_end_devices": FLOOD_CAP}
+    )
+    shown = await wait_until_shown(hass_client, published)
+    publisher = Publisher(stack.mqtt_port)
+    latencies: list[float] = []
+    flooding = True
+
+    async def measure() -> None:
+        async with aiohttp.ClientSession() as session:
+            client = HomeAssistantClient(session, stack.hass_port)
+            await client.onboard_or_login()
+            while flooding:
+                started = time.monotonic()
+                await client.states()
+                latencies.append(time.monotonic() - started)
+                await asyncio.sleep(0.1)
+
+    prober = asyncio.create_task(measure())
+    rng = random.Random(10)  # noqa: S311
+    try:
+        sequence = 1
+        publisher.publish(PROBE, probe_uplink(sequence))
+        await wait_for_probe(hass_client, sequence)
+        for number in range(FLOOD_MESSAGES):
+            device_id = "".join(rng.choices(string.ascii_lowercase, k=12))
+            publisher.publish(device_id, random_uplink(device_id, number))
+            if number == FLOOD_MESSAGES // 2:
+                huge = {"k" * 1_000_000: 1}
+                publisher.publish(PROBE, probe_uplink(sequence + 1, huge))
+            if number % 500 == 499:
+                sequence += 1
+                publisher.publish(PROBE, probe_uplink(sequence))
+                await asyncio.sleep(0)
+        await wait_for_probe(hass_client, sequence)
+        # Every valid uplink in between was applied (none was dropped): all
+        # sequence numbers are in the history, once the recorder has them.
+        wanted = {str(n) for n in range(1, sequence + 1)}
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            history = await hass_client._json(
+                "GET",
+                f"/api/history/period/{datetime.now(UTC).date().isoformat()}"
+                "T00:00:00Z?filter_entity_id=sensor.flood_probe_sequence"
+                "&minimal_response&no_attributes",
+                headers=hass_client.headers,
+            )
+            seen = {state["state"] for state in history[0]} if history else set()
+            if wanted <= seen:
+                break
+            assert time.monotonic() < deadline, sorted(wanted - seen)
+            await asyncio.sleep(1)
+        # The simulator's devices keep going after the flood.
+        await wait_until_shown(
+            hass_client,
+            published,
+            newer_than={
+                device_id: uplink["uplink_message"]["f_cnt"]
+                for device_id, uplink in shown.items()
+            },
+        )
+    finally:
+        flooding = False
+        await prober
+        publisher.close()
+
+    assert latencies
+    assert max(latencies) < 1.0, sorted(latencies)[-5:]
+    (devices,) = await hass_client.websocket({"type": "config/device_registry/list"})
+    ours = [
+        device
+        for device in devices
+        if entry_id in device["config_entries"]
+        and any("_device_" in identifier for _, identifier in device["identifiers"])
+    ]
+    assert len(ours) == FLOOD_CAP
+    repairs = await hass_client.websocket({"type": "repairs/list_issues"})
+    assert any(
+        issue["translation_key"] == "end_device_cap" for issue in repairs[0]["issues"]
+    )
+
+    # Clean up for the other tests: default options, only the simulated devices.
+    await hass_client.set_options(entry_id, "end_devices", options)
+    await hass_client.websocket(
+        *(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": entry_id,
+                "device_id": device["id"],
+            }
+            for device in ours
+            if device["name"] not in END_DEVICES
+        )
+    )

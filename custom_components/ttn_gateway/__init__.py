@@ -69,7 +69,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     # devices' entities can be added.
     entry.async_on_unload(silence.async_start())
     await streams.async_start()
-    await end_devices.async_start()
     return True
 
 

@@ -31,21 +31,25 @@ from homeassistant.helpers.selector import (
 import voluptuous as vol
 
 from .const import (
+    CONF_APPLICATIONS,
     CONF_DECODERS,
     CONF_END_DEVICES,
     CONF_GATEWAYS,
+    CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
     CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
     CONF_UPLINK_TOPIC,
+    DEFAULT_MAX_END_DEVICES,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SERVER,
     DEFAULT_SILENCE_THRESHOLD,
     DEFAULT_UPLINK_TOPIC,
     DOMAIN,
     LOGGER,
+    MAX_MAX_END_DEVICES,
     MAX_OFFLINE_THRESHOLD,
     MAX_SCAN_INTERVAL,
     MAX_SILENCE_THRESHOLD,
@@ -54,6 +58,7 @@ from .const import (
 )
 from .decoders import Decoder
 from .end_devices import device_key_text, end_device_key
+from .end_devices.registry import async_remove_decoder_entities
 from .runtime import TTSConfigEntry
 from .tts import (
     TTN_CLUSTERS,
@@ -67,6 +72,7 @@ from .tts import (
     TTSPermissionError,
     TTSServer,
 )
+from .tts.uplink import is_identifier
 
 SERVER_SELECTOR = SelectSelector(
     SelectSelectorConfig(
@@ -306,7 +312,8 @@ class TTNGatewayOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Ask which options to change."""
         return self.async_show_menu(
-            step_id="init", menu_options=["gateways", "end_devices"]
+            step_id="init",
+            menu_options=["gateways", "end_devices", "end_device_decoder"],
         )
 
     def _save(
@@ -402,49 +409,56 @@ class TTNGatewayOptionsFlow(OptionsFlow):
         )
 
     def _end_device_names(self) -> list[str]:
-        """``application/device`` of every end device seen, or given a decoder."""
+        """``application/device`` of every end device in the device registry."""
         entry: TTSConfigEntry = self.config_entry
-        names = set(entry.options.get(CONF_DECODERS, {}))
-        for device in dr.async_entries_for_config_entry(
-            dr.async_get(self.hass), entry.entry_id
-        ):
-            if (key := end_device_key(entry.entry_id, device)) is not None:
-                names.add(device_key_text(key))
-        return sorted(names)
+        return sorted(
+            device_key_text(key)
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), entry.entry_id
+            )
+            if (key := end_device_key(entry.entry_id, device)) is not None
+        )
 
     async def async_step_end_devices(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Uplinks over MQTT: on or off, the topic, silence and decoders."""
+        """Uplinks over MQTT: on or off, the topic, silence and the bounds."""
         entry: TTSConfigEntry = self.config_entry
-        devices = self._end_device_names()
         errors: dict[str, str] = {}
         if user_input is not None:
             topic = user_input[CONF_UPLINK_TOPIC].strip()
+            applications = sorted(
+                {
+                    application.strip()
+                    for application in user_input.get(CONF_APPLICATIONS, [])
+                    if application.strip()
+                }
+            )
             try:
                 mqtt.valid_subscribe_topic(topic)
             except vol.Invalid:
                 errors[CONF_UPLINK_TOPIC] = "invalid_topic"
-            else:
+            if not all(is_identifier(application) for application in applications):
+                errors[CONF_APPLICATIONS] = "invalid_application_id"
+            if not errors:
                 options: dict[str, Any] = {
                     CONF_END_DEVICES: user_input[CONF_END_DEVICES],
                     CONF_UPLINK_TOPIC: topic,
-                    CONF_DECODERS: {
-                        device: user_input[device]
-                        for device in devices
-                        if user_input.get(device, Decoder.AUTO) != Decoder.AUTO
-                    },
+                    CONF_MAX_END_DEVICES: int(
+                        user_input.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
+                    ),
+                    CONF_APPLICATIONS: applications,
                 }
                 if threshold := user_input.get(CONF_OFFLINE_THRESHOLD):
                     options[CONF_OFFLINE_THRESHOLD] = int(threshold)
                     return self._save(options)
                 return self._save(options, removed=(CONF_OFFLINE_THRESHOLD,))
 
-        decoders = entry.options.get(CONF_DECODERS, {})
         current = {
             CONF_END_DEVICES: True,
             CONF_UPLINK_TOPIC: DEFAULT_UPLINK_TOPIC,
-            **{device: decoders.get(device, Decoder.AUTO) for device in devices},
+            CONF_MAX_END_DEVICES: DEFAULT_MAX_END_DEVICES,
+            CONF_APPLICATIONS: [],
             **entry.options,
             **(user_input or {}),
         }
@@ -460,9 +474,15 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                     unit_of_measurement="min",
                 )
             ),
+            vol.Optional(CONF_MAX_END_DEVICES): NumberSelector(
+                NumberSelectorConfig(
+                    min=1, max=MAX_MAX_END_DEVICES, step=1, mode=NumberSelectorMode.BOX
+                )
+            ),
+            vol.Optional(CONF_APPLICATIONS): TextSelector(
+                TextSelectorConfig(multiple=True)
+            ),
         }
-        for device in devices:
-            fields[vol.Optional(device)] = DECODER_SELECTOR
         return self.async_show_form(
             step_id="end_devices",
             data_schema=self.add_suggested_values_to_schema(
@@ -471,3 +491,48 @@ class TTNGatewayOptionsFlow(OptionsFlow):
             errors=errors,
             description_placeholders={"default_topic": DEFAULT_UPLINK_TOPIC},
         )
+
+    async def async_step_end_device_decoder(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The decoder of one end device, picked from a list of known devices.
+
+        Choices of devices no longer in the device registry are dropped.
+        Going back to Automatic removes the entities of the previous decoder;
+        Automatic makes again those it decodes.
+        """
+        entry: TTSConfigEntry = self.config_entry
+        devices = self._end_device_names()
+        decoders = {
+            device: decoder
+            for device, decoder in entry.options.get(CONF_DECODERS, {}).items()
+            if device in devices
+        }
+        if not devices:
+            return self.async_abort(reason="no_end_devices")
+        if user_input is not None:
+            device = user_input["device"]
+            decoder = Decoder(user_input["decoder"])
+            previous = decoders.pop(device, Decoder.AUTO)
+            if decoder is not Decoder.AUTO:
+                decoders[device] = decoder
+            elif previous != Decoder.AUTO:
+                application_id, device_id = device.split("/", 1)
+                async_remove_decoder_entities(
+                    self.hass,
+                    entry.entry_id,
+                    (application_id, device_id),
+                    Decoder(previous),
+                )
+            return self._save({CONF_DECODERS: decoders})
+        schema = vol.Schema(
+            {
+                vol.Required("device"): SelectSelector(
+                    SelectSelectorConfig(
+                        options=devices, mode=SelectSelectorMode.DROPDOWN
+                    )
+                ),
+                vol.Required("decoder", default=Decoder.AUTO.value): DECODER_SELECTOR,
+            }
+        )
+        return self.async_show_form(step_id="end_device_decoder", data_schema=schema)

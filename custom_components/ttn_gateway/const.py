@@ -48,3 +48,12 @@ UNKNOWN_INTERVAL_OFFLINE_THRESHOLD: Final = timedelta(hours=1)
 MAX_OFFLINE_THRESHOLD: Final = timedelta(days=7)
 
 ISSUE_MQTT_NOT_SET_UP: Final = "mqtt_not_set_up"
+
+# Bounds of what uplinks can create (an option for the number of devices).
+CONF_MAX_END_DEVICES: Final = "max_end_devices"
+DEFAULT_MAX_END_DEVICES: Final = 200
+MAX_MAX_END_DEVICES: Final = 5000
+# Application IDs whose uplinks are taken; absent or empty for all.
+CONF_APPLICATIONS: Final = "applications"
+ISSUE_END_DEVICE_CAP: Final = "end_device_cap"
+ISSUE_END_DEVICE_ENTITY_CAP: Final = "end_device_entity_cap"

@@ -13,6 +13,12 @@ from .end_devices import end_device_diagnostics
 from .runtime import TTSConfigEntry
 
 TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
+REDACTED = "**REDACTED**"
+
+
+def _without_owner(text: str | None, owner: str) -> str | None:
+    """The text with the API key's owner ID (user or organization) redacted."""
+    return text.replace(owner, REDACTED) if text and owner else text
 
 
 async def async_get_config_entry_diagnostics(
@@ -25,10 +31,13 @@ async def async_get_config_entry_diagnostics(
     store = runtime.store
     streams = runtime.streams
     silence = runtime.silence
+    # The unique ID is <owner>@<host>; the title names the owner too.
+    owner = (entry.unique_id or "").rpartition("@")[0]
     return async_redact_data(
         {
             "entry": {
-                "title": entry.title,
+                "title": _without_owner(entry.title, owner),
+                "unique_id": _without_owner(entry.unique_id, owner),
                 "data": dict(entry.data),
                 "options": dict(entry.options),
             },

@@ -8,7 +8,7 @@ changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -25,7 +25,6 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
-    EVENT_HOMEASSISTANT_STOP,
     SIGNAL_STRENGTH_DECIBELS,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     STATE_ON,
@@ -34,16 +33,16 @@ from homeassistant.const import (
     UnitOfFrequency,
     UnitOfTime,
 )
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
 from .decoders import ReadingDescription, describe_reading
 from .end_devices import EndDevice, EndDeviceManager
 from .runtime import TTSConfigEntry
+from .state_writes import WriteOnChange
 
 type SensorValue = str | int | float | datetime | None
 
@@ -92,6 +91,7 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="rssi",
             translation_key="rssi",
+            entity_registry_enabled_default=False,
             device_class=SensorDeviceClass.SIGNAL_STRENGTH,
             native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
             state_class=SensorStateClass.MEASUREMENT,
@@ -102,6 +102,7 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="snr",
             translation_key="snr",
+            entity_registry_enabled_default=False,
             native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
             state_class=SensorStateClass.MEASUREMENT,
             entity_category=EntityCategory.DIAGNOSTIC,
@@ -111,6 +112,7 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="spreading_factor",
             translation_key="spreading_factor",
+            entity_registry_enabled_default=False,
             state_class=SensorStateClass.MEASUREMENT,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_uplink(lambda uplink: uplink.spreading_factor),
@@ -118,6 +120,7 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="frequency",
             translation_key="frequency",
+            entity_registry_enabled_default=False,
             device_class=SensorDeviceClass.FREQUENCY,
             native_unit_of_measurement=UnitOfFrequency.MEGAHERTZ,
             suggested_display_precision=1,
@@ -131,15 +134,16 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="frame_counter",
             translation_key="frame_counter",
-            # A counter (it restarts when the device rejoins); also keeps the
-            # logbook free of an entry per uplink.
-            state_class=SensorStateClass.TOTAL_INCREASING,
+            # Restarts when the device rejoins: neither a total nor a
+            # measurement, and of no use in statistics.
+            entity_registry_enabled_default=False,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_uplink(lambda uplink: uplink.f_cnt),
         ),
         EndDeviceSensorEntityDescription(
             key="gateway_count",
             translation_key="gateway_count",
+            entity_registry_enabled_default=False,
             state_class=SensorStateClass.MEASUREMENT,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_uplink(lambda uplink: len(uplink.rx_metadata)),
@@ -147,6 +151,7 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         EndDeviceSensorEntityDescription(
             key="airtime",
             translation_key="airtime",
+            entity_registry_enabled_default=False,
             device_class=SensorDeviceClass.DURATION,
             native_unit_of_measurement=UnitOfTime.MILLISECONDS,
             state_class=SensorStateClass.MEASUREMENT,
@@ -218,7 +223,7 @@ def reading_binary_sensor_description(
     )
 
 
-class EndDeviceEntity(Entity):
+class EndDeviceEntity(WriteOnChange, Entity):
     """An entity of one end device, fed by the end device manager."""
 
     _attr_has_entity_name = True
@@ -261,15 +266,15 @@ class EndDeviceEntity(Entity):
     async def _async_restore(self) -> None:
         """Take the state saved before the restart."""
 
-    def _take_device_state(self) -> bool:
-        """Take the device's latest values; True when the state changed."""
+    def _take_device_state(self) -> None:
+        """Take the device's latest values."""
         raise NotImplementedError
 
     @callback
     def async_handle_device_update(self) -> None:
-        """Write the state if the latest uplink changed it."""
-        if self._take_device_state():
-            self.async_write_ha_state()
+        """Write the state if the latest uplink (or availability) changed it."""
+        self._take_device_state()
+        self.async_write_if_changed()
 
 
 class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
@@ -288,18 +293,17 @@ class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
             value = None if state is None else dt_util.parse_datetime(state.state)
         self._attr_native_value = value
 
-    def _take_device_state(self) -> bool:
+    def _signature(self) -> Hashable:
+        value = self._attr_native_value
+        return (self.available, type(value), value)
+
+    def _take_device_state(self) -> None:
         if self.device.uplink is None:
-            return False
+            return
         value = self.entity_description.value_fn(self.device)
         if value is None and self.entity_description.keep_last:
-            return False
-        if value == self._attr_native_value and type(value) is type(
-            self._attr_native_value
-        ):
-            return False
+            return
         self._attr_native_value = value
-        return True
 
 
 class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
@@ -311,12 +315,13 @@ class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
         if (last := await self.async_get_last_state()) is not None:
             self._attr_is_on = last.state == STATE_ON
 
-    def _take_device_state(self) -> bool:
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on)
+
+    def _take_device_state(self) -> None:
         value = self.entity_description.is_on_fn(self.device)
-        if value is None or value == self._attr_is_on:
-            return False
-        self._attr_is_on = value
-        return True
+        if value is not None:
+            self._attr_is_on = value
 
 
 @dataclass
@@ -351,8 +356,6 @@ class OnlineStoredData(ExtraStoredData):
 class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
     """On while the device sent an uplink within its silence threshold."""
 
-    _silence_timer: CALLBACK_TYPE | None = None
-
     @property
     def extra_restore_state_data(self) -> OnlineStoredData:
         """Save when the device was last seen and how often it sends."""
@@ -363,44 +366,29 @@ class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEn
             stored = OnlineStoredData.from_dict(extra.as_dict())
             self.device.restore(stored.last_seen, stored.uplink_interval)
 
-    async def async_added_to_hass(self) -> None:
-        """Stop the silence timer when Home Assistant stops."""
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            self.hass.bus.async_listen(
-                EVENT_HOMEASSISTANT_STOP, lambda _event: self._cancel_timer()
-            )
-        )
-
     async def async_will_remove_from_hass(self) -> None:
         """Stop the silence timer."""
-        self._cancel_timer()
+        self.manager.silence_timers.cancel(self.device.key)
         await super().async_will_remove_from_hass()
 
-    def _cancel_timer(self) -> None:
-        if self._silence_timer is not None:
-            self._silence_timer()
-            self._silence_timer = None
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on)
 
-    def _take_device_state(self) -> bool:
-        self._cancel_timer()
+    def _take_device_state(self) -> None:
+        timers = self.manager.silence_timers
         last_seen = self.device.last_seen
         if last_seen is None:
-            return False
+            timers.cancel(self.device.key)
+            return
         silent_at = last_seen + self.manager.silence_threshold(self.device)
-        is_on = dt_util.utcnow() < silent_at
-        if is_on:
-            self._silence_timer = async_track_point_in_utc_time(
-                self.hass, self._async_silence_reached, silent_at
-            )
-        if is_on == self._attr_is_on:
-            return False
-        self._attr_is_on = is_on
-        return True
+        self._attr_is_on = dt_util.utcnow() < silent_at
+        if self._attr_is_on:
+            timers.schedule(self.device.key, silent_at, self._async_silence_reached)
+        else:
+            timers.cancel(self.device.key)
 
     @callback
     def _async_silence_reached(self, now: datetime) -> None:
-        self._silence_timer = None
         self.async_handle_device_update()
 
 

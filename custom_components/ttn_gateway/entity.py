@@ -2,23 +2,21 @@
 
 A gateway entity follows its own gateway in the store: an event for one
 gateway touches only that gateway's entities. It writes its state only when
-what it shows changed.
+what it shows changed (state_writes.WriteOnChange, shared with end devices).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .runtime import TTSConfigEntry, TTSRuntimeData
+from .state_writes import WriteOnChange
 from .store import GatewayData
-
-type Signature = tuple[bool, object, Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +27,7 @@ class GatewayEntityDescription(EntityDescription):
     exists_fn: Callable[[GatewayData], bool] = lambda _: True
 
 
-class GatewayEntity(Entity):
+class GatewayEntity(WriteOnChange):
     """An entity that belongs to one gateway."""
 
     _attr_has_entity_name = True
@@ -52,7 +50,6 @@ class GatewayEntity(Entity):
         data = runtime.store.get(gateway_id)
         assert data is not None  # noqa: S101  (entities are made for known gateways)
         self._attr_device_info = coordinator.device_info(data.gateway)
-        self._written: Signature | None = None
 
     def _state_source(self) -> object:
         """What the state is made from; platforms return their raw value.
@@ -61,19 +58,18 @@ class GatewayEntity(Entity):
         """
         return self.state
 
-    def _signature(self) -> Signature:
+    def _signature(self) -> object:
         """What a state write would show: availability, state and attributes."""
         return (self.available, self._state_source(), self.extra_state_attributes)
 
     async def async_added_to_hass(self) -> None:
-        """Follow the gateway in the store; remember the state written now."""
+        """Follow the gateway in the store."""
         await super().async_added_to_hass()
         self.async_on_remove(
             self.runtime.store.async_subscribe_gateway(
                 self.gateway_id, self._handle_gateway_update
             )
         )
-        self._written = self._signature()
 
     async def async_update(self) -> None:
         """Ask for a poll (the update_entity action)."""
@@ -83,11 +79,11 @@ class GatewayEntity(Entity):
     def _handle_gateway_update(self) -> None:
         """Write the state only when it changed: most updates change nothing."""
         current = self._signature()
-        if current != self._written:
+        if current != self._written_signature:
             self._write(current)
 
-    def _write(self, signature: Signature) -> None:
-        self._written = signature
+    def _write(self, signature: object) -> None:
+        """Write a changed state; platforms may hold some writes back."""
         self.async_write_ha_state()
 
     @property

@@ -26,12 +26,7 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
 from .end_device_entities import async_add_end_device_entities
-from .entity import (
-    GatewayEntity,
-    GatewayEntityDescription,
-    Signature,
-    async_add_gateway_entities,
-)
+from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
 from .runtime import TTSConfigEntry
 from .store import GatewayData
 from .tts import ConnectionState, GatewayConnectionStats
@@ -226,6 +221,11 @@ async def async_setup_entry(
     async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
 
 
+def _availability(signature: object) -> object:
+    """The availability part of an entity's signature."""
+    return signature[0] if isinstance(signature, tuple) else None
+
+
 class GatewaySensor(GatewayEntity, SensorEntity):
     """A sensor of a gateway."""
 
@@ -238,7 +238,7 @@ class GatewaySensor(GatewayEntity, SensorEntity):
         data = self.gateway_data
         return None if data is None else data.connection.state
 
-    def _write(self, signature: Signature) -> None:
+    def _write(self, signature: object) -> None:
         """Write now, or for a busy timestamp at most once per interval."""
         if self.entity_description.rate_limited:
             now = dt_util.utcnow()
@@ -252,7 +252,7 @@ class GatewaySensor(GatewayEntity, SensorEntity):
                 due is not None
                 and now < due
                 and state is self._written_state
-                and signature[0] == (self._written or signature)[0]
+                and _availability(signature) == _availability(self._written_signature)
             ):
                 if self._pending_write is None:
                     self._pending_write = async_call_later(
@@ -265,12 +265,11 @@ class GatewaySensor(GatewayEntity, SensorEntity):
         super()._write(signature)
 
     @callback
-    def _async_write_pending(self, _now: datetime) -> None:
+    def _async_write_pending(self, now: datetime) -> None:
         self._pending_write = None
-        current = self._signature()
-        if current != self._written:
-            self._written_at = None  # due now
-            self._write(current)
+        self._written_at = now
+        self._written_state = self._connection_state()
+        self.async_write_if_changed()
 
     def _cancel_pending(self) -> None:
         if self._pending_write is not None:

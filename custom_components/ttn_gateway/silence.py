@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
 from .store import GatewayData, GatewayStore
+from .timers import KeyedTimers
 from .tts import ConnectionState
 
 
@@ -63,7 +63,9 @@ class SilenceMonitor:
         self.default_threshold = default_threshold
         self._overrides: dict[str, timedelta] = {}
         self._states: dict[str, _GatewayState] = {}
-        self._timers: dict[str, tuple[datetime, CALLBACK_TYPE]] = {}
+        self._timers: KeyedTimers[str] = KeyedTimers(hass)
+        # When each pending timer fires.
+        self._due: dict[str, datetime] = {}
         self._event_listeners: dict[str, list[GatewayEventListener]] = {}
         self._state_listeners: dict[str, list[Callable[[], None]]] = {}
         self._watching: dict[str, CALLBACK_TYPE] = {}
@@ -140,9 +142,8 @@ class SilenceMonitor:
             for unsubscribe in self._watching.values():
                 unsubscribe()
             self._watching.clear()
-            for _, cancel in self._timers.values():
-                cancel()
-            self._timers.clear()
+            self._timers.cancel_all()
+            self._due.clear()
 
         return stop
 
@@ -235,24 +236,21 @@ class SilenceMonitor:
         Every uplink of a busy gateway moves the moment, so this spares a
         timer per uplink.
         """
-        current = self._timers.get(gateway_id)
-        if current is not None and when is not None and current[0] <= when:
+        current = self._due.get(gateway_id)
+        if current is not None and when is not None and current <= when:
             return
-        if current is not None:
-            current[1]()
-            del self._timers[gateway_id]
         if when is None:
+            self._due.pop(gateway_id, None)
+            self._timers.cancel(gateway_id)
             return
 
         @callback
         def turn_silent(_now: datetime) -> None:
-            self._timers.pop(gateway_id, None)
+            self._due.pop(gateway_id, None)
             self._async_evaluate(gateway_id)
 
-        self._timers[gateway_id] = (
-            when,
-            async_track_point_in_utc_time(self._hass, turn_silent, when),
-        )
+        self._due[gateway_id] = when
+        self._timers.schedule(gateway_id, when, turn_silent)
 
     def _fire(
         self, gateway_id: str, event_type: GatewayEventType, data: dict[str, str]

@@ -59,6 +59,11 @@ class UplinkError(ValueError):
     """The message is not a usable ``ApplicationUp``; the text says why."""
 
 
+def is_identifier(value: str) -> bool:
+    """Whether a text is a TTS identifier (application, device)."""
+    return _ID.match(value) is not None
+
+
 def _identifier(value: object) -> str:
     if not isinstance(value, str) or not _ID.match(value):
         raise UplinkError("an end device or application ID is not a TTS identifier")

@@ -1,0 +1,212 @@
+"""Message intake: validation, caps, de-duplication and decoder dispatch.
+
+``Intake.take`` turns one MQTT message into a device update, or drops it
+and counts why. It runs no Home Assistant machinery (the manager does that
+with what it returns), so it can be fuzzed directly. Whatever the message,
+what it can create is bounded: a message is at most 64 KiB, the topic's
+application and device IDs must be the message's own, the application must
+be allowed, at most ``max_devices`` devices and 64 entities per device are
+created, and every string that reaches a registry is cut to a sane length.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from homeassistant.const import Platform
+from homeassistant.util.json import json_loads
+
+from ..const import LOGGER
+from ..decoders import DecodeError, Decoder, decode
+from ..tts.uplink import Uplink, UplinkError, parse_application_up
+from .registry import device_key_text
+from .state import DeviceKey, EndDevice
+
+# An ApplicationUp is a few kB; anything larger is not a TTS uplink.
+MAX_MESSAGE_BYTES = 64 * 1024
+# Entities of one device, radio figures and online sensor included.
+MAX_ENTITIES_PER_DEVICE = 64
+
+
+class Cap(StrEnum):
+    """The limits whose excess is reported in a repair issue."""
+
+    DEVICES = "devices"
+    ENTITIES = "entities"
+
+
+@dataclass
+class MessageCounters:
+    """What happened to the messages received (shown in diagnostics)."""
+
+    received: int = 0
+    uplinks: int = 0
+    repeats: int = 0
+    older: int = 0
+    ignored: int = 0
+    dropped: int = 0
+    undecodable: int = 0
+    over_device_cap: int = 0
+    over_entity_cap: int = 0
+    drop_reasons: Counter[str] = field(default_factory=Counter)
+
+
+# <app>[@tenant]/devices/<device>/up: the last levels of an uplink topic.
+_TOPIC_LEVELS = 4
+
+
+def topic_ids(topic: str) -> DeviceKey | None:
+    """(application ID, device ID) of ``…/v3/<app>[@tenant]/devices/<dev>/up``."""
+    levels = topic.rsplit("/", _TOPIC_LEVELS)[-_TOPIC_LEVELS:]
+    if len(levels) != _TOPIC_LEVELS or levels[1] != "devices" or levels[3] != "up":
+        return None
+    return levels[0].split("@", 1)[0], levels[2]
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """The options the intake applies."""
+
+    max_devices: int
+    # Application IDs whose uplinks are taken; empty for all.
+    applications: frozenset[str] = frozenset()
+    decoders: Mapping[str, Decoder] = field(default_factory=dict)
+
+
+class Intake:
+    """Takes the uplinks of one config entry's end devices."""
+
+    def __init__(
+        self,
+        settings: IntakeSettings,
+        devices: dict[DeviceKey, EndDevice],
+        new_device: Callable[[DeviceKey], EndDevice],
+        console_base: Callable[[str | None], str],
+    ) -> None:
+        """Take uplinks into devices; new_device makes (and stores) a device."""
+        self.settings = settings
+        self.devices = devices
+        self._new_device = new_device
+        self._console_base = console_base
+        self.counters = MessageCounters()
+        # Caps exceeded since the last call of take_cap_hits.
+        self._cap_hits: set[Cap] = set()
+
+    def take_cap_hits(self) -> Collection[Cap]:
+        """The caps exceeded since the last call (each once until then)."""
+        hits, self._cap_hits = self._cap_hits, set()
+        return hits
+
+    @property
+    def has_cap_hits(self) -> bool:
+        """Whether a cap was exceeded since the last take_cap_hits."""
+        return bool(self._cap_hits)
+
+    def _drop(self, topic: str, reason: str) -> None:
+        self.counters.dropped += 1
+        self.counters.drop_reasons[reason.split(":", 1)[0]] += 1
+        LOGGER.debug("Dropped the message on %.200s: %s", topic, reason)
+
+    def take(self, topic: str, payload: bytes | str, now: datetime) -> EndDevice | None:
+        """Take one MQTT message; the device it updated, or None.
+
+        The device's ``info_changed`` says whether its registry entry needs
+        an update.
+        """
+        self.counters.received += 1
+        if len(payload) > MAX_MESSAGE_BYTES:
+            self._drop(topic, f"message larger than {MAX_MESSAGE_BYTES} bytes")
+            return None
+        if (topic_key := topic_ids(topic)) is None:
+            self._drop(topic, "not an uplink topic (…/devices/<device-id>/up)")
+            return None
+        applications = self.settings.applications
+        if applications and topic_key[0] not in applications:
+            self._drop(topic, "application not allowed in the options")
+            return None
+        try:
+            uplink = parse_application_up(json_loads(payload))
+        except UplinkError as err:
+            self._drop(topic, str(err))
+            return None
+        except ValueError as err:
+            self._drop(topic, f"not JSON: {err}")
+            return None
+        if uplink is None:
+            self.counters.ignored += 1
+            return None
+        key = (uplink.ids.application_id, uplink.ids.device_id)
+        if key != topic_key:
+            self._drop(topic, "topic and end_device_ids name different devices")
+            return None
+        if (device := self.devices.get(key)) is None:
+            if len(self.devices) >= self.settings.max_devices:
+                self.counters.over_device_cap += 1
+                self._cap_hits.add(Cap.DEVICES)
+                self._drop(topic, "over the end-device cap")
+                return None
+            device = self._new_device(key)
+            LOGGER.debug("New end device %s", device_key_text(key))
+        elif device.is_repeat(uplink):
+            self.counters.repeats += 1
+            return None
+        elif device.is_older(uplink, now):
+            self.counters.older += 1
+            return None
+        self.counters.uplinks += 1
+        self._apply(device, uplink, now)
+        return device
+
+    def _apply(self, device: EndDevice, uplink: Uplink, now: datetime) -> None:
+        try:
+            readings = decode(
+                device.decoder,
+                uplink.f_port,
+                uplink.frm_payload,
+                uplink.decoded_payload,
+            )
+        except DecodeError as err:
+            self.counters.undecodable += 1
+            LOGGER.debug(
+                "Uplink %s of %s does not fit decoder %s: %s",
+                uplink.f_cnt,
+                device_key_text(device.key),
+                device.decoder,
+                err,
+            )
+            readings = {}
+        for reading_key in list(readings):
+            reading = readings[reading_key]
+            platform = (
+                Platform.BINARY_SENSOR
+                if isinstance(reading.value, bool)
+                else Platform.SENSOR
+            )
+            if reading_key in device.wanted[platform]:
+                continue
+            if device.entity_count >= MAX_ENTITIES_PER_DEVICE:
+                self.counters.over_entity_cap += 1
+                self._cap_hits.add(Cap.ENTITIES)
+                del readings[reading_key]
+                continue
+            device.wanted[platform].add(reading_key)
+            if reading.name:
+                device.names[reading_key] = reading.name
+        device.apply(uplink, readings, now)
+        self._update_info(device, uplink)
+
+    def _update_info(self, device: EndDevice, uplink: Uplink) -> None:
+        """Keep model and Console link as the uplinks tell them."""
+        console_url = (
+            f"{self._console_base(uplink.cluster_address)}/console/applications/"
+            f"{device.key[0]}/devices/{device.key[1]}"
+        )
+        version_ids = uplink.version_ids or device.version_ids
+        if version_ids == device.version_ids and console_url == device.console_url:
+            return
+        device.version_ids, device.console_url = version_ids, console_url
+        device.info_changed = True

@@ -1,0 +1,170 @@
+"""Registry bookkeeping of end devices: only this entry's own entries, never others'.
+
+End devices are known by (application ID, device ID) in a device identifier.
+At setup the devices seen before are rebuilt from the registries; entities
+that no longer belong to a device are removed, but only entity entries whose
+config entry is this one and whose platform is this integration: helpers and
+other integrations' entities linked to an end device are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import re
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+from ..const import DOMAIN, LOGGER
+from ..decoders import Decoder, describe_reading
+from .state import DeviceKey, EndDevice
+
+_IDENTIFIER = re.compile(r"^(.+)_device_([a-z0-9-]+)_([a-z0-9-]+)$")
+
+# Static entities every end device has: (platform, key).
+STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
+    (Platform.SENSOR, "rssi"),
+    (Platform.SENSOR, "snr"),
+    (Platform.SENSOR, "spreading_factor"),
+    (Platform.SENSOR, "frequency"),
+    (Platform.SENSOR, "frame_counter"),
+    (Platform.SENSOR, "gateway_count"),
+    (Platform.SENSOR, "airtime"),
+    (Platform.SENSOR, "last_seen"),
+    (Platform.BINARY_SENSOR, "online"),
+)
+_STATIC_KEYS = frozenset(STATIC_ENTITY_KEYS)
+
+
+def end_device_identifier(entry_id: str, key: DeviceKey) -> str:
+    """Device registry identifier of an end device."""
+    return f"{entry_id}_device_{key[0]}_{key[1]}"
+
+
+def end_device_key(entry_id: str, device: dr.DeviceEntry) -> DeviceKey | None:
+    """The end device a registry device stands for; None for gateways."""
+    for domain, identifier in device.identifiers:
+        if (
+            domain == DOMAIN
+            and (match := _IDENTIFIER.match(identifier))
+            and match.group(1) == entry_id
+        ):
+            return match.group(2), match.group(3)
+    return None
+
+
+def is_end_device(entry_id: str, device: dr.DeviceEntry) -> bool:
+    """Whether a registry device of the entry is an end device."""
+    return end_device_key(entry_id, device) is not None
+
+
+def device_key_text(key: DeviceKey) -> str:
+    """``application-id/device-id``, as the options and diagnostics show it."""
+    return f"{key[0]}/{key[1]}"
+
+
+def _own_entities(
+    entity_registry: er.EntityRegistry, entry_id: str, device_id: str
+) -> list[er.RegistryEntry]:
+    """This entry's own entities of a device (not helpers linked to it)."""
+    return [
+        entity_entry
+        for entity_entry in er.async_entries_for_device(
+            entity_registry, device_id, include_disabled_entities=True
+        )
+        if entity_entry.config_entry_id == entry_id and entity_entry.platform == DOMAIN
+    ]
+
+
+def _reading_platform(key: str) -> tuple[Platform, Decoder] | None:
+    if (description := describe_reading(key)) is None:
+        return None
+    platform = Platform.BINARY_SENSOR if description.binary else Platform.SENSOR
+    return platform, description.decoder
+
+
+def keeps(device: EndDevice, platform: Platform, key: str) -> bool:
+    """Whether an entity key still belongs to the device."""
+    if (platform, key) in _STATIC_KEYS:
+        return True
+    found = _reading_platform(key)
+    return (
+        found is not None
+        and found[0] is platform
+        and device.decoder in (Decoder.AUTO, found[1])
+    )
+
+
+@callback
+def async_load_known_devices(
+    hass: HomeAssistant,
+    entry_id: str,
+    enabled: bool,
+    new_device: Callable[[DeviceKey], EndDevice | None],
+) -> None:
+    """Recreate the devices seen before from the registries.
+
+    With end-device monitoring off they are removed instead. With a decoder
+    chosen for a device, this entry's entities of other decoders are removed.
+    new_device returns None for a device that is not to be kept.
+    """
+    device_registry = dr.async_get(hass)
+    entity_registry = er.async_get(hass)
+    for device_entry in dr.async_entries_for_config_entry(device_registry, entry_id):
+        if (key := end_device_key(entry_id, device_entry)) is None:
+            continue
+        if not enabled:
+            LOGGER.debug("Removing end device %s: monitoring is off", key[1])
+            device_registry.async_remove_device(device_entry.id)
+            continue
+        if (device := new_device(key)) is None:
+            continue
+        prefix = f"{device.identifier}_"
+        for entity_entry in _own_entities(entity_registry, entry_id, device_entry.id):
+            entity_key = entity_entry.unique_id.removeprefix(prefix)
+            try:
+                platform = Platform(entity_entry.domain)
+            except ValueError:  # pragma: no cover - only our platforms register
+                continue
+            if keeps(device, platform, entity_key):
+                device.wanted[platform].add(entity_key)
+                if entity_entry.original_name:
+                    device.names[entity_key] = entity_entry.original_name
+            else:
+                entity_registry.async_remove(entity_entry.entity_id)
+
+
+@callback
+def async_remove_decoder_entities(
+    hass: HomeAssistant, entry_id: str, key: DeviceKey, decoder: Decoder
+) -> int:
+    """Remove this entry's entities of one decoder from a device.
+
+    Used when a device goes back to the Automatic decoder: what the
+    previous decoder made comes back only if Automatic decodes it again.
+    Returns how many entities were removed.
+    """
+    device_registry = dr.async_get(hass)
+    entity_registry = er.async_get(hass)
+    device_entry = device_registry.async_get_device(
+        identifiers={(DOMAIN, end_device_identifier(entry_id, key))}
+    )
+    if device_entry is None:
+        return 0
+    prefix = f"{end_device_identifier(entry_id, key)}_"
+    removed = 0
+    for entity_entry in _own_entities(entity_registry, entry_id, device_entry.id):
+        found = _reading_platform(entity_entry.unique_id.removeprefix(prefix))
+        if found is not None and found[1] is decoder:
+            entity_registry.async_remove(entity_entry.entity_id)
+            removed += 1
+    return removed
+
+
+@callback
+def async_update_device(hass: HomeAssistant, entry_id: str, device: EndDevice) -> None:
+    """Write the device's model and Console link to the device registry."""
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry_id, **device.device_info()
+    )

@@ -1,0 +1,162 @@
+"""Device state: what is known of one end device, and how an uplink changes it.
+
+An uplink replaces the readings only when it is not older (by TTS's
+``received_at``) than the newest one seen; an uplink whose session, frame
+counter and payload were seen lately is a repeat. Timing saved before a
+restart is taken back unless an uplink came first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import re
+from statistics import median
+from typing import Protocol
+
+from homeassistant.const import Platform
+from homeassistant.helpers.device_registry import DeviceInfo
+
+from ..const import DOMAIN
+from ..decoders import Decoder, Readings
+from ..tts.models import VersionIds
+from ..tts.uplink import Uplink
+
+# Uplinks remembered per device to recognise a repeat.
+DEDUP_WINDOW = 16
+# Uplink intervals remembered per device; the median is used.
+INTERVAL_WINDOW = 8
+# Uplinks closer together than this are not an interval (retries, bursts).
+MIN_INTERVAL = timedelta(seconds=1)
+# How far ahead of this clock a received_at is believed; later times count
+# as this much ahead, so that one message dated in the future cannot hold
+# back the real uplinks for longer.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Longest text from a message that reaches the device registry.
+MAX_REGISTRY_TEXT = 64
+_DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
+
+type DeviceKey = tuple[str, str]
+# What makes an uplink the same as another: session, frame counter, payload.
+type UplinkFingerprint = tuple[str | None, int, bytes]
+
+
+class EndDeviceListener(Protocol):
+    """An entity that follows an end device."""
+
+    def async_handle_device_update(self) -> None:
+        """Take the device's latest uplink (or availability) and write if changed."""
+
+
+def _bounded(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_REGISTRY_TEXT]
+
+
+@dataclass(eq=False)
+class EndDevice:
+    """What is known of one end device: its latest uplink and timing."""
+
+    key: DeviceKey
+    identifier: str
+    decoder: Decoder = Decoder.AUTO
+    uplink: Uplink | None = None
+    # Readings of the latest uplink only.
+    readings: Readings = field(default_factory=dict)
+    last_seen: datetime | None = None
+    intervals: deque[float] = field(
+        default_factory=lambda: deque(maxlen=INTERVAL_WINDOW)
+    )
+    recent: deque[UplinkFingerprint] = field(
+        default_factory=lambda: deque(maxlen=DEDUP_WINDOW)
+    )
+    version_ids: VersionIds | None = None
+    console_url: str | None = None
+    # Entity keys per platform that should exist, and that the platform made.
+    wanted: dict[Platform, set[str]] = field(
+        default_factory=lambda: {Platform.SENSOR: set(), Platform.BINARY_SENSOR: set()}
+    )
+    created: dict[Platform, set[str]] = field(
+        default_factory=lambda: {Platform.SENSOR: set(), Platform.BINARY_SENSOR: set()}
+    )
+    # Readable names of payload formatter fields, by reading key.
+    names: dict[str, str] = field(default_factory=dict)
+    listeners: list[EndDeviceListener] = field(default_factory=list)
+    # The registry entry needs an update (model or Console link changed).
+    info_changed: bool = False
+
+    @property
+    def name(self) -> str:
+        """The device's name in Home Assistant: its TTS device ID."""
+        return self.key[1]
+
+    @property
+    def entity_count(self) -> int:
+        """How many entities the device has or will have."""
+        return sum(len(keys) for keys in self.wanted.values())
+
+    @property
+    def uplink_interval(self) -> float | None:
+        """Median seconds between the device's recent uplinks."""
+        return median(self.intervals) if self.intervals else None
+
+    @staticmethod
+    def fingerprint(uplink: Uplink) -> UplinkFingerprint:
+        """Session (DevAddr), frame counter and payload of an uplink."""
+        return (uplink.ids.dev_addr, uplink.f_cnt, uplink.frm_payload)
+
+    def is_repeat(self, uplink: Uplink) -> bool:
+        """Whether this uplink (same session, counter and payload) was seen lately."""
+        return not uplink.simulated and self.fingerprint(uplink) in self.recent
+
+    @staticmethod
+    def received(uplink: Uplink, now: datetime) -> datetime:
+        """When TTS received the uplink, at most MAX_CLOCK_SKEW after now."""
+        if uplink.received_at is None:
+            return now
+        return min(uplink.received_at, now + MAX_CLOCK_SKEW)
+
+    def is_older(self, uplink: Uplink, now: datetime) -> bool:
+        """Whether TTS received this uplink before the newest one seen."""
+        return self.last_seen is not None and self.received(uplink, now) < (
+            self.last_seen
+        )
+
+    def apply(self, uplink: Uplink, readings: Readings, now: datetime) -> None:
+        """Take a new uplink (not older than the newest one seen)."""
+        seen = self.received(uplink, now)
+        if self.last_seen is not None:
+            interval = seen - self.last_seen
+            if interval >= MIN_INTERVAL:
+                self.intervals.append(interval.total_seconds())
+        if self.last_seen is None or seen > self.last_seen:
+            self.last_seen = seen
+        if not uplink.simulated:
+            self.recent.append(self.fingerprint(uplink))
+        self.uplink = uplink
+        self.readings = readings
+
+    def restore(self, last_seen: datetime | None, interval: float | None) -> None:
+        """Take the timing saved before a restart, unless an uplink came first."""
+        if self.last_seen is None and last_seen is not None:
+            self.last_seen = last_seen
+        if not self.intervals and interval is not None and interval > 0:
+            self.intervals.append(interval)
+
+    def device_info(self) -> DeviceInfo:
+        """Device registry information; only what is known is set."""
+        info = DeviceInfo(identifiers={(DOMAIN, self.identifier)}, name=self.name)
+        if (versions := self.version_ids) is not None:
+            info["manufacturer"] = _bounded(versions.brand_id)
+            info["model"] = _bounded(versions.model_id)
+            info["hw_version"] = _bounded(versions.hardware_version)
+            info["sw_version"] = _bounded(versions.firmware_version)
+        if (
+            self.uplink is not None
+            and (dev_eui := self.uplink.ids.dev_eui)
+            and _DEV_EUI.match(dev_eui)
+        ):
+            info["serial_number"] = dev_eui.upper()
+        if self.console_url:
+            info["configuration_url"] = self.console_url
+        return info

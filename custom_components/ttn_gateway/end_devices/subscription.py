@@ -1,0 +1,173 @@
+"""MQTT subscription and lifecycle: follow the state of MQTT's config entry.
+
+Setup never waits for MQTT. The uplink topic is subscribed whenever Home
+Assistant's MQTT integration is loaded; when it unloads (reload, removal,
+disabled) the end devices become unavailable, and when it is loaded again
+the topic is subscribed again. Without any MQTT entry a repair issue says
+what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import contextlib
+from typing import TYPE_CHECKING
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+
+from ..const import DOMAIN, ISSUE_MQTT_NOT_SET_UP, LOGGER
+
+if TYPE_CHECKING:
+    from homeassistant.components.mqtt import ReceiveMessage
+
+
+class UplinkSubscription:
+    """The uplink topic's subscription, following MQTT's config entry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        topic: str,
+        on_message: Callable[[ReceiveMessage], None],
+        on_availability: Callable[[], None],
+    ) -> None:
+        """Nothing happens until async_start."""
+        self.hass = hass
+        self.entry = entry
+        self.topic = topic
+        self._on_message = on_message
+        self._on_availability = on_availability
+        # MQTT is loaded: uplinks can arrive (the subscription follows at once).
+        self.available = False
+        self.subscribed = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._subscribing = False
+        self._stop_listening: Callable[[], None] | None = None
+        self._stopped = False
+
+    @property
+    def issue_id(self) -> str:
+        """ID of this entry's repair issue about MQTT."""
+        return f"{ISSUE_MQTT_NOT_SET_UP}_{self.entry.entry_id}"
+
+    @callback
+    def async_start(self) -> None:
+        """Follow MQTT's config entry from now on; never waits."""
+        self._stop_listening = async_dispatcher_connect(
+            self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._async_entry_changed
+        )
+        self._async_sync()
+
+    @callback
+    def async_stop(self) -> None:
+        """Unsubscribe and stop following; the entry is unloading."""
+        self._stopped = True
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
+        self._drop_subscription()
+        self.available = False
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    @callback
+    def _async_entry_changed(
+        self, change: ConfigEntryChange, entry: ConfigEntry
+    ) -> None:
+        if entry.domain == mqtt.DOMAIN:
+            self._async_sync()
+
+    def _mqtt_state(self) -> tuple[bool, bool]:
+        """(an enabled MQTT entry exists, it is loaded)."""
+        entries = self.hass.config_entries.async_entries(
+            mqtt.DOMAIN, include_ignore=False, include_disabled=False
+        )
+        return bool(entries), any(
+            entry.state is ConfigEntryState.LOADED for entry in entries
+        )
+
+    @callback
+    def _async_sync(self) -> None:
+        """Subscribe, or drop the subscription, as MQTT's state says."""
+        if self._stopped:
+            return
+        configured, loaded = self._mqtt_state()
+        if configured:
+            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        else:
+            self._raise_issue()
+        if loaded:
+            if not self.available:
+                self.available = True
+                LOGGER.debug("MQTT is loaded: receiving uplinks on %s", self.topic)
+                self._on_availability()
+            if self._unsubscribe is None and not self._subscribing:
+                self._subscribing = True
+                self.entry.async_create_task(
+                    self.hass, self._async_subscribe(), "ttn_gateway uplinks"
+                )
+        elif self.available:
+            LOGGER.info(
+                "MQTT is not loaded: end devices of %s are unavailable until it is",
+                self.entry.title,
+            )
+            self.available = False
+            self._drop_subscription()
+            self._on_availability()
+
+    async def _async_subscribe(self) -> None:
+        try:
+            unsubscribe = await mqtt.async_subscribe(
+                self.hass, self.topic, self._on_message, qos=0, encoding=None
+            )
+        except HomeAssistantError as err:  # MQTT went away meanwhile
+            LOGGER.debug("Could not subscribe to %s: %s", self.topic, err)
+            return
+        finally:
+            self._subscribing = False
+        if self._stopped or not self.available:
+            _unsubscribe_quietly(unsubscribe)
+            return
+        self._unsubscribe = unsubscribe
+        self.subscribed = True
+        LOGGER.debug("Subscribed to %s", self.topic)
+
+    def _drop_subscription(self) -> None:
+        self.subscribed = False
+        if self._unsubscribe is not None:
+            _unsubscribe_quietly(self._unsubscribe)
+            self._unsubscribe = None
+
+    def _raise_issue(self) -> None:
+        if ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id):
+            return
+        LOGGER.warning(
+            "End devices of %s need Home Assistant's MQTT integration, which is "
+            "not set up",
+            self.entry.title,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_MQTT_NOT_SET_UP,
+            translation_placeholders={"title": self.entry.title, "topic": self.topic},
+        )
+
+
+def _unsubscribe_quietly(unsubscribe: Callable[[], None]) -> None:
+    """Unsubscribe; a client that went away with its entry has nothing to undo."""
+    with contextlib.suppress(HomeAssistantError, KeyError, ValueError):
+        unsubscribe()

@@ -1,0 +1,38 @@
+"""Write-on-change for entities: a state is written only when it changed.
+
+An entity says what its state is made of in ``_signature()``; calling
+``async_write_if_changed()`` then writes the state only when that signature
+differs from the one last written (any write, including Home Assistant's own
+when the entity is added, records it).
+"""
+
+from __future__ import annotations
+
+from homeassistant.core import callback
+from homeassistant.helpers.entity import Entity
+
+_NOTHING_WRITTEN = object()
+
+
+class WriteOnChange(Entity):
+    """Mixin for entities that skip writes of an unchanged state."""
+
+    _written_signature: object = _NOTHING_WRITTEN
+
+    def _signature(self) -> object:
+        """What the written state is made of (value, availability, ...)."""
+        raise NotImplementedError
+
+    @callback
+    def async_write_ha_state(self) -> None:
+        """Write the state and remember what was written."""
+        self._written_signature = self._signature()
+        super().async_write_ha_state()
+
+    @callback
+    def async_write_if_changed(self) -> bool:
+        """Write the state if it changed since the last write; True if written."""
+        if self._signature() == self._written_signature:
+            return False
+        self.async_write_ha_state()
+        return True

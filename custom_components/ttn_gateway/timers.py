@@ -1,0 +1,58 @@
+"""Keyed point-in-time timers: at most one pending timer per key.
+
+Silence timers of gateways and end devices use this one mechanism: scheduling
+a key again replaces its earlier timer, and everything is cancelled at once
+when the owner goes away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from datetime import datetime
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_point_in_utc_time
+
+
+class KeyedTimers[K: Hashable]:
+    """Point-in-time timers by key; all methods run in the event loop."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Start with no timers."""
+        self._hass = hass
+        self._cancels: dict[K, CALLBACK_TYPE] = {}
+
+    def __contains__(self, key: object) -> bool:
+        """Whether a timer is pending for the key."""
+        return key in self._cancels
+
+    def __len__(self) -> int:
+        """How many timers are pending."""
+        return len(self._cancels)
+
+    @callback
+    def schedule(
+        self, key: K, when: datetime, action: Callable[[datetime], None]
+    ) -> None:
+        """Call action(now) at when; replaces the key's pending timer."""
+        self.cancel(key)
+
+        @callback
+        def fire(now: datetime) -> None:
+            self._cancels.pop(key, None)
+            action(now)
+
+        self._cancels[key] = async_track_point_in_utc_time(self._hass, fire, when)
+
+    @callback
+    def cancel(self, key: K) -> None:
+        """Cancel the key's pending timer, if any."""
+        if (cancel := self._cancels.pop(key, None)) is not None:
+            cancel()
+
+    @callback
+    def cancel_all(self) -> None:
+        """Cancel every pending timer."""
+        cancels, self._cancels = self._cancels, {}
+        for cancel in cancels.values():
+            cancel()
