@@ -5,10 +5,16 @@ from __future__ import annotations
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_KEY, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_SERVER
+from .const import (
+    CONF_SERVER,
+    DOMAIN,
+    ISSUE_MISSING_GATEWAY_RIGHTS,
+    ISSUE_MQTT_NOT_SET_UP,
+)
 from .coordinator import TTSConfigEntry, TTSCoordinator, TTSRuntimeData
 from .end_devices import EndDeviceManager, is_end_device
 from .stream import GatewayEventStreams
@@ -52,6 +58,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
 async def async_unload_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     """Unload a config entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
+    """Remove the entry's repair issues with the entry: nothing is left to fix."""
+    for issue in (ISSUE_MISSING_GATEWAY_RIGHTS, ISSUE_MQTT_NOT_SET_UP):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 
 
 async def async_remove_config_entry_device(
