@@ -45,6 +45,7 @@ from custom_components.ttn_gateway.const import (
 )
 from custom_components.ttn_gateway.end_devices import end_device_diagnostics
 
+from .compat import device_by_identifier
 from .fake_tts import GATEWAY_ROOFTOP, FakeTTS, load_json
 from .uplinks import (
     APP,
@@ -165,8 +166,10 @@ async def test_feather_appears_on_first_uplink(
     assert online.state == STATE_ON
     assert online.attributes["device_class"] == "connectivity"
 
-    device = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     assert device is not None
     assert device.name == FEATHER
@@ -260,13 +263,10 @@ async def test_payload_formatter_device(
     assert _state(hass, f"{prefix}_rssi") == "-69.0"
     assert _state(hass, f"{prefix}_snr") == "8.25"
 
-    device = device_registry.async_get_device(
-        identifiers={
-            (
-                DOMAIN,
-                f"{mqtt_entry.entry_id}_device_{FORMATTER_APP}_{FORMATTER_NODE}",
-            )
-        }
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{FORMATTER_APP}_{FORMATTER_NODE}"),
+        mqtt_entry.entry_id,
     )
     assert device.manufacturer == "ezurio"
     assert device.model == "rs26x-int-temp-sensor"
@@ -298,8 +298,10 @@ async def test_model_added_when_uplinks_bring_it(
             version_ids={"brand_id": "adafruit", "model_id": "feather-m0-lora"},
         ),
     )
-    device = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     assert device.manufacturer == "adafruit"
     assert device.model == "feather-m0-lora"
@@ -735,11 +737,15 @@ async def test_deleted_device_stays_deleted_until_it_sends(
     """The user may delete end devices (not gateways); they return on uplink."""
     assert await async_setup_component(hass, "config", {})
     await _send(hass, uplink(payload=b"\x2a"))
-    feather = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    feather = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
-    gateway = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_{GATEWAY_ROOFTOP}")}
+    gateway = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_{GATEWAY_ROOFTOP}"),
+        mqtt_entry.entry_id,
     )
     client = await hass_ws_client(hass)
 
