@@ -30,9 +30,23 @@ def device_by_identifier(
         device: dr.DeviceEntry | None = by_identifier(identifier, config_entry_id)
         return device
     device = registry.async_get_device(identifiers={identifier})
-    if device is None or config_entry_id not in device.config_entries:
+    if device is None or device_config_entry_id(device) != config_entry_id:
         return None
     return device
+
+
+def device_config_entry_id(device: dr.DeviceEntry) -> str | None:
+    """The one config entry of a device.
+
+    HA 2026.8 gave a device a single ``config_entry_id`` and deprecated the
+    ``config_entries`` set (reading it fails in tests); 2025.4 has only the set.
+    """
+    if hasattr(type(device), "config_entry_id"):
+        entry_id: str | None = device.config_entry_id  # type: ignore[attr-defined]
+        return entry_id
+    entries = device.config_entries
+    assert len(entries) <= 1, entries
+    return next(iter(entries), None)
 
 
 def user_visible_log(caplog: pytest.LogCaptureFixture) -> str:

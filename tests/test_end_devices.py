@@ -45,7 +45,7 @@ from custom_components.ttn_gateway.const import (
 )
 from custom_components.ttn_gateway.end_devices import end_device_diagnostics
 
-from .compat import device_by_identifier
+from .compat import device_by_identifier, device_config_entry_id
 from .fake_tts import GATEWAY_ROOFTOP, FakeTTS, load_json
 from .uplinks import (
     APP,
@@ -178,7 +178,7 @@ async def test_feather_appears_on_first_uplink(
         "https://eu1.cloud.thethings.network/console/applications/"
         f"{APP}/devices/{FEATHER}"
     )
-    assert device.config_entries == {mqtt_entry.entry_id}
+    assert device_config_entry_id(device) == mqtt_entry.entry_id
 
     # Gateway monitoring is untouched.
     assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
