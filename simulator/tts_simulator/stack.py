@@ -367,18 +367,25 @@ class HomeAssistantClient:
             raise StackError(f"{handler} flow did not create an entry: {result}")
         return result
 
-    async def ensure_entries(
-        self, mqtt_port: int, simulator_url: str, api_key: str
-    ) -> None:
-        """Add the MQTT and TTN Gateway entries unless they exist."""
-        entries = await self.config_entries()
-        for entry in entries:
+    async def remove_onboarding_extras(self) -> int:
+        """Delete the entries onboarding adds besides ours; how many went."""
+        removed = 0
+        for entry in await self.config_entries():
             if entry["domain"] in ONBOARDING_EXTRAS:
                 await self._json(
                     "DELETE",
                     f"/api/config/config_entries/entry/{entry['entry_id']}",
                     headers=self.headers,
                 )
+                removed += 1
+        return removed
+
+    async def ensure_entries(
+        self, mqtt_port: int, simulator_url: str, api_key: str
+    ) -> None:
+        """Add the MQTT and TTN Gateway entries unless they exist."""
+        await self.remove_onboarding_extras()
+        entries = await self.config_entries()
         domains = {entry["domain"] for entry in entries}
         if "mqtt" not in domains:
             await self.add_entry("mqtt", {"broker": LOCALHOST, "port": mqtt_port})
