@@ -2,11 +2,14 @@
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
-# Sets REPO_ROOT and VENV_DIR, and provides find_python, ensure_venv and
-# install_requirements.
+# Sets REPO_ROOT, VENV_DIR (the oldest supported Home Assistant, 2025.4, on
+# Python 3.13) and NEWEST_VENV_DIR (the newest Home Assistant the test harness
+# pins, on Python >= 3.14.2), and provides find_python, ensure_venv,
+# ensure_newest_venv and install_requirements.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_DIR="${REPO_ROOT}/.venv"
+NEWEST_VENV_DIR="${REPO_ROOT}/.venv-newest"
 # Set by find_python.
 PYTHON_BIN=""
 
@@ -79,14 +82,16 @@ _requirements_hash() {
     } | "${VENV_DIR}/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
 }
 
-# Install a requirements file (path relative to the repo root) into .venv,
-# but only when its content changed since the last successful install.
-# The stamp for requirements_foo.txt is .venv/.requirements_foo.sha256.
+# Install a requirements file (path relative to the repo root) into a venv
+# (default .venv; the second argument names another), but only when its
+# content changed since the last successful install.
+# The stamp for requirements_foo.txt is <venv>/.requirements_foo.sha256.
 install_requirements() {
     local file="${REPO_ROOT}/$1"
+    local venv="${2:-${VENV_DIR}}"
     local name stamp wanted
     name="$(basename "$1" .txt)"
-    stamp="${VENV_DIR}/.${name}.sha256"
+    stamp="${venv}/.${name}.sha256"
 
     if [[ ! -f "${file}" ]]; then
         echo "error: ${1} not found in ${REPO_ROOT}" >&2
@@ -97,14 +102,48 @@ install_requirements() {
         return 0
     fi
 
-    echo "==> Installing ${1} into .venv"
-    if [[ ! -f "${VENV_DIR}/.requirements_test.sha256" ]]; then
+    echo "==> Installing ${1} into $(basename "${venv}")"
+    if [[ ! -f "${venv}/.requirements_test.sha256" && ! -f "${venv}/.requirements_test_newest.sha256" ]]; then
         echo "    (the first install of pytest-homeassistant-custom-component and" \
-            "homeassistant 2025.4.4 takes about 5 minutes)"
+            "Home Assistant takes a few minutes)"
     fi
-    (cd "${REPO_ROOT}" && "${VENV_DIR}/bin/python" -m pip install \
+    (cd "${REPO_ROOT}" && "${venv}/bin/python" -m pip install \
         --disable-pip-version-check --quiet -r "${file}")
     echo "${wanted}" >"${stamp}"
+}
+
+# True when "$1" runs and is Python >= 3.14.2.
+_python314_ok() {
+    [[ -n "${1:-}" ]] || return 1
+    "$1" -c 'import sys; sys.exit(sys.version_info < (3, 14, 2))' >/dev/null 2>&1
+}
+
+# Create .venv-newest with a Python >= 3.14.2 (scripts/python314 finds one on
+# PATH or in $PYTHON314, or provisions Debian unstable's on Debian machines)
+# and install requirements_test_newest.txt into it when that file changed.
+ensure_newest_venv() {
+    local python wheels pip_wheel
+    python="$("${REPO_ROOT}/scripts/python314")"
+    # A Python unpacked from Debian's packages: its headers are in its own
+    # prefix (for packages that build from source), and its pip wheel is
+    # where Debian's ensurepip does not look.
+    wheels="$(dirname "$(dirname "${python}")")/share/python-wheels"
+    if [[ -d "$(dirname "$(dirname "${python}")")/include/python3.14" ]]; then
+        export CPATH="$(dirname "$(dirname "${python}")")/include${CPATH:+:${CPATH}}"
+    fi
+    if ! _python314_ok "${NEWEST_VENV_DIR}/bin/python"; then
+        rm -rf "${NEWEST_VENV_DIR}"
+        echo "==> Creating .venv-newest with ${python}"
+        pip_wheel="$(compgen -G "${wheels}/pip-*.whl" | head -n1 || true)"
+        if [[ -n "${pip_wheel}" ]]; then
+            "${python}" -m venv --without-pip "${NEWEST_VENV_DIR}"
+            "${NEWEST_VENV_DIR}/bin/python" "${pip_wheel}/pip" install \
+                --disable-pip-version-check --quiet --no-index "${pip_wheel}"
+        else
+            "${python}" -m venv "${NEWEST_VENV_DIR}"
+        fi
+    fi
+    install_requirements requirements_test_newest.txt "${NEWEST_VENV_DIR}"
 }
 
 # Create .venv (when missing, broken or older than 3.13) and install

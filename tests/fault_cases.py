@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.ttn_gateway.const import DOMAIN
 from tts_simulator import Fault, FaultKind
 
+from .compat import user_visible_log
 from .fake_tts import FakeTTS
 
 # What HA logs when an exception escapes an integration instead of being handled.
@@ -63,8 +64,9 @@ def readings(hass: HomeAssistant) -> dict[str, str]:
 
 def assert_handled(caplog: pytest.LogCaptureFixture) -> None:
     """No exception escaped into HA's log as an unhandled error."""
+    text = user_visible_log(caplog)
     for marker in UNHANDLED_MARKERS:
-        assert marker not in caplog.text, marker
+        assert marker not in text, marker
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,7 @@ from custom_components.ttn_gateway.const import (
     DOMAIN,
 )
 
+from .compat import device_by_identifier
 from .fake_tts import (
     API_KEY,
     GATEWAY_GARDEN,
@@ -114,6 +115,21 @@ async def _submit_user(
     return await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_SERVER: server, CONF_API_KEY: api_key}
     )
+
+
+async def _corrected(
+    hass: HomeAssistant, fake_tts: FakeTTS, result: FlowResult, server: str = "eu1"
+) -> FlowResult:
+    """The user fixes the input (a good key of a good account): an entry is made."""
+    assert result["type"] is FlowResultType.FORM
+    fake_tts.auth_info = load_json("auth-info.json")
+    with patch(PATCH_SETUP, return_value=True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_SERVER: server, CONF_API_KEY: API_KEY}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_API_KEY] == API_KEY
+    return result
 
 
 # User step
@@ -248,6 +264,7 @@ async def test_user_invalid_url(
     assert result["step_id"] == "user"
     assert result["errors"] == {"base": "invalid_url"}
     assert fake_tts.requests == []
+    await _corrected(hass, fake_tts, result)
 
 
 @pytest.mark.parametrize(
@@ -268,6 +285,7 @@ async def test_user_malformed_key(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert fake_tts.requests == []
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_invalid_auth_401(hass: HomeAssistant, fake_tts: FakeTTS) -> None:
@@ -277,6 +295,7 @@ async def test_user_invalid_auth_401(hass: HomeAssistant, fake_tts: FakeTTS) -> 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert fake_tts.count("gateways") == 0
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_invalid_auth_wrong_key(
@@ -286,6 +305,7 @@ async def test_user_invalid_auth_wrong_key(
     result = await _submit_user(hass, "eu1", NEW_KEY)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_invalid_auth_400_token(
@@ -303,6 +323,7 @@ async def test_user_invalid_auth_400_token(
     )
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "invalid_auth"}
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_invalid_auth_empty_auth_info(
@@ -314,6 +335,7 @@ async def test_user_invalid_auth_empty_auth_info(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert result["description_placeholders"] == EMPTY_PLACEHOLDERS
+    await _corrected(hass, fake_tts, result)
 
 
 @pytest.mark.parametrize(
@@ -354,6 +376,7 @@ async def test_user_cannot_connect(
         **EMPTY_PLACEHOLDERS,
         "error": message,
     }
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_cannot_connect_malformed_json(
@@ -366,6 +389,7 @@ async def test_user_cannot_connect_malformed_json(
     assert result["description_placeholders"]["error"] == (
         f"Malformed JSON from {EU1_HOST} for GET /auth_info"
     )
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_cannot_connect_json_not_object(
@@ -378,6 +402,7 @@ async def test_user_cannot_connect_json_not_object(
     assert result["description_placeholders"]["error"] == (
         f"Unexpected JSON from {EU1_HOST} for GET /auth_info"
     )
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_cannot_connect_listing(
@@ -390,6 +415,7 @@ async def test_user_cannot_connect_listing(
     assert result["description_placeholders"]["error"] == (
         "TTS answered HTTP 502 for GET /gateways"
     )
+    await _corrected(hass, fake_tts, result)
 
 
 @pytest.mark.parametrize(
@@ -418,6 +444,7 @@ async def test_user_wrong_key_type(
         "owner": owner,
     }
     assert fake_tts.count("gateways") == 0
+    await _corrected(hass, fake_tts, result)
 
 
 @pytest.mark.parametrize(
@@ -431,7 +458,31 @@ async def test_user_wrong_key_type(
             ["RIGHT_GATEWAY_INFO", "RIGHT_GATEWAY_STATUS_READ"],
             "RIGHT_USER_GATEWAYS_LIST",
         ),
-        ([], "RIGHT_USER_GATEWAYS_LIST, RIGHT_GATEWAY_STATUS_READ"),
+        (
+            ["RIGHT_USER_GATEWAYS_LIST", "RIGHT_GATEWAY_STATUS_READ"],
+            "RIGHT_GATEWAY_INFO",
+        ),
+        (
+            [],
+            "RIGHT_USER_GATEWAYS_LIST, RIGHT_GATEWAY_INFO, RIGHT_GATEWAY_STATUS_READ",
+        ),
+        # A user's "all rights" covers listing its gateways, not the gateways.
+        (
+            ["RIGHT_USER_ALL"],
+            "RIGHT_GATEWAY_INFO, RIGHT_GATEWAY_STATUS_READ",
+        ),
+        # The gateways' "all rights" does not list them.
+        (["RIGHT_GATEWAY_ALL"], "RIGHT_USER_GATEWAYS_LIST"),
+        # The organization's "all rights" is no user right.
+        (
+            ["RIGHT_ORGANIZATION_ALL", "RIGHT_GATEWAY_ALL"],
+            "RIGHT_USER_GATEWAYS_LIST",
+        ),
+        # A gateway's link right includes its information, not its status.
+        (
+            ["RIGHT_USER_GATEWAYS_LIST", "RIGHT_GATEWAY_LINK"],
+            "RIGHT_GATEWAY_STATUS_READ",
+        ),
     ],
 )
 async def test_user_missing_rights(
@@ -447,6 +498,41 @@ async def test_user_missing_rights(
         "rights": missing,
     }
     assert fake_tts.count("gateways") == 0
+    await _corrected(hass, fake_tts, result)
+
+
+@pytest.mark.parametrize(
+    ("owner", "rights"),
+    [
+        # "All current and future rights" of the key's owner.
+        ("user", ["RIGHT_ALL"]),
+        ("user", ["RIGHT_USER_ALL", "RIGHT_GATEWAY_ALL"]),
+        ("organization", ["RIGHT_ORGANIZATION_ALL", "RIGHT_GATEWAY_ALL"]),
+        ("organization", ["RIGHT_ALL"]),
+        # The link right includes the gateway information.
+        (
+            "user",
+            [
+                "RIGHT_USER_GATEWAYS_LIST",
+                "RIGHT_GATEWAY_LINK",
+                "RIGHT_GATEWAY_STATUS_READ",
+            ],
+        ),
+    ],
+)
+async def test_user_pseudo_rights_are_enough(
+    hass: HomeAssistant, fake_tts: FakeTTS, owner: str, rights: list[str]
+) -> None:
+    """A key with "all rights" pseudo-rights is not told it lacks rights."""
+    if owner == "organization":
+        _set_owner(fake_tts, "organization_ids", "organization_id", "acme")
+    _set_rights(fake_tts, *rights)
+    with patch(PATCH_SETUP, return_value=True):
+        result = await _submit_user(hass, "eu1")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == (
+        f"acme@{EU1_HOST}" if owner == "organization" else f"jdoe@{EU1_HOST}"
+    )
 
 
 async def test_user_missing_rights_listing_403(
@@ -457,6 +543,7 @@ async def test_user_missing_rights_listing_403(
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
     assert result["description_placeholders"]["rights"] == ("RIGHT_GATEWAY_STATUS_READ")
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_missing_rights_listing_403_unnamed(
@@ -467,6 +554,7 @@ async def test_user_missing_rights_listing_403_unnamed(
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
     assert result["description_placeholders"]["rights"] == ("RIGHT_USER_GATEWAYS_LIST")
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_unknown_error(hass: HomeAssistant, fake_tts: FakeTTS) -> None:
@@ -476,6 +564,7 @@ async def test_user_unknown_error(hass: HomeAssistant, fake_tts: FakeTTS) -> Non
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
     assert result["description_placeholders"] == EMPTY_PLACEHOLDERS
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_recovers_after_error(
@@ -503,7 +592,12 @@ async def test_user_recovers_after_placeholder_error(
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
 
-    _set_rights(fake_tts, "RIGHT_USER_GATEWAYS_LIST", "RIGHT_GATEWAY_STATUS_READ")
+    _set_rights(
+        fake_tts,
+        "RIGHT_USER_GATEWAYS_LIST",
+        "RIGHT_GATEWAY_INFO",
+        "RIGHT_GATEWAY_STATUS_READ",
+    )
     fake_tts.fail("gateways", 500)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_SERVER: "eu1", CONF_API_KEY: API_KEY}
@@ -546,7 +640,10 @@ async def test_user_organization_key(hass: HomeAssistant, fake_tts: FakeTTS) -> 
     """An organization key with the organization list right works."""
     _set_owner(fake_tts, "organization_ids", "organization_id", "acme")
     _set_rights(
-        fake_tts, "RIGHT_ORGANIZATION_GATEWAYS_LIST", "RIGHT_GATEWAY_STATUS_READ"
+        fake_tts,
+        "RIGHT_ORGANIZATION_GATEWAYS_LIST",
+        "RIGHT_GATEWAY_INFO",
+        "RIGHT_GATEWAY_STATUS_READ",
     )
     result = await _submit_user(hass, "eu1")
 
@@ -563,12 +660,18 @@ async def test_user_organization_key_without_list_right(
 ) -> None:
     """An organization key needs the organization list right, not the user one."""
     _set_owner(fake_tts, "organization_ids", "organization_id", "acme")
-    _set_rights(fake_tts, "RIGHT_USER_GATEWAYS_LIST", "RIGHT_GATEWAY_STATUS_READ")
+    _set_rights(
+        fake_tts,
+        "RIGHT_USER_GATEWAYS_LIST",
+        "RIGHT_GATEWAY_INFO",
+        "RIGHT_GATEWAY_STATUS_READ",
+    )
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
     assert result["description_placeholders"]["rights"] == (
         "RIGHT_ORGANIZATION_GATEWAYS_LIST"
     )
+    await _corrected(hass, fake_tts, result)
 
 
 async def test_user_account_in_reauth(
@@ -697,10 +800,20 @@ async def test_reauth_missing_rights(
     assert result["errors"] == {"base": "missing_rights"}
     assert result["description_placeholders"] == {
         **EMPTY_PLACEHOLDERS,
-        "rights": "RIGHT_GATEWAY_STATUS_READ",
+        "rights": "RIGHT_GATEWAY_INFO, RIGHT_GATEWAY_STATUS_READ",
         "title": f"jdoe ({EU1_HOST})",
         "name": f"jdoe ({EU1_HOST})",
     }
+
+    # The user ticks the rights in the Console and tries again.
+    fake_tts.auth_info = load_json("auth-info.json")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: API_KEY}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
 
 
 async def test_reauth_uses_entry_server(hass: HomeAssistant, fake_tts: FakeTTS) -> None:
@@ -849,7 +962,10 @@ async def test_reconfigure_wrong_account_organization(
     """A key of an organization is not the user's account."""
     _set_owner(fake_tts, "organization_ids", "organization_id", "acme")
     _set_rights(
-        fake_tts, "RIGHT_ORGANIZATION_GATEWAYS_LIST", "RIGHT_GATEWAY_STATUS_READ"
+        fake_tts,
+        "RIGHT_ORGANIZATION_GATEWAYS_LIST",
+        "RIGHT_GATEWAY_INFO",
+        "RIGHT_GATEWAY_STATUS_READ",
     )
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -946,6 +1062,12 @@ async def test_reconfigure_unknown_error(
         )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVER: "eu1", CONF_API_KEY: API_KEY}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
 
 
 # Options
@@ -1351,8 +1473,10 @@ async def test_decoder_options_one_device_at_a_time(
     await hass.async_block_till_done()
 
     # Back to Automatic: the raw decoder's entity goes, others' entities stay.
-    device_entry = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.entry_id}_device_home-sensors_feather-m0-1")}
+    device_entry = device_by_identifier(
+        dr.async_get(hass),
+        (DOMAIN, f"{entry.entry_id}_device_home-sensors_feather-m0-1"),
+        entry.entry_id,
     )
     prefix = f"{entry.entry_id}_device_home-sensors_feather-m0-1"
     raw = entity_registry.async_get_or_create(

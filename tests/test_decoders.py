@@ -361,3 +361,14 @@ def test_fuzz_lpp_round_trip(records: list[tuple[int, int, Any]]) -> None:
     }
     assert set(readings) == expected_keys
     _assert_well_formed(readings)
+
+
+def test_raw_payload_fits_a_state() -> None:
+    """A state holds 255 characters: a 242-byte payload is cut, not refused."""
+    from custom_components.ttn_gateway.decoders.raw import RAW_KEY, decode_raw
+
+    assert decode_raw(1, bytes(127), None)[RAW_KEY].value == "00" * 127
+    long = decode_raw(1, bytes(range(242)), None)[RAW_KEY].value
+    assert isinstance(long, str)
+    assert len(long) <= 255
+    assert long == bytes(range(126)).hex().upper() + "…"

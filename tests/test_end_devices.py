@@ -51,6 +51,7 @@ from custom_components.ttn_gateway.const import (
 )
 from custom_components.ttn_gateway.end_devices import end_device_diagnostics
 
+from .compat import device_by_identifier, device_config_entry_id
 from .fake_tts import GATEWAY_ROOFTOP, FakeTTS, load_json
 from .uplinks import (
     APP,
@@ -175,8 +176,10 @@ async def test_feather_appears_on_first_uplink(
     assert online.state == STATE_ON
     assert online.attributes["device_class"] == "connectivity"
 
-    device = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     assert device is not None
     assert device.name == FEATHER
@@ -185,7 +188,7 @@ async def test_feather_appears_on_first_uplink(
         "https://eu1.cloud.thethings.network/console/applications/"
         f"{APP}/devices/{FEATHER}"
     )
-    assert device.config_entries == {mqtt_entry.entry_id}
+    assert device_config_entry_id(device) == mqtt_entry.entry_id
 
     # Gateway monitoring is untouched.
     assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
@@ -270,13 +273,10 @@ async def test_payload_formatter_device(
     assert _state(hass, f"{prefix}_rssi") == "-69.0"
     assert _state(hass, f"{prefix}_snr") == "8.25"
 
-    device = device_registry.async_get_device(
-        identifiers={
-            (
-                DOMAIN,
-                f"{mqtt_entry.entry_id}_device_{FORMATTER_APP}_{FORMATTER_NODE}",
-            )
-        }
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{FORMATTER_APP}_{FORMATTER_NODE}"),
+        mqtt_entry.entry_id,
     )
     assert device.manufacturer == "ezurio"
     assert device.model == "rs26x-int-temp-sensor"
@@ -308,8 +308,10 @@ async def test_model_added_when_uplinks_bring_it(
             version_ids={"brand_id": "adafruit", "model_id": "feather-m0-lora"},
         ),
     )
-    device = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     assert device.manufacturer == "adafruit"
     assert device.model == "feather-m0-lora"
@@ -746,11 +748,15 @@ async def test_deleted_device_stays_deleted_until_it_sends(
     """The user may delete end devices (not gateways); they return on uplink."""
     assert await async_setup_component(hass, "config", {})
     await _send(hass, uplink(payload=b"\x2a"))
-    feather = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    feather = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
-    gateway = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_{GATEWAY_ROOFTOP}")}
+    gateway = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_{GATEWAY_ROOFTOP}"),
+        mqtt_entry.entry_id,
     )
     client = await hass_ws_client(hass)
 
@@ -835,8 +841,10 @@ async def test_helper_on_end_device_survives_restarts(
 ) -> None:
     """A derivative helper and another integration's entity on a Feather stay."""
     await _send(hass, uplink(payload=b"\x2a"))
-    feather = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    feather = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     garden = area_registry.async_create("Garden")
     helper_entry = MockConfigEntry(
@@ -854,7 +862,11 @@ async def test_helper_on_end_device_survives_restarts(
     helper_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(helper_entry.entry_id)
     await hass.async_block_till_done()
-    helper_id = "sensor.feather_rate"
+    # Newer Home Assistant names a helper on a device after the device too.
+    (helper,) = er.async_entries_for_config_entry(
+        entity_registry, helper_entry.entry_id
+    )
+    helper_id = helper.entity_id
     helper = entity_registry.async_get(helper_id)
     assert helper is not None
     assert helper.device_id == feather.id
@@ -1014,8 +1026,10 @@ async def test_entity_cap_per_device(
     for batch in range(3):
         decoded = {f"field{batch}x{n}": n for n in range(60)}
         await _send(hass, uplink(f_cnt=batch + 1, decoded=decoded))
-    device = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     entities = er.async_entries_for_device(
         entity_registry, device.id, include_disabled_entities=True
@@ -1100,8 +1114,10 @@ async def test_registry_strings_bounded_and_console_link_ours(
     message["end_device_ids"]["dev_eui"] = "x" * 3000
     message["uplink_message"]["network_ids"]["cluster_address"] = "evil.example.com"
     await _send(hass, message)
-    device = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}")}
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        mqtt_entry.entry_id,
     )
     assert device.manufacturer == "b" * 64
     assert device.model == "m" * 64

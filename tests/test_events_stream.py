@@ -232,6 +232,7 @@ async def test_stale_events_change_nothing(
     assert hass.states.get(GARDEN).state == STATE_OFF
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_stats_and_status_events(
     hass: HomeAssistant, streaming: EventFeed
 ) -> None:

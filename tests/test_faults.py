@@ -317,7 +317,7 @@ async def test_rate_limit_is_honoured(
 # --- bad data --------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("init_integration")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_wrong_types_in_fields(
     hass: HomeAssistant,
     fake_tts: FakeTTS,

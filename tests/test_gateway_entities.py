@@ -15,15 +15,13 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    snapshot_platform,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ttn_gateway.const import DOMAIN
 
 from .common import async_poll
+from .compat import device_by_identifier, snapshot_user_view
 from .fake_tts import (
     GATEWAY_GARDEN,
     GATEWAY_ROOFTOP,
@@ -54,10 +52,10 @@ async def test_entities_snapshot(
     with patch("custom_components.ttn_gateway.PLATFORMS", [platform]):
         assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
-    await snapshot_platform(hass, entity_registry, snapshot, mock_config_entry.entry_id)
+    snapshot_user_view(hass, entity_registry, snapshot, mock_config_entry.entry_id)
 
 
-@pytest.mark.usefixtures("init_integration")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_gateway_states(hass: HomeAssistant) -> None:
     """Connected, recently disconnected, never connected and Basic Station gateways."""
     # Connected UDP gateway with downlinks and status metrics.
@@ -138,8 +136,10 @@ async def test_devices(
         "Never connected",
         "basic-station-gw",
     }
-    rooftop = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{mock_config_entry.entry_id}_{GATEWAY_ROOFTOP}")}
+    rooftop = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mock_config_entry.entry_id}_{GATEWAY_ROOFTOP}"),
+        mock_config_entry.entry_id,
     )
     assert rooftop is not None
     assert rooftop.manufacturer == "rakwireless"
@@ -156,10 +156,18 @@ async def test_devices(
 async def test_min_max_rtt_disabled_by_default(
     hass: HomeAssistant, entity_registry: er.EntityRegistry
 ) -> None:
-    """Minimum and maximum round-trip times exist but are disabled."""
+    """Diagnostics a normal user does not need exist but are disabled."""
     for entity_id in (
         "sensor.rooftop_gateway_round_trip_time_minimum",
         "sensor.rooftop_gateway_round_trip_time_maximum",
+        # The gateway's own status metrics and its protocol: diagnostics.
+        "sensor.rooftop_gateway_packets_received",
+        "sensor.rooftop_gateway_packets_received_with_valid_crc",
+        "sensor.rooftop_gateway_downlinks_received_from_server",
+        "sensor.rooftop_gateway_packets_transmitted",
+        "sensor.rooftop_gateway_upstream_acknowledgement_ratio",
+        "sensor.rooftop_gateway_temperature",
+        "sensor.rooftop_gateway_protocol",
     ):
         entry = entity_registry.async_get(entity_id)
         assert entry is not None
@@ -235,7 +243,7 @@ async def test_new_removed_and_renamed_gateways(
     )
 
 
-@pytest.mark.usefixtures("init_integration")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_status_metrics_appear_when_reported(
     hass: HomeAssistant, fake_tts: FakeTTS, freezer: FrozenDateTimeFactory
 ) -> None:

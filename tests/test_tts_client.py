@@ -1021,3 +1021,54 @@ async def test_request_timeout(clock: FakeClock) -> None:
     assert isinstance(exc.value.__cause__, TimeoutError)
     assert session.calls == 1
     assert_no_secret(exc.value)
+
+
+class _BrokenSession:
+    """A session whose HTTP stack fails with a non-aiohttp exception.
+
+    Like aiodns 3.2.0 beside pycares 5, which raise a TypeError for every
+    host name lookup.
+    """
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Channel.getaddrinfo() takes 3 positional arguments ({kwargs})"
+        )
+
+
+async def test_unexpected_transport_error_is_a_connection_error(
+    clock: FakeClock,
+) -> None:
+    client = TTSClient(
+        _BrokenSession(),  # type: ignore[arg-type]
+        TTSServer.parse("eu1"),
+        API_KEY,
+        clock=clock,
+    )
+    with pytest.raises(TTSConnectionError) as exc:
+        await client.get_auth_info()
+    assert str(exc.value) == (
+        f"Cannot reach {EU1_HOST} for GET /auth_info: the HTTP client failed"
+        " unexpectedly (TypeError)"
+    )
+    assert isinstance(exc.value.__cause__, TypeError)
+    assert_no_secret(exc.value)
+
+
+async def test_unexpected_transport_error_on_the_events_stream(
+    clock: FakeClock,
+) -> None:
+    client = TTSClient(
+        _BrokenSession(),  # type: ignore[arg-type]
+        TTSServer.parse("eu1"),
+        API_KEY,
+        clock=clock,
+    )
+    with pytest.raises(TTSConnectionError) as exc:
+        async for _ in client.stream_events(
+            client.server.gateway_server_url(None), ["rooftop"], ["gs.gateway.connect"]
+        ):
+            pass  # pragma: no cover
+    assert "the HTTP client failed unexpectedly (TypeError)" in str(exc.value)
+    assert "POST /events" in str(exc.value)
+    assert_no_secret(exc.value)

@@ -624,3 +624,47 @@ def test_auth_info_empty(data: Any) -> None:
     assert AuthInfo.from_json(data) == AuthInfo(
         owner_type=KeyOwnerType.UNKNOWN, owner_id="", rights=frozenset()
     )
+
+
+def _key(*rights: str) -> AuthInfo:
+    return AuthInfo(
+        owner_type=KeyOwnerType.USER, owner_id="jdoe", rights=frozenset(rights)
+    )
+
+
+EVERY_RIGHT = tuple(Right)
+
+
+@pytest.mark.parametrize(
+    ("pseudo_right", "granted"),
+    [
+        # Everything.
+        ("RIGHT_ALL", set(EVERY_RIGHT)),
+        # The user's own rights: listing its gateways, not rights on them.
+        ("RIGHT_USER_ALL", {Right.USER_GATEWAYS_LIST}),
+        # The organization's own rights, likewise.
+        ("RIGHT_ORGANIZATION_ALL", {Right.ORGANIZATION_GATEWAYS_LIST}),
+        # Every right on the gateways, but not listing them.
+        (
+            "RIGHT_GATEWAY_ALL",
+            {Right.GATEWAY_INFO, Right.GATEWAY_STATUS_READ, Right.GATEWAY_TRAFFIC_READ},
+        ),
+        # The link right of gateway keys implies reading the gateway's info.
+        ("RIGHT_GATEWAY_LINK", {Right.GATEWAY_INFO}),
+        # An application's rights say nothing about gateways.
+        ("RIGHT_APPLICATION_ALL", set()),
+    ],
+)
+def test_pseudo_rights(pseudo_right: str, granted: set[Right]) -> None:
+    key = _key(pseudo_right)
+    assert {right for right in EVERY_RIGHT if key.grants(right)} == granted
+    assert set(key.missing_rights(EVERY_RIGHT)) == set(EVERY_RIGHT) - granted
+
+
+def test_missing_rights_in_the_order_asked() -> None:
+    key = _key("RIGHT_GATEWAY_INFO")
+    assert key.missing_rights(
+        [Right.USER_GATEWAYS_LIST, Right.GATEWAY_INFO, Right.GATEWAY_STATUS_READ]
+    ) == [Right.USER_GATEWAYS_LIST, Right.GATEWAY_STATUS_READ]
+    # TTS lists rights expanded: the plain rights are enough.
+    assert _key(*EVERY_RIGHT).missing_rights(EVERY_RIGHT) == []

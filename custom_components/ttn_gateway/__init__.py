@@ -11,10 +11,21 @@ from datetime import timedelta
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_KEY, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_SERVER, CONF_SILENCE_THRESHOLD, DEFAULT_SILENCE_THRESHOLD
+from .const import (
+    CONF_SERVER,
+    CONF_SILENCE_THRESHOLD,
+    DEFAULT_SILENCE_THRESHOLD,
+    DOMAIN,
+    ISSUE_END_DEVICE_CAP,
+    ISSUE_END_DEVICE_ENTITY_CAP,
+    ISSUE_MISSING_GATEWAY_RIGHTS,
+    ISSUE_MQTT_NOT_SET_UP,
+    ISSUE_NO_EVENT_RIGHTS,
+)
 from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
 from .runtime import TTSConfigEntry, TTSRuntimeData
@@ -75,6 +86,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
 async def async_unload_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     """Unload a config entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
+    """Remove the entry's repair issues with the entry: nothing is left to fix."""
+    for issue in (
+        ISSUE_MISSING_GATEWAY_RIGHTS,
+        ISSUE_NO_EVENT_RIGHTS,
+        ISSUE_MQTT_NOT_SET_UP,
+        ISSUE_END_DEVICE_CAP,
+        ISSUE_END_DEVICE_ENTITY_CAP,
+    ):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
 
 
 async def async_remove_config_entry_device(

@@ -145,8 +145,12 @@ async def validate_input(
             if not auth.owner_id:
                 raise FlowError("invalid_auth")
             raise FlowError("wrong_key_type", {"owner": auth.owner_type.value})
-        needed = [LIST_RIGHTS[auth.owner_type], Right.GATEWAY_STATUS_READ]
-        if missing := [right for right in needed if right not in auth.rights]:
+        needed = (
+            LIST_RIGHTS[auth.owner_type],
+            Right.GATEWAY_INFO,
+            Right.GATEWAY_STATUS_READ,
+        )
+        if missing := auth.missing_rights(needed):
             raise FlowError("missing_rights", {"rights": ", ".join(missing)})
         await client.list_gateways()
     except TTSAuthenticationError as err:

@@ -98,11 +98,15 @@ def _has_metric(key: str) -> Callable[[GatewayData], bool]:
 def _status_metric(
     key: str, translation_key: str, **kwargs: object
 ) -> GatewaySensorEntityDescription:
-    """A metric of the gateway's own status messages (UDP gateways send them)."""
+    """A metric of the gateway's own status messages (UDP gateways send them).
+
+    Disabled by default: diagnostics a normal user does not need.
+    """
     return GatewaySensorEntityDescription(
         key=f"status_{key}",
         translation_key=translation_key,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         state_class=SensorStateClass.MEASUREMENT,
         exists_fn=_has_metric(key),
         value_fn=_metric(key),
@@ -190,6 +194,7 @@ SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
         key="protocol",
         translation_key="protocol",
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_stats_value(lambda stats: stats.protocol),
     ),
     _status_metric("rxin", "status_rx_received", suggested_display_precision=0),
@@ -207,6 +212,8 @@ SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
         "status_temperature",
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        # HA 2025.6+ would pick 1 for temperatures; the same on older HA.
+        suggested_display_precision=1,
     ),
 )
 

@@ -3,7 +3,8 @@
 An entity says what its state is made of in ``_signature()``; calling
 ``async_write_if_changed()`` then writes the state only when that signature
 differs from the one last written (any write, including Home Assistant's own
-when the entity is added, records it).
+when the entity is added, records it: the hook is ``_async_write_ha_state``,
+through which every write goes).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ class WriteOnChange(Entity):
         raise NotImplementedError
 
     @callback
-    def async_write_ha_state(self) -> None:
-        """Write the state and remember what was written."""
+    def _async_write_ha_state(self) -> None:
+        """Remember what is written, on every path that writes the state.
+
+        (``async_write_ha_state`` itself is final in newer Home Assistant.)
+        """
         self._written_signature = self._signature()
-        super().async_write_ha_state()
+        super()._async_write_ha_state()
 
     @callback
     def async_write_if_changed(self) -> bool:

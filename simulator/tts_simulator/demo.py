@@ -42,11 +42,39 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signum)
 
 
+# How long the first run watches for onboarding's own integrations, and how
+# many quiet checks in a row end the watch once some were removed.
+ONBOARDING_SETTLE_SECONDS = 15.0
+ONBOARDING_POLL_SECONDS = 0.5
+QUIET_CHECKS = 4
+
+
+async def _remove_onboarding_extras(client: HomeAssistantClient) -> None:
+    """Remove what onboarding adds (Met.no, Radio Browser, ...) as it appears.
+
+    Onboarding starts those config flows as background tasks, so their
+    entries can appear after the demo's first clean-up; without network they
+    would show as "Failed setup" cards. Watch the entries for a while after
+    onboarding and delete each as it appears.
+    """
+    deadline = time.monotonic() + ONBOARDING_SETTLE_SECONDS
+    removed_any = False
+    quiet = 0
+    while time.monotonic() < deadline and not (removed_any and quiet >= QUIET_CHECKS):
+        if await client.remove_onboarding_extras():
+            removed_any, quiet = True, 0
+        else:
+            quiet += 1
+        await asyncio.sleep(ONBOARDING_POLL_SECONDS)
+
+
 async def _set_up(port: int, mqtt_port: int, simulator_url: str, key: str) -> bool:
     async with aiohttp.ClientSession() as session:
         client = HomeAssistantClient(session, port)
         onboarded = await client.onboard_or_login()
         await client.ensure_entries(mqtt_port, simulator_url, key)
+        if onboarded:
+            await _remove_onboarding_extras(client)
         return onboarded
 
 

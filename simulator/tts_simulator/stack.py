@@ -361,24 +361,31 @@ class HomeAssistantClient:
             "POST",
             f"/api/config/config_entries/flow/{flow['flow_id']}",
             headers=self.headers,
-            json=user_input,
+            json=_with_form_defaults(flow.get("data_schema") or [], user_input),
         )
         if result["type"] != "create_entry":
             raise StackError(f"{handler} flow did not create an entry: {result}")
         return result
 
-    async def ensure_entries(
-        self, mqtt_port: int, simulator_url: str, api_key: str
-    ) -> None:
-        """Add the MQTT and TTN Gateway entries unless they exist."""
-        entries = await self.config_entries()
-        for entry in entries:
+    async def remove_onboarding_extras(self) -> int:
+        """Delete the entries onboarding adds besides ours; how many went."""
+        removed = 0
+        for entry in await self.config_entries():
             if entry["domain"] in ONBOARDING_EXTRAS:
                 await self._json(
                     "DELETE",
                     f"/api/config/config_entries/entry/{entry['entry_id']}",
                     headers=self.headers,
                 )
+                removed += 1
+        return removed
+
+    async def ensure_entries(
+        self, mqtt_port: int, simulator_url: str, api_key: str
+    ) -> None:
+        """Add the MQTT and TTN Gateway entries unless they exist."""
+        await self.remove_onboarding_extras()
+        entries = await self.config_entries()
         domains = {entry["domain"] for entry in entries}
         if "mqtt" not in domains:
             await self.add_entry("mqtt", {"broker": LOCALHOST, "port": mqtt_port})
@@ -446,3 +453,39 @@ class HomeAssistantClient:
                     raise StackError(f"websocket {command}: {message}")
                 results.append(message["result"])
         return results
+
+
+def _field_default(item: dict[str, Any]) -> Any:
+    """What the frontend submits for a field the user left alone, or None."""
+    if item.get("type") == "expandable":
+        # A collapsed section: its own fields' defaults.
+        return _with_form_defaults(item.get("schema") or [], {})
+    if "default" in item:
+        return item["default"]
+    selector = item.get("selector") or {}
+    if item.get("required") and "boolean" in selector:
+        return False
+    select = selector.get("select")
+    if item.get("required") and select and select.get("options"):
+        # A required choice without a default: the first option.
+        option = select["options"][0]
+        return option["value"] if isinstance(option, dict) else option
+    return None
+
+
+def _with_form_defaults(
+    schema: list[dict[str, Any]], user_input: dict[str, Any]
+) -> dict[str, Any]:
+    """`user_input` with the defaults of the fields it leaves out.
+
+    Newer Home Assistant forms have sections (the MQTT broker form's
+    ``other_settings``) that the frontend always submits, even collapsed.
+    """
+    data = dict(user_input)
+    for item in schema:
+        name = item.get("name")
+        if name is None or name in data:
+            continue
+        if (default := _field_default(item)) is not None:
+            data[name] = default
+    return data

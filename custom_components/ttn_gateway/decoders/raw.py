@@ -10,13 +10,20 @@ from homeassistant.const import EntityCategory
 from .base import Decoder, Reading, ReadingDescription, Readings
 
 RAW_KEY = "raw_payload"
+# A state holds at most 255 characters: 127 bytes in hex. LoRaWAN payloads
+# reach 242 bytes; longer ones show their first 126 bytes and an ellipsis.
+MAX_RAW_BYTES = 127
 
 
 def decode_raw(
     f_port: int, payload: bytes, decoded: Mapping[str, Any] | None
 ) -> Readings:
     """The payload as uppercase hex; nothing for an empty payload."""
-    return {RAW_KEY: Reading(payload.hex().upper())} if payload else {}
+    if not payload:
+        return {}
+    if len(payload) > MAX_RAW_BYTES:
+        return {RAW_KEY: Reading(payload[: MAX_RAW_BYTES - 1].hex().upper() + "…")}
+    return {RAW_KEY: Reading(payload.hex().upper())}
 
 
 def describe_raw(key: str) -> ReadingDescription | None:

@@ -147,8 +147,16 @@ def async_remove_decoder_entities(
     """
     device_registry = dr.async_get(hass)
     entity_registry = er.async_get(hass)
-    device_entry = device_registry.async_get_device(
-        identifiers={(DOMAIN, end_device_identifier(entry_id, key))}
+    # Looked up among this entry's devices: the identifier look-up across
+    # entries is deprecated from HA 2026.8, its per-entry successor is newer.
+    identifier = (DOMAIN, end_device_identifier(entry_id, key))
+    device_entry = next(
+        (
+            device
+            for device in dr.async_entries_for_config_entry(device_registry, entry_id)
+            if identifier in device.identifiers
+        ),
+        None,
     )
     if device_entry is None:
         return 0

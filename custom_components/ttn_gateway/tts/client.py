@@ -175,6 +175,10 @@ class TTSClient:
                 f"Cannot reach {self.server.host} for {method} {path}:"
                 f" {type(err).__name__}"
             ) from err
+        except TTSError:
+            raise  # already says what went wrong (an oversized answer)
+        except Exception as err:
+            raise _unexpected(self.server.host, method, path, err) from err
 
         if status >= HTTPStatus.BAD_REQUEST:
             self._raise_for_status(status, body, headers, method, path)
@@ -463,6 +467,8 @@ class TTSClient:
             raise TTSConnectionError(
                 f"Cannot reach {self.server.host} for POST {path}: {type(err).__name__}"
             ) from err
+        except Exception as err:
+            raise _unexpected(self.server.host, "POST", path, err) from err
         try:
             async with response:
                 if response.status >= HTTPStatus.BAD_REQUEST:
@@ -516,6 +522,21 @@ class TTSClient:
             raise TTSConnectionError(
                 f"Events stream from {self.server.host} failed: {type(err).__name__}"
             ) from err
+
+
+def _unexpected(
+    host: str, method: str, path: str, err: Exception
+) -> TTSConnectionError:
+    """A connection error for an exception the HTTP client should not raise.
+
+    Such an exception (for example a DNS resolver library that does not fit
+    the installed aiohttp) means that no request reached TTS. Only its type
+    is named: its text could quote anything of the request.
+    """
+    return TTSConnectionError(
+        f"Cannot reach {host} for {method} {path}: the HTTP client failed"
+        f" unexpectedly ({type(err).__name__})"
+    )
 
 
 def _retry_seconds(headers: Mapping[str, str]) -> float:

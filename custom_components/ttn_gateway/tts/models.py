@@ -10,7 +10,7 @@ wrong type into "absent" rather than failing the whole object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -431,10 +431,39 @@ class AuthInfo:
 
     def grants(self, right: Right) -> bool:
         """Whether the key has a right, directly or through a pseudo-right."""
-        implied_by = {right, "RIGHT_ALL"}
-        if right.startswith("RIGHT_GATEWAY_"):
-            implied_by.add("RIGHT_GATEWAY_ALL")
-        return not implied_by.isdisjoint(self.rights)
+        return not implied_by(right).isdisjoint(self.rights)
+
+    def missing_rights(self, needed: Iterable[Right]) -> list[Right]:
+        """The rights of ``needed`` that the key lacks, in the order given."""
+        return [right for right in needed if not self.grants(right)]
+
+
+# TTS's pseudo-rights and the group of rights each implies: every right whose
+# name starts with the prefix (lorawan-stack ``pkg/ttnpb/rights.go``). A
+# user's or organization's "all" right covers only that entity's own rights
+# (such as listing its gateways), not rights on the gateways themselves.
+# ``RIGHT_ALL`` implies every right.
+_PSEUDO_RIGHTS: tuple[tuple[str, str], ...] = (
+    ("RIGHT_USER_ALL", "RIGHT_USER_"),
+    ("RIGHT_ORGANIZATION_ALL", "RIGHT_ORGANIZATION_"),
+    ("RIGHT_GATEWAY_ALL", "RIGHT_GATEWAY_"),
+    ("RIGHT_APPLICATION_ALL", "RIGHT_APPLICATION_"),
+)
+# Rights implied by a single ordinary right: a gateway's link right (the
+# right of the keys gateways connect with) includes reading its information.
+_IMPLIED_BY_RIGHT: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"RIGHT_GATEWAY_INFO": frozenset({"RIGHT_GATEWAY_LINK"})}
+)
+
+
+def implied_by(right: Right) -> frozenset[str]:
+    """Every right a key may hold that grants ``right``: itself included."""
+    holders = {right.value, "RIGHT_ALL"}
+    holders.update(
+        pseudo for pseudo, prefix in _PSEUDO_RIGHTS if right.startswith(prefix)
+    )
+    holders.update(_IMPLIED_BY_RIGHT.get(right.value, ()))
+    return frozenset(holders)
 
 
 def format_timestamp(moment: datetime) -> str:
