@@ -272,9 +272,9 @@ class GatewaySensor(GatewayEntity, SensorEntity):
         super()._write(signature)
 
     @callback
-    def _async_write_pending(self, now: datetime) -> None:
+    def _async_write_pending(self, _now: datetime) -> None:
         self._pending_write = None
-        self._written_at = now
+        self._written_at = dt_util.utcnow()
         self._written_state = self._connection_state()
         self.async_write_if_changed()
 
