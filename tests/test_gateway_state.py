@@ -558,3 +558,65 @@ async def test_stream_health_is_logged_once(
     for _ in range(5):
         await _advance(hass, freezer, 301)
     assert caplog.text.count("Events stream from eu1.cloud.thethings.network") == 1
+
+
+async def test_gateway_without_traffic_right_streams_without_uplinks(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    event_feed: EventFeed,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Refused only with uplink events: that gateway streams the rest alone."""
+    fake_tts.auth_info["api_key"]["api_key"]["rights"].append(
+        "RIGHT_GATEWAY_TRAFFIC_READ"
+    )
+    requests: list[tuple[list[str], bool]] = []
+    answer = event_feed.__call__
+
+    async def refuse_garden_uplinks(data: Any) -> Any:
+        ids = [item["gateway_ids"]["gateway_id"] for item in data["identifiers"]]
+        uplinks = "gs.up.receive" in data["names"]
+        requests.append((ids, uplinks))
+        refused = GATEWAY_GARDEN in ids and uplinks
+        if refused:
+            event_feed.fail(403)
+        response = await answer(data)
+        if not refused:
+            response.send(start_line())
+        return response
+
+    fake_tts.events = refuse_garden_uplinks
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    for _ in range(3):
+        await _flush(hass)
+    assert ([GATEWAY_GARDEN], False) in requests
+    streams = mock_config_entry.runtime_data.streams
+    assert streams.refused == set()
+    assert streams.without_uplinks == {GATEWAY_GARDEN}
+    assert mock_config_entry.runtime_data.store.push_healthy
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"no_event_rights_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "gateways": GATEWAY_GARDEN,
+        "right": "RIGHT_GATEWAY_TRAFFIC_READ",
+        "title": mock_config_entry.title,
+    }
+    # Its disconnects still arrive by push.
+    # Each request that was not refused opened one of the feed's streams.
+    opened = [
+        ids for ids, uplinks in requests if not (GATEWAY_GARDEN in ids and uplinks)
+    ]
+    garden_stream = event_feed.streams[opened.index([GATEWAY_GARDEN])]
+    garden_stream.send(
+        event_line(
+            "gs.gateway.connect",
+            "2025-03-14T10:20:01Z",
+            {"connected_at": "2025-03-14T10:20:01Z"},
+            gateway_id=GATEWAY_GARDEN,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(GARDEN).state == STATE_ON

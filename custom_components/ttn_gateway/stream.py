@@ -7,9 +7,10 @@ exponential backoff and jitter, resuming after the last event received. A bad
 message is skipped and counted, never fatal. While every stream is open the
 store reports push as healthy (the coordinator then relaxes its poll).
 
-A gateway that makes TTS refuse its group (403: the key has no right on it)
-is found by splitting the group; it is left out of push (polled only) and
-named in a repair issue.
+A gateway that makes TTS refuse its group (403) is found by splitting the
+group. Alone, it is asked once more without uplink events (which need the
+traffic right); refused again, it is left out of push (polled only). Either
+way a repair issue names it and the right it lacks.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class _Stream:
 
     base_url: str
     gateway_ids: tuple[str, ...]
+    # Event names asked for; None: the entry's.
+    names: tuple[str, ...] | None = None
     task: asyncio.Task[None] | None = None
     healthy: bool = False
     # Set once TTS has no events API at all: polling only, until a reload.
@@ -106,8 +109,10 @@ class GatewayEventStreams:
         self._store = store
         self.names: tuple[str, ...] = GATEWAY_EVENT_NAMES
         self._streams: dict[tuple[str, ...], _Stream] = {}
-        # Gateways TTS refuses to stream (no right at all on them).
+        # Gateways TTS refuses to stream (no right at all on them), and those
+        # streamed without uplink events (no traffic right on them).
         self.refused: set[str] = set()
+        self.without_uplinks: set[str] = set()
         self._stopped = False
 
     async def async_start(self) -> None:
@@ -159,9 +164,17 @@ class GatewayEventStreams:
             for stream in self._streams.values()
         ]
 
-    def _wanted(self) -> dict[tuple[str, ...], str]:
-        """The streams wanted: per Gateway Server, in slices of the limit."""
+    def _wanted(self) -> dict[tuple[str, ...], tuple[str, tuple[str, ...] | None]]:
+        """The streams wanted: per Gateway Server, in slices of the limit.
+
+        Each maps its gateways to (Gateway Server, event names or None for
+        the entry's); a gateway without the traffic right streams alone.
+        """
         by_server: dict[str, list[str]] = {}
+        wanted: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None]] = {}
+        without_uplinks = tuple(
+            name for name in self.names if name != EventName.GATEWAY_UPLINK
+        )
         for gateway_id, data in self._store.snapshot().items():
             if (
                 gateway_id in self.refused
@@ -171,13 +184,16 @@ class GatewayEventStreams:
             base_url = self._client.server.gateway_server_url(
                 data.gateway.gateway_server_address
             )
+            if gateway_id in self.without_uplinks:
+                wanted[(gateway_id,)] = (base_url, without_uplinks)
+                continue
             by_server.setdefault(base_url, []).append(gateway_id)
-        wanted: dict[tuple[str, ...], str] = {}
         for base_url, gateway_ids in by_server.items():
             gateway_ids.sort()
             for start in range(0, len(gateway_ids), STREAM_GATEWAY_LIMIT):
                 wanted[tuple(gateway_ids[start : start + STREAM_GATEWAY_LIMIT])] = (
-                    base_url
+                    base_url,
+                    None,
                 )
         return wanted
 
@@ -188,17 +204,22 @@ class GatewayEventStreams:
             return
         wanted = self._wanted()
         for key, stream in list(self._streams.items()):
-            if wanted.get(key) != stream.base_url:
+            if wanted.get(key) != (stream.base_url, stream.names):
                 if stream.task is not None:
                     stream.task.cancel()
                 del self._streams[key]
-        for key, base_url in wanted.items():
+        for key, (base_url, names) in wanted.items():
             if key not in self._streams:
-                self._open(base_url, key)
+                self._open(base_url, key, names)
         self._report_health()
 
-    def _open(self, base_url: str, gateway_ids: tuple[str, ...]) -> None:
-        stream = _Stream(base_url=base_url, gateway_ids=gateway_ids)
+    def _open(
+        self,
+        base_url: str,
+        gateway_ids: tuple[str, ...],
+        names: tuple[str, ...] | None = None,
+    ) -> None:
+        stream = _Stream(base_url=base_url, gateway_ids=gateway_ids, names=names)
         self._streams[gateway_ids] = stream
         stream.task = self._entry.async_create_background_task(
             self._hass,
@@ -289,7 +310,7 @@ class GatewayEventStreams:
         async for event in self._client.stream_events(
             stream.base_url,
             stream.gateway_ids,
-            self.names,
+            stream.names or self.names,
             after=stream.last_event_time,
             on_skipped=skipped,
         ):
@@ -330,7 +351,18 @@ class GatewayEventStreams:
             return True
         del self._streams[stream.gateway_ids]
         ids = stream.gateway_ids
-        if len(ids) == 1:
+        names = stream.names or self.names
+        if len(ids) == 1 and EventName.GATEWAY_UPLINK in names:
+            # Perhaps only the traffic right is missing: try without uplinks.
+            self.without_uplinks.add(ids[0])
+            self._open(
+                stream.base_url,
+                ids,
+                tuple(name for name in names if name != EventName.GATEWAY_UPLINK),
+            )
+            self._sync_refused_issue()
+        elif len(ids) == 1:
+            self.without_uplinks.discard(ids[0])
             self.refused.add(ids[0])
             LOGGER.warning(
                 "The API key may not stream the events of gateway %s;"
@@ -350,9 +382,13 @@ class GatewayEventStreams:
         return f"{ISSUE_NO_EVENT_RIGHTS}_{self._entry.entry_id}"
 
     def _sync_refused_issue(self) -> None:
-        if not self.refused:
+        gateways = self.refused | self.without_uplinks
+        if not gateways:
             ir.async_delete_issue(self._hass, DOMAIN, self._issue_id)
             return
+        right = (
+            Right.GATEWAY_STATUS_READ if self.refused else Right.GATEWAY_TRAFFIC_READ
+        )
         ir.async_create_issue(
             self._hass,
             DOMAIN,
@@ -361,8 +397,8 @@ class GatewayEventStreams:
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_NO_EVENT_RIGHTS,
             translation_placeholders={
-                "gateways": ", ".join(sorted(self.refused)),
-                "right": Right.GATEWAY_STATUS_READ,
+                "gateways": ", ".join(sorted(gateways)),
+                "right": right,
                 "title": self._entry.title,
             },
         )
