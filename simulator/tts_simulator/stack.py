@@ -384,6 +384,7 @@ class HomeAssistantClient:
         self, mqtt_port: int, simulator_url: str, api_key: str
     ) -> None:
         """Add the MQTT and TTN Gateway entries unless they exist."""
+        await self.keep_http_config()
         await self.remove_onboarding_extras()
         entries = await self.config_entries()
         domains = {entry["domain"] for entry in entries}
@@ -391,6 +392,17 @@ class HomeAssistantClient:
             await self.add_entry("mqtt", {"broker": LOCALHOST, "port": mqtt_port})
         if DOMAIN not in domains:
             await self.add_entry(DOMAIN, {"server": simulator_url, "api_key": api_key})
+
+    async def keep_http_config(self) -> None:
+        """Confirm the HTTP settings of configuration.yaml (port, address).
+
+        Home Assistant 2026.10 and newer take them as a trial that reverts to
+        port 8123 after 5 minutes unless confirmed; older versions have no
+        such trial (the command is unknown there) and nothing is pending once
+        confirmed.
+        """
+        with contextlib.suppress(StackError):
+            await self.websocket({"type": "http/config/promote"})
 
     async def set_options(
         self, entry_id: str, menu_step: str, user_input: dict[str, Any]
