@@ -9,6 +9,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ttn_gateway import async_migrate_entry
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
+from custom_components.ttn_gateway.identifiers import (
+    migrate_identifier,
+    migrate_unique_id,
+)
 
 from .fake_tts import API_KEY, GATEWAY_ROOFTOP, SERVER_URL, FakeTTS
 
@@ -188,3 +192,12 @@ async def test_readding_the_account_gives_the_same_unique_ids(
         for entity in er.async_entries_for_config_entry(entities, again.entry_id)
     }
     assert after == before
+
+
+def test_ids_not_of_version_1_are_left_alone() -> None:
+    """Another entry's or an unknown id is not migrated."""
+    assert migrate_identifier("entry", ACCOUNT, "other_eui-1") is None
+    assert migrate_unique_id("entry", ACCOUNT, "other_eui-1_connectivity") is None
+    assert migrate_unique_id("entry", ACCOUNT, "entry_device_app_dev_rssi") == (
+        f"{ACCOUNT}/device/app/dev/rssi"
+    )
