@@ -53,6 +53,7 @@ def mock_config_entry() -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         entry_id="01JTTNGATEWAYTESTENTRY0001",
+        version=2,
         title="jdoe (eu1.cloud.thethings.network)",
         unique_id="jdoe@eu1.cloud.thethings.network",
         data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},

@@ -1130,7 +1130,7 @@ async def test_options_save_and_reload(
             for entity in er.async_entries_for_config_entry(
                 entity_registry, entry.entry_id
             )
-            if entity.unique_id.startswith(f"{entry.entry_id}_{gateway_id}_")
+            if entity.unique_id.startswith(f"{entry.unique_id}/gateway/{gateway_id}/")
         }
 
     assert gateways_with_entities() == {
@@ -1307,7 +1307,9 @@ def _add_end_device(
 ) -> None:
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
-        identifiers={(DOMAIN, f"{entry.entry_id}_device_{application_id}_{device_id}")},
+        identifiers={
+            (DOMAIN, f"{entry.unique_id}/device/{application_id}/{device_id}")
+        },
         name=device_id,
     )
 
@@ -1475,21 +1477,21 @@ async def test_decoder_options_one_device_at_a_time(
     # Back to Automatic: the raw decoder's entity goes, others' entities stay.
     device_entry = device_by_identifier(
         dr.async_get(hass),
-        (DOMAIN, f"{entry.entry_id}_device_home-sensors_feather-m0-1"),
+        (DOMAIN, f"{entry.unique_id}/device/home-sensors/feather-m0-1"),
         entry.entry_id,
     )
-    prefix = f"{entry.entry_id}_device_home-sensors_feather-m0-1"
+    prefix = f"{entry.unique_id}/device/home-sensors/feather-m0-1"
     raw = entity_registry.async_get_or_create(
         "sensor",
         DOMAIN,
-        f"{prefix}_raw_payload",
+        f"{prefix}/raw_payload",
         config_entry=entry,
         device_id=device_entry.id,
     )
     rssi = entity_registry.async_get_or_create(
         "sensor",
         DOMAIN,
-        f"{prefix}_rssi",
+        f"{prefix}/rssi",
         config_entry=entry,
         device_id=device_entry.id,
     )

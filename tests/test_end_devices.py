@@ -178,7 +178,7 @@ async def test_feather_appears_on_first_uplink(
 
     device = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
     assert device is not None
@@ -275,7 +275,7 @@ async def test_payload_formatter_device(
 
     device = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{FORMATTER_APP}_{FORMATTER_NODE}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{FORMATTER_APP}/{FORMATTER_NODE}"),
         mqtt_entry.entry_id,
     )
     assert device.manufacturer == "ezurio"
@@ -310,7 +310,7 @@ async def test_model_added_when_uplinks_bring_it(
     )
     device = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
     assert device.manufacturer == "adafruit"
@@ -750,12 +750,12 @@ async def test_deleted_device_stays_deleted_until_it_sends(
     await _send(hass, uplink(payload=b"\x2a"))
     feather = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
     gateway = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_{GATEWAY_ROOFTOP}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/gateway/{GATEWAY_ROOFTOP}"),
         mqtt_entry.entry_id,
     )
     client = await hass_ws_client(hass)
@@ -810,7 +810,7 @@ async def test_removed_entry_device_not_loaded(
     mock_config_entry.add_to_hass(hass)
     device = device_registry.async_get_or_create(
         config_entry_id=mock_config_entry.entry_id,
-        identifiers={(DOMAIN, f"{mock_config_entry.entry_id}_device_{APP}_{FEATHER}")},
+        identifiers={(DOMAIN, f"{mock_config_entry.unique_id}/device/{APP}/{FEATHER}")},
     )
     assert await async_remove_config_entry_device(hass, mock_config_entry, device)
 
@@ -843,7 +843,7 @@ async def test_helper_on_end_device_survives_restarts(
     await _send(hass, uplink(payload=b"\x2a"))
     feather = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
     garden = area_registry.async_create("Garden")
@@ -976,7 +976,7 @@ def _devices_of(
     return {
         device.name
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
-        if any("_device_" in identifier for _, identifier in device.identifiers)
+        if any("/device/" in identifier for _, identifier in device.identifiers)
     }
 
 
@@ -1028,7 +1028,7 @@ async def test_entity_cap_per_device(
         await _send(hass, uplink(f_cnt=batch + 1, decoded=decoded))
     device = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
     entities = er.async_entries_for_device(
@@ -1095,7 +1095,7 @@ async def test_long_formatter_key_is_cut(
     entries = [
         entry
         for entry in entity_registry.entities.values()
-        if entry.unique_id.startswith(f"{mqtt_entry.entry_id}_device_")
+        if entry.unique_id.startswith(f"{mqtt_entry.unique_id}/device/")
         and "formatter_number_" in entry.unique_id
     ]
     assert len(entries) == 1
@@ -1116,7 +1116,7 @@ async def test_registry_strings_bounded_and_console_link_ours(
     await _send(hass, message)
     device = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mqtt_entry.entry_id}_device_{APP}_{FEATHER}"),
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
     assert device.manufacturer == "b" * 64

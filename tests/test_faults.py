@@ -414,7 +414,7 @@ async def test_unreadable_gateway_in_the_list_keeps_its_device(
     assert hass.states.get(ROOFTOP).state == STATE_UNAVAILABLE
     await poll(hass, freezer)
     assert _device_ids(hass, init_integration) == devices - {
-        f"{init_integration.entry_id}_{GATEWAY_ROOFTOP}"
+        f"{init_integration.unique_id}/gateway/{GATEWAY_ROOFTOP}"
     }
     assert hass.states.get(ROOFTOP) is None
     fake_tts.gateways = [listing, *fake_tts.gateways]
@@ -506,8 +506,8 @@ async def test_page_shrinks_between_requests(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert _device_ids(hass, entry) == {
-        f"{entry.entry_id}_gw-0005",
-        f"{entry.entry_id}_gw-1000",
+        f"{entry.unique_id}/gateway/gw-0005",
+        f"{entry.unique_id}/gateway/gw-1000",
     }
 
     handle = fake_tts.simulator.handle
@@ -528,7 +528,7 @@ async def test_page_shrinks_between_requests(
     assert pages == ["1", "2", "1"]
     # A deleted gateway's device goes once two complete lists lacked it.
     await poll(hass, freezer)
-    assert _device_ids(hass, entry) == {f"{entry.entry_id}_gw-1000"}
+    assert _device_ids(hass, entry) == {f"{entry.unique_id}/gateway/gw-1000"}
     assert hass.states.get("binary_sensor.gw_1000_connectivity").state == STATE_ON
     assert "Error fetching" not in caplog.text
     assert_handled(caplog)

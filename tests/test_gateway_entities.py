@@ -138,7 +138,7 @@ async def test_devices(
     }
     rooftop = device_by_identifier(
         device_registry,
-        (DOMAIN, f"{mock_config_entry.entry_id}_{GATEWAY_ROOFTOP}"),
+        (DOMAIN, f"{mock_config_entry.unique_id}/gateway/{GATEWAY_ROOFTOP}"),
         mock_config_entry.entry_id,
     )
     assert rooftop is not None

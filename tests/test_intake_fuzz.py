@@ -101,7 +101,9 @@ def _intake() -> Intake:
     devices: dict[DeviceKey, EndDevice] = {}
 
     def new_device(key: DeviceKey) -> EndDevice:
-        device = EndDevice(key=key, identifier=f"entry_device_{key[0]}_{key[1]}")
+        device = EndDevice(
+            key=key, identifier=f"jdoe@example.com/device/{key[0]}/{key[1]}"
+        )
         for platform, entity_key in STATIC_ENTITY_KEYS:
             device.wanted[platform].add(entity_key)
         devices[key] = device

@@ -151,7 +151,7 @@ async def test_hours_of_push_and_polls(
     assert runtime.store.push_healthy
 
     def entity_id(platform: str, gateway: SimGateway, key: str) -> str:
-        unique_id = f"{mock_config_entry.entry_id}_{gateway.gateway_id}_{key}"
+        unique_id = f"{mock_config_entry.unique_id}/gateway/{gateway.gateway_id}/{key}"
         found = entity_registry.async_get_entity_id(platform, DOMAIN, unique_id)
         assert found is not None
         return found

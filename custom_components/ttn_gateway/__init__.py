@@ -10,8 +10,12 @@ from datetime import timedelta
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_KEY, Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
 
@@ -25,9 +29,11 @@ from .const import (
     ISSUE_MISSING_GATEWAY_RIGHTS,
     ISSUE_MQTT_NOT_SET_UP,
     ISSUE_NO_EVENT_RIGHTS,
+    LOGGER,
 )
 from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
+from .identifiers import account_id, migrate_identifier, migrate_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .silence import SilenceMonitor
 from .store import GatewayStore
@@ -40,6 +46,49 @@ PLATFORMS: list[Platform] = [
     Platform.NUMBER,
     Platform.SENSOR,
 ]
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
+    """Move an entry's devices and entities to ids that survive re-adding it.
+
+    Version 1 built them from the entry id; version 2 from the account
+    (``owner@server``) and the TTS ids. Only this entry's own devices and
+    entities change; entity ids, names, areas and disabled flags stay.
+    """
+    if entry.version > 2:  # noqa: PLR2004  (a downgrade: this code cannot read it)
+        return False
+    if entry.version == 1:
+        if entry.unique_id is None:
+            LOGGER.error("Cannot migrate %s: the entry has no account", entry.title)
+            return False
+        account = entry.unique_id
+        device_registry = dr.async_get(hass)
+        for device in dr.async_entries_for_config_entry(
+            device_registry, entry.entry_id
+        ):
+            identifiers = {
+                (domain, new)
+                if domain == DOMAIN
+                and (new := migrate_identifier(entry.entry_id, account, identifier))
+                else (domain, identifier)
+                for domain, identifier in device.identifiers
+            }
+            if identifiers != device.identifiers:
+                device_registry.async_update_device(
+                    device.id, new_identifiers=identifiers
+                )
+
+        @callback
+        def new_unique_id(entity: er.RegistryEntry) -> dict[str, str] | None:
+            if entity.platform != DOMAIN:
+                return None
+            unique_id = migrate_unique_id(entry.entry_id, account, entity.unique_id)
+            return None if unique_id is None else {"new_unique_id": unique_id}
+
+        await er.async_migrate_entries(hass, entry.entry_id, new_unique_id)
+        hass.config_entries.async_update_entry(entry, version=2)
+        LOGGER.debug("Migrated %s to version 2", entry.title)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
@@ -107,7 +156,7 @@ async def async_remove_config_entry_device(
 
     Gateways follow the account and the options, so they cannot be deleted.
     """
-    if not is_end_device(entry.entry_id, device_entry):
+    if not is_end_device(account_id(entry), device_entry):
         return False
     if entry.state is ConfigEntryState.LOADED:
         entry.runtime_data.end_devices.async_forget(device_entry)

@@ -59,6 +59,7 @@ from .const import (
 from .decoders import Decoder
 from .end_devices import device_key_text, end_device_key
 from .end_devices.registry import async_remove_decoder_entities
+from .identifiers import account_id
 from .runtime import TTSConfigEntry
 from .tts import (
     TTN_CLUSTERS,
@@ -181,7 +182,7 @@ def _user_schema(server: str, api_key: str | None = None) -> vol.Schema:
 class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds a TTS account."""
 
-    VERSION = 1
+    VERSION = 2
 
     async def _validate(
         self,
@@ -420,7 +421,7 @@ class TTNGatewayOptionsFlow(OptionsFlow):
             for device in dr.async_entries_for_config_entry(
                 dr.async_get(self.hass), entry.entry_id
             )
-            if (key := end_device_key(entry.entry_id, device)) is not None
+            if (key := end_device_key(account_id(entry), device)) is not None
         )
 
     async def async_step_end_devices(
@@ -525,6 +526,7 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                 async_remove_decoder_entities(
                     self.hass,
                     entry.entry_id,
+                    account_id(entry),
                     (application_id, device_id),
                     Decoder(previous),
                 )

@@ -31,6 +31,7 @@ from .const import (
     RELAXED_SCAN_INTERVAL,
 )
 from .end_devices import is_end_device
+from .identifiers import account_id, gateway_identifier
 from .store import GatewayData, GatewayStore
 from .tts import (
     ConnectionState,
@@ -49,11 +50,6 @@ MAX_FAILURE_BACKOFF_FACTOR: Final = 8
 _UPDATE_FAILED_RETRY_AFTER: Final = (
     "retry_after" in inspect.signature(UpdateFailed.__init__).parameters
 )
-
-
-def gateway_device_identifier(entry_id: str, gateway_id: str) -> str:
-    """Device identifier of a gateway, unique across config entries."""
-    return f"{entry_id}_{gateway_id}"
 
 
 def _update_failed(retry_after: float | None = None, **kwargs: Any) -> UpdateFailed:
@@ -101,7 +97,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
 
     def device_identifier(self, gateway_id: str) -> str:
         """Device identifier of a gateway of this entry."""
-        return gateway_device_identifier(self.config_entry.entry_id, gateway_id)
+        return gateway_identifier(account_id(self.config_entry), gateway_id)
 
     def device_info(self, gateway: Gateway) -> DeviceInfo:
         """Device registry information of a gateway."""
@@ -282,7 +278,9 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 )
         wanted = {(DOMAIN, self.device_identifier(gateway_id)) for gateway_id in data}
         for device in dr.async_entries_for_config_entry(registry, entry_id):
-            if not device.identifiers & wanted and not is_end_device(entry_id, device):
+            if not device.identifiers & wanted and not is_end_device(
+                account_id(self.config_entry), device
+            ):
                 LOGGER.debug(
                     "Removing device %s: gateway no longer monitored", device.name
                 )

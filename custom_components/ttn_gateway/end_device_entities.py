@@ -41,6 +41,7 @@ from homeassistant.util import dt as dt_util
 
 from .decoders import ReadingDescription, describe_reading
 from .end_devices import EndDevice, EndDeviceManager
+from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry
 from .state_writes import WriteOnChange
 
@@ -239,7 +240,7 @@ class EndDeviceEntity(WriteOnChange, Entity):
         self.entity_description = description
         self.manager = manager
         self.device = device
-        self._attr_unique_id = f"{device.identifier}_{description.key}"
+        self._attr_unique_id = entity_unique_id(device.identifier, description.key)
         self._attr_device_info = device.device_info()
 
     @property

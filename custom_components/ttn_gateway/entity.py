@@ -14,6 +14,7 @@ from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .state_writes import WriteOnChange
 from .store import GatewayData
@@ -46,7 +47,7 @@ class GatewayEntity(WriteOnChange):
         self.gateway_id = gateway_id
         coordinator = runtime.coordinator
         device_id = coordinator.device_identifier(gateway_id)
-        self._attr_unique_id = f"{device_id}_{description.key}"
+        self._attr_unique_id = entity_unique_id(device_id, description.key)
         data = runtime.store.get(gateway_id)
         assert data is not None  # noqa: S101  (entities are made for known gateways)
         self._attr_device_info = coordinator.device_info(data.gateway)

@@ -38,6 +38,7 @@ from ..const import (
     UNKNOWN_INTERVAL_OFFLINE_THRESHOLD,
 )
 from ..decoders import Decoder, describe_reading
+from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
 from ..tts import TTSServer
 from .intake import (
@@ -53,7 +54,6 @@ from .registry import (
     async_load_known_devices,
     async_update_device,
     device_key_text,
-    end_device_identifier,
     end_device_key,
     is_end_device,
 )
@@ -144,7 +144,7 @@ class EndDeviceManager:
 
     def key_of(self, device: dr.DeviceEntry) -> DeviceKey | None:
         """The end device a registry device stands for; None for gateways."""
-        return end_device_key(self.entry.entry_id, device)
+        return end_device_key(account_id(self.entry), device)
 
     def silence_threshold(self, device: EndDevice) -> timedelta:
         """How long a device may be silent before it counts as offline."""
@@ -167,12 +167,14 @@ class EndDeviceManager:
                 return None
             return self._new_device(key)
 
-        async_load_known_devices(self.hass, self.entry.entry_id, self.enabled, known)
+        async_load_known_devices(
+            self.hass, self.entry.entry_id, account_id(self.entry), self.enabled, known
+        )
 
     def _new_device(self, key: DeviceKey) -> EndDevice:
         device = EndDevice(
             key=key,
-            identifier=end_device_identifier(self.entry.entry_id, key),
+            identifier=end_device_identifier(account_id(self.entry), key),
             decoder=self.decoders.get(device_key_text(key), Decoder.AUTO),
         )
         for platform, entity_key in STATIC_ENTITY_KEYS:

@@ -10,7 +10,6 @@ other integrations' entities linked to an end device are left alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-import re
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
@@ -18,9 +17,12 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from ..const import DOMAIN, LOGGER
 from ..decoders import Decoder, describe_reading
+from ..identifiers import (
+    end_device_identifier,
+    end_device_key as identifier_key,
+    entity_key,
+)
 from .state import DeviceKey, EndDevice
-
-_IDENTIFIER = re.compile(r"^(.+)_device_([a-z0-9-]+)_([a-z0-9-]+)$")
 
 # Static entities every end device has: (platform, key).
 STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
@@ -37,26 +39,17 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
 _STATIC_KEYS = frozenset(STATIC_ENTITY_KEYS)
 
 
-def end_device_identifier(entry_id: str, key: DeviceKey) -> str:
-    """Device registry identifier of an end device."""
-    return f"{entry_id}_device_{key[0]}_{key[1]}"
-
-
-def end_device_key(entry_id: str, device: dr.DeviceEntry) -> DeviceKey | None:
-    """The end device a registry device stands for; None for gateways."""
+def end_device_key(account: str, device: dr.DeviceEntry) -> DeviceKey | None:
+    """The end device a registry device of the account stands for; else None."""
     for domain, identifier in device.identifiers:
-        if (
-            domain == DOMAIN
-            and (match := _IDENTIFIER.match(identifier))
-            and match.group(1) == entry_id
-        ):
-            return match.group(2), match.group(3)
+        if domain == DOMAIN and (key := identifier_key(account, identifier)):
+            return key
     return None
 
 
-def is_end_device(entry_id: str, device: dr.DeviceEntry) -> bool:
-    """Whether a registry device of the entry is an end device."""
-    return end_device_key(entry_id, device) is not None
+def is_end_device(account: str, device: dr.DeviceEntry) -> bool:
+    """Whether a registry device of the account is an end device."""
+    return end_device_key(account, device) is not None
 
 
 def device_key_text(key: DeviceKey) -> str:
@@ -100,6 +93,7 @@ def keeps(device: EndDevice, platform: Platform, key: str) -> bool:
 def async_load_known_devices(
     hass: HomeAssistant,
     entry_id: str,
+    account: str,
     enabled: bool,
     new_device: Callable[[DeviceKey], EndDevice | None],
 ) -> None:
@@ -112,7 +106,7 @@ def async_load_known_devices(
     device_registry = dr.async_get(hass)
     entity_registry = er.async_get(hass)
     for device_entry in dr.async_entries_for_config_entry(device_registry, entry_id):
-        if (key := end_device_key(entry_id, device_entry)) is None:
+        if (key := end_device_key(account, device_entry)) is None:
             continue
         if not enabled:
             LOGGER.debug("Removing end device %s: monitoring is off", key[1])
@@ -120,24 +114,23 @@ def async_load_known_devices(
             continue
         if (device := new_device(key)) is None:
             continue
-        prefix = f"{device.identifier}_"
         for entity_entry in _own_entities(entity_registry, entry_id, device_entry.id):
-            entity_key = entity_entry.unique_id.removeprefix(prefix)
+            key_text = entity_key(device.identifier, entity_entry.unique_id)
             try:
                 platform = Platform(entity_entry.domain)
             except ValueError:  # pragma: no cover - only our platforms register
                 continue
-            if keeps(device, platform, entity_key):
-                device.wanted[platform].add(entity_key)
+            if keeps(device, platform, key_text):
+                device.wanted[platform].add(key_text)
                 if entity_entry.original_name:
-                    device.names[entity_key] = entity_entry.original_name
+                    device.names[key_text] = entity_entry.original_name
             else:
                 entity_registry.async_remove(entity_entry.entity_id)
 
 
 @callback
 def async_remove_decoder_entities(
-    hass: HomeAssistant, entry_id: str, key: DeviceKey, decoder: Decoder
+    hass: HomeAssistant, entry_id: str, account: str, key: DeviceKey, decoder: Decoder
 ) -> int:
     """Remove this entry's entities of one decoder from a device.
 
@@ -149,21 +142,20 @@ def async_remove_decoder_entities(
     entity_registry = er.async_get(hass)
     # Looked up among this entry's devices: the identifier look-up across
     # entries is deprecated from HA 2026.8, its per-entry successor is newer.
-    identifier = (DOMAIN, end_device_identifier(entry_id, key))
+    identifier = end_device_identifier(account, key)
     device_entry = next(
         (
             device
             for device in dr.async_entries_for_config_entry(device_registry, entry_id)
-            if identifier in device.identifiers
+            if (DOMAIN, identifier) in device.identifiers
         ),
         None,
     )
     if device_entry is None:
         return 0
-    prefix = f"{end_device_identifier(entry_id, key)}_"
     removed = 0
     for entity_entry in _own_entities(entity_registry, entry_id, device_entry.id):
-        found = _reading_platform(entity_entry.unique_id.removeprefix(prefix))
+        found = _reading_platform(entity_key(identifier, entity_entry.unique_id))
         if found is not None and found[1] is decoder:
             entity_registry.async_remove(entity_entry.entity_id)
             removed += 1
