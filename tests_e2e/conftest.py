@@ -53,8 +53,8 @@ class EntryDevices:
 def entry_devices(devices: list[dict[str, Any]], entry_id: str) -> EntryDevices:
     """Tell gateways from end devices by their device registry identifier.
 
-    A gateway is ``<entry>_<gateway id>``, an end device
-    ``<entry>_device_<application id>_<device id>``; TTS IDs have no ``_``.
+    A gateway is ``<owner@server>/gateway/<gateway id>``, an end device
+    ``<owner@server>/device/<application id>/<device id>``.
     """
     found = EntryDevices({}, {})
     for device in devices:
@@ -62,13 +62,14 @@ def entry_devices(devices: list[dict[str, Any]], entry_id: str) -> EntryDevices:
             continue
         ((domain, identifier),) = device["identifiers"]
         assert domain == "ttn_gateway"
-        tts_id = identifier.removeprefix(f"{entry_id}_")
-        if tts_id.startswith("device_"):
-            application_id, device_id = tts_id.removeprefix("device_").split("_")
-            assert application_id == APPLICATION_ID
-            found.end_devices[device_id] = device
-        else:
-            found.gateways[tts_id] = device
+        match identifier.split("/"):
+            case [_account, "gateway", gateway_id]:
+                found.gateways[gateway_id] = device
+            case [_account, "device", application_id, device_id]:
+                assert application_id == APPLICATION_ID
+                found.end_devices[device_id] = device
+            case _:
+                raise AssertionError(f"unexpected identifier {identifier}")
     return found
 
 

@@ -577,7 +577,7 @@ async def test_flood_of_random_devices_is_bounded(
         device
         for device in devices
         if entry_id in device["config_entries"]
-        and any("_device_" in identifier for _, identifier in device["identifiers"])
+        and any("/device/" in identifier for _, identifier in device["identifiers"])
     ]
     assert len(ours) == FLOOD_CAP
     repairs = await hass_client.websocket({"type": "repairs/list_issues"})
