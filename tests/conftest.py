@@ -17,6 +17,7 @@ from syrupy.assertion import SnapshotAssertion
 import custom_components.ttn_gateway  # noqa: F401
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
 
+from .event_feed import EventFeed
 from .fake_tts import API_KEY, SERVER_URL, FakeTTS
 
 
@@ -69,3 +70,11 @@ async def init_integration(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     return mock_config_entry
+
+
+@pytest.fixture
+def event_feed(fake_tts: FakeTTS) -> EventFeed:
+    """Give the fake TTS an events API whose streams the test writes."""
+    feed = EventFeed()
+    fake_tts.events = feed
+    return feed

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from datetime import timedelta
 import json
 from typing import Any
 from unittest import mock
 
 from aiohttp.streams import StreamReader
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMockResponse,
 )
@@ -99,6 +104,22 @@ class EventFeed:
     def current(self) -> LiveStream:
         """The stream opened last."""
         return self.streams[-1]
+
+
+async def flush(hass: HomeAssistant) -> None:
+    """Let the stream task read what was written."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await hass.async_block_till_done()
+
+
+async def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
+) -> None:
+    """Move the clock, fire the timers due, and let the stream catch up."""
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await flush(hass)
 
 
 class SimulatorFeed:

@@ -13,12 +13,18 @@ from homeassistant.core import Event, HomeAssistant, callback
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.ttn_gateway.const import DOMAIN
 
-from .event_feed import SAMPLE, EventFeed, start_line, stream_line
+from .event_feed import (
+    SAMPLE,
+    EventFeed,
+    advance as _advance,
+    flush as _flush,
+    start_line,
+    stream_line,
+)
 from .fake_tts import GATEWAY_GARDEN, GATEWAY_ROOFTOP, GATEWAY_STATION, FakeTTS
 
 ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
@@ -28,29 +34,6 @@ GARDEN = "binary_sensor.kerlink_garden_connectivity"
 NOW = "2025-03-14T10:20:00+00:00"
 
 pytestmark = pytest.mark.freeze_time(NOW)
-
-
-async def _flush(hass: HomeAssistant) -> None:
-    """Let the stream task read what was written."""
-    for _ in range(5):
-        await asyncio.sleep(0)
-    await hass.async_block_till_done()
-
-
-async def _advance(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
-) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await _flush(hass)
-
-
-@pytest.fixture
-def event_feed(fake_tts: FakeTTS) -> EventFeed:
-    """Give the fake TTS an events API."""
-    feed = EventFeed()
-    fake_tts.events = feed
-    return feed
 
 
 @pytest.fixture

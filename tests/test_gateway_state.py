@@ -7,7 +7,6 @@ healthy, and broken messages on the stream.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 import json
 import logging
@@ -21,7 +20,6 @@ from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.ttn_gateway.const import DOMAIN
@@ -29,7 +27,13 @@ from custom_components.ttn_gateway.store import GatewayStore
 from custom_components.ttn_gateway.stream import backoff_delay
 from custom_components.ttn_gateway.tts import StreamEvent
 
-from .event_feed import EventFeed, LiveStream, start_line
+from .event_feed import (
+    EventFeed,
+    LiveStream,
+    advance as _advance,
+    flush as _flush,
+    start_line,
+)
 from .fake_tts import GATEWAY_GARDEN, GATEWAY_NEVER, GATEWAY_ROOFTOP, FakeTTS
 
 ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
@@ -66,27 +70,6 @@ def event_line(
     if connection is not None:
         event["correlation_ids"] = [connection, "gs:uplink:01JPAZ3F2N8B5C1D4E6F7G8H9K"]
     return json.dumps({"result": event}) + "\n"
-
-
-async def _flush(hass: HomeAssistant) -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-    await hass.async_block_till_done()
-
-
-async def _advance(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
-) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await _flush(hass)
-
-
-@pytest.fixture
-def event_feed(fake_tts: FakeTTS) -> EventFeed:
-    feed = EventFeed()
-    fake_tts.events = feed
-    return feed
 
 
 @pytest.fixture
