@@ -396,11 +396,11 @@ def check_manifest(integration: Path, root: Path) -> list[str]:
                 if isinstance(owner, str) and not owner.startswith("@")
             )
 
-    if manifest.get("requirements"):
-        problems.append(
-            f"{where}: 'requirements' must be empty: the integration ships no "
-            "requirements"
-        )
+    problems.extend(
+        f"{where}: requirement {requirement!r} must be pinned with '=='"
+        for requirement in manifest.get("requirements") or []
+        if not isinstance(requirement, str) or "==" not in requirement
+    )
 
     has_config_flow = (integration / "config_flow.py").is_file()
     if manifest.get("config_flow") is True and not has_config_flow:

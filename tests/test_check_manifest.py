@@ -256,7 +256,7 @@ def test_manifest_missing_key(root: Path, key: str) -> None:
         ({"version": "one"}, "not a valid version"),
         ({"iot_class": "local_magic"}, "'iot_class'"),
         ({"integration_type": "gadget"}, "'integration_type'"),
-        ({"requirements": ["requests==2.0"]}, "'requirements' must be empty"),
+        ({"requirements": ["requests>=2.0"]}, "must be pinned with '=='"),
         ({"config_flow": False}, "config_flow.py exists"),
         ({"codeowners": ["someone"]}, "must start with '@'"),
         ({"zz_unknown": 1}, "unknown key 'zz_unknown'"),
