@@ -20,9 +20,7 @@ from yarl import URL
 
 from custom_components.ttn_gateway.config_flow import server_default
 from custom_components.ttn_gateway.const import (
-    CONF_APPLICATIONS,
     CONF_DECODERS,
-    CONF_END_DEVICES,
     CONF_GATEWAYS,
     CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
@@ -30,7 +28,6 @@ from custom_components.ttn_gateway.const import (
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
-    CONF_UPLINK_TOPIC,
     DOMAIN,
 )
 
@@ -1317,110 +1314,47 @@ def _add_end_device(
 async def test_end_device_options_form(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
-    """End devices are on by default, with TTS's own uplink topic."""
+    """The end-device options are the silence threshold and the cap."""
     _add_end_device(hass, init_integration, "home-sensors", "feather-m0-1")
     result = await _start_end_device_options(hass, init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "end_devices"
-    assert result["description_placeholders"] == {"default_topic": "v3/+/devices/+/up"}
-    assert _suggested(result, CONF_END_DEVICES) is True
-    assert _suggested(result, CONF_UPLINK_TOPIC) == "v3/+/devices/+/up"
     assert _suggested(result, CONF_OFFLINE_THRESHOLD) is None
     assert _suggested(result, CONF_MAX_END_DEVICES) == 200
-    assert _suggested(result, CONF_APPLICATIONS) == []
-    # Devices are not fields of this form (see the decoder step).
-    assert "home-sensors/feather-m0-1" not in {
-        str(key) for key in result["data_schema"].schema
+    # Devices and applications are not fields of this form (see the decoder
+    # step and the application sub-entries).
+    assert {str(key) for key in result["data_schema"].schema} == {
+        CONF_OFFLINE_THRESHOLD,
+        CONF_MAX_END_DEVICES,
     }
 
 
 async def test_end_device_options_save(
     hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
 ) -> None:
-    """A bridged topic, a threshold and a decoder are saved next to the rest."""
+    """A threshold and a cap are saved next to the rest; clearing one removes it."""
     entry = init_integration
     hass.config_entries.async_update_entry(entry, options={CONF_SCAN_INTERVAL: 90})
-    _add_end_device(hass, entry, "home-sensors", "feather-m0-1")
-    _add_end_device(hass, entry, "home-sensors", "lpp-node")
     result = await _start_end_device_options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {
-            CONF_END_DEVICES: True,
-            CONF_UPLINK_TOPIC: " ttn/v3/+/devices/+/up ",
-            CONF_OFFLINE_THRESHOLD: 45,
-            CONF_MAX_END_DEVICES: 50,
-            CONF_APPLICATIONS: [" home-sensors ", "", "home-sensors"],
-        },
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    expected = {
-        CONF_SCAN_INTERVAL: 90,
-        CONF_END_DEVICES: True,
-        CONF_UPLINK_TOPIC: "ttn/v3/+/devices/+/up",
-        CONF_OFFLINE_THRESHOLD: 45,
-        CONF_MAX_END_DEVICES: 50,
-        CONF_APPLICATIONS: ["home-sensors"],
-    }
-    assert entry.options == expected
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-
-    # The form shows what was saved; clearing the threshold removes it.
-    result = await _start_end_device_options(hass, entry.entry_id)
-    assert _suggested(result, CONF_OFFLINE_THRESHOLD) == 45
-    assert _suggested(result, CONF_MAX_END_DEVICES) == 50
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {CONF_END_DEVICES: False, CONF_UPLINK_TOPIC: "v3/+/devices/+/up"},
+        result["flow_id"], {CONF_OFFLINE_THRESHOLD: 45, CONF_MAX_END_DEVICES: 50}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {
         CONF_SCAN_INTERVAL: 90,
-        CONF_END_DEVICES: False,
-        CONF_UPLINK_TOPIC: "v3/+/devices/+/up",
-        CONF_MAX_END_DEVICES: 200,
-        CONF_APPLICATIONS: [],
+        CONF_OFFLINE_THRESHOLD: 45,
+        CONF_MAX_END_DEVICES: 50,
     }
     await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
 
-
-@pytest.mark.parametrize(
-    "topic", ["v3/+/devices/+/up#", "v3/app+/devices/+/up", "", "v3/#/up"]
-)
-async def test_end_device_options_invalid_topic(
-    hass: HomeAssistant,
-    fake_tts: FakeTTS,
-    init_integration: MockConfigEntry,
-    topic: str,
-) -> None:
-    """A topic filter MQTT would refuse is refused on the field."""
-    result = await _start_end_device_options(hass, init_integration.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_END_DEVICES: True, CONF_UPLINK_TOPIC: topic}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_UPLINK_TOPIC: "invalid_topic"}
-    assert _suggested(result, CONF_UPLINK_TOPIC) == topic
-    assert init_integration.options == {}
-
-
-async def test_end_device_options_invalid_application(
-    hass: HomeAssistant, fake_tts: FakeTTS, init_integration: MockConfigEntry
-) -> None:
-    """Application IDs of the allow-list must be TTS IDs."""
-    result = await _start_end_device_options(hass, init_integration.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {
-            CONF_END_DEVICES: True,
-            CONF_UPLINK_TOPIC: "v3/+/devices/+/up",
-            CONF_APPLICATIONS: ["Not An ID"],
-        },
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_APPLICATIONS: "invalid_application_id"}
-    assert init_integration.options == {}
+    result = await _start_end_device_options(hass, entry.entry_id)
+    assert _suggested(result, CONF_OFFLINE_THRESHOLD) == 45
+    assert _suggested(result, CONF_MAX_END_DEVICES) == 50
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {CONF_SCAN_INTERVAL: 90, CONF_MAX_END_DEVICES: 200}
+    await hass.async_block_till_done()
 
 
 async def _start_decoder_options(hass: HomeAssistant, entry_id: str) -> FlowResult:

@@ -43,7 +43,6 @@ from pytest_homeassistant_custom_component.typing import (
 from custom_components.ttn_gateway.const import (
     CONF_APPLICATIONS,
     CONF_DECODERS,
-    CONF_END_DEVICES,
     CONF_MAX_END_DEVICES,
     CONF_OFFLINE_THRESHOLD,
     CONF_UPLINK_TOPIC,
@@ -125,6 +124,12 @@ async def mqtt_entry(
     freezer.move_to(START)
     mock_config_entry.add_to_hass(hass)
     return await _setup(hass, mock_config_entry)
+
+
+def _subentry_id(entry: MockConfigEntry) -> str:
+    """The application sub-entry that a version 2 entry migrates to."""
+    (subentry_id,) = entry.subentries
+    return subentry_id
 
 
 def _diagnostics(entry: MockConfigEntry) -> dict[str, Any]:
@@ -622,7 +627,7 @@ async def test_mqtt_missing_raises_repair_issue(
     """Without MQTT: a repair issue, gateways still work; MQTT later: uplinks."""
     mock_config_entry.add_to_hass(hass)
     await _setup(hass, mock_config_entry)
-    issue_id = f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+    issue_id = f"mqtt_not_set_up_{_subentry_id(mock_config_entry)}"
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders["topic"] == "v3/+/devices/+/up"
@@ -667,25 +672,24 @@ async def test_known_devices_unavailable_without_mqtt(
     assert value.state == STATE_UNAVAILABLE
     assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
     assert issue_registry.async_get_issue(
-        DOMAIN, f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+        DOMAIN, f"mqtt_not_set_up_{_subentry_id(mock_config_entry)}"
     )
 
 
-async def test_monitoring_off(
+async def test_removing_the_application_removes_its_devices(
     hass: HomeAssistant,
     mqtt_entry: MockConfigEntry,
     mqtt_mock: MqttMockHAClient,
     device_registry: dr.DeviceRegistry,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    """Turned off: no subscription, no issue, and the end devices are removed."""
+    """Without the sub-entry: no subscription, no issue, no end devices."""
     await _send(hass, uplink())
-    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
-    hass.config_entries.async_update_entry(
-        mqtt_entry, options={CONF_END_DEVICES: False}
+    assert hass.config_entries.async_remove_subentry(
+        mqtt_entry, _subentry_id(mqtt_entry)
     )
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     await hass.async_block_till_done()
+    assert mqtt_entry.state is ConfigEntryState.LOADED
     names = {
         device.name
         for device in dr.async_entries_for_config_entry(
@@ -828,7 +832,10 @@ async def test_diagnostics_of_end_devices(
     assert device["silence_threshold_seconds"] == 3600
     assert "feather_value" in device["entities"]["sensor"]
     json.dumps(diagnostics, default=str)
-    assert diagnostics["topic"] == "v3/+/devices/+/up"
+    (application,) = diagnostics["applications"]
+    assert application["topic"] == "v3/+/devices/+/up"
+    assert application["transport"] == "mqtt"
+    assert application["available"] is True
     assert diagnostics["receiving"] is True
 
 
@@ -1057,12 +1064,14 @@ async def test_application_allow_list(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
     """With an allow-list only those applications' uplinks are taken."""
-    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
-    hass.config_entries.async_update_entry(
-        mqtt_entry, options={CONF_APPLICATIONS: [FORMATTER_APP]}
+    subentry = mqtt_entry.subentries[_subentry_id(mqtt_entry)]
+    hass.config_entries.async_update_subentry(
+        mqtt_entry,
+        subentry,
+        data={**subentry.data, CONF_APPLICATIONS: [FORMATTER_APP]},
     )
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     await hass.async_block_till_done()
+    assert mqtt_entry.state is ConfigEntryState.LOADED
     await _send(hass, uplink())
     await _send(
         hass,
@@ -1071,7 +1080,7 @@ async def test_application_allow_list(
     )
     assert _devices_of(device_registry, mqtt_entry) == {FORMATTER_NODE}
     reasons = _diagnostics(mqtt_entry)["messages"]["drop_reasons"]
-    assert reasons == {"application not allowed in the options": 1}
+    assert reasons == {"application not set up": 1}
 
 
 # Attacker-sized messages and registry strings.

@@ -9,6 +9,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ttn_gateway import async_migrate_entry
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
+from custom_components.ttn_gateway.end_devices.registry import device_subentry
 from custom_components.ttn_gateway.identifiers import (
     migrate_identifier,
     migrate_unique_id,
@@ -98,7 +99,7 @@ async def test_migration_keeps_entities_and_their_customisations(
 
     assert await async_migrate_entry(hass, entry)
 
-    assert entry.version == 2
+    assert entry.version == 3
     assert devices.async_get(ids["gateway"]).identifiers == {(DOMAIN, NEW_GATEWAY)}
     assert devices.async_get(ids["gateway"]).area_id == "roof"
     assert devices.async_get(ids["end_device"]).identifiers == {
@@ -113,6 +114,13 @@ async def test_migration_keeps_entities_and_their_customisations(
     rssi = entities.async_get(ids["rssi"])
     assert rssi.unique_id == f"{NEW_END_DEVICE}/rssi"
     assert rssi.disabled_by is er.RegistryEntryDisabler.USER
+    # The end devices went into the application sub-entry of version 3.
+    (subentry_id,) = entry.subentries
+    assert rssi.config_subentry_id == subentry_id
+    assert device_subentry(devices.async_get(ids["end_device"]), entry.entry_id) == (
+        subentry_id
+    )
+    assert connectivity.config_subentry_id is None
     assert entities.async_get(ids["helper"]).unique_id == f"{OLD_GATEWAY}_connectivity"
     assert len(dr.async_entries_for_config_entry(devices, entry.entry_id)) == 2
     assert len(er.async_entries_for_config_entry(entities, entry.entry_id)) == 2
@@ -127,7 +135,7 @@ async def test_version_1_entry_sets_up_with_the_same_entities(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
-    assert entry.version == 2
+    assert entry.version == 3
     entities = er.async_get(hass)
     connectivity = entities.async_get(ids["connectivity"])
     assert connectivity.unique_id == f"{NEW_GATEWAY}/connectivity"
@@ -201,3 +209,72 @@ def test_ids_not_of_version_1_are_left_alone() -> None:
     assert migrate_unique_id("entry", ACCOUNT, "entry_device_app_dev_rssi") == (
         f"{ACCOUNT}/device/app/dev/rssi"
     )
+
+
+def _version_2_entry(**options: object) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        entry_id="01JTTNGATEWAYTESTENTRY0001",
+        version=2,
+        title="jdoe (eu1.cloud.thethings.network)",
+        unique_id=ACCOUNT,
+        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
+        options=options,
+    )
+
+
+async def test_version_2_end_device_options_become_an_application(
+    hass: HomeAssistant,
+) -> None:
+    """The topic and allow-list move into a sub-entry that holds the end devices."""
+    entry = _version_2_entry(
+        uplink_topic="ttn/v3/+/devices/+/up",
+        applications=["home-sensors"],
+        max_end_devices=50,
+        scan_interval=120,
+    )
+    entry.add_to_hass(hass)
+    devices = dr.async_get(hass)
+    gateway = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, NEW_GATEWAY)}
+    )
+    end_device = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, NEW_END_DEVICE)}
+    )
+
+    assert await async_migrate_entry(hass, entry)
+
+    assert entry.version == 3
+    assert entry.options == {"max_end_devices": 50, "scan_interval": 120}
+    (subentry,) = entry.subentries.values()
+    assert subentry.subentry_type == "application"
+    assert dict(subentry.data) == {
+        "transport": "mqtt",
+        "uplink_topic": "ttn/v3/+/devices/+/up",
+        "applications": ["home-sensors"],
+    }
+    assert device_subentry(devices.async_get(end_device.id), entry.entry_id) == (
+        subentry.subentry_id
+    )
+    assert device_subentry(devices.async_get(gateway.id), entry.entry_id) is None
+
+
+async def test_version_2_with_end_devices_off_has_no_application(
+    hass: HomeAssistant,
+) -> None:
+    """End devices turned off: no sub-entry, and the option is gone."""
+    entry = _version_2_entry(end_devices=False, uplink_topic="v3/+/devices/+/up")
+    entry.add_to_hass(hass)
+
+    assert await async_migrate_entry(hass, entry)
+
+    assert entry.version == 3
+    assert entry.options == {}
+    assert not entry.subentries
+
+
+async def test_a_newer_entry_is_not_downgraded(hass: HomeAssistant) -> None:
+    """An entry written by a later version fails to load instead of breaking."""
+    entry = MockConfigEntry(domain=DOMAIN, version=4, unique_id=ACCOUNT)
+    entry.add_to_hass(hass)
+    assert not await async_migrate_entry(hass, entry)

@@ -6,39 +6,63 @@ store; the entities and the silence monitor follow the store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+    ConfigSubentry,
+)
 from homeassistant.const import CONF_API_KEY, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import (
+    config_validation as cv,
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.typing import ConfigType
 
 from .const import (
+    CONF_APPLICATIONS,
+    CONF_END_DEVICES,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
+    CONF_TRANSPORT,
+    CONF_UPLINK_TOPIC,
     DEFAULT_SILENCE_THRESHOLD,
+    DEFAULT_UPLINK_TOPIC,
     DOMAIN,
+    ISSUE_APPLICATION_KEY_REJECTED,
     ISSUE_END_DEVICE_CAP,
     ISSUE_END_DEVICE_ENTITY_CAP,
     ISSUE_MISSING_GATEWAY_RIGHTS,
     ISSUE_MQTT_NOT_SET_UP,
     ISSUE_NO_EVENT_RIGHTS,
     LOGGER,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_MQTT,
 )
 from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
+from .end_devices.registry import async_move_device
 from .identifiers import account_id, migrate_identifier, migrate_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
+from .services import async_setup_services
 from .silence import SilenceMonitor
 from .store import GatewayStore
 from .stream import GatewayEventStreams
 from .tts import TTSClient, TTSServer
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -48,6 +72,12 @@ PLATFORMS: list[Platform] = [
 ]
 
 
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, whether or not an entry is loaded."""
+    async_setup_services(hass)
+    return True
+
+
 async def async_migrate_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     """Move an entry's devices and entities to ids that survive re-adding it.
 
@@ -55,7 +85,7 @@ async def async_migrate_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> boo
     (``owner@server``) and the TTS ids. Only this entry's own devices and
     entities change; entity ids, names, areas and disabled flags stay.
     """
-    if entry.version > 2:  # noqa: PLR2004  (a downgrade: this code cannot read it)
+    if entry.version > 3:  # noqa: PLR2004  (a downgrade: this code cannot read it)
         return False
     if entry.version == 1:
         if entry.unique_id is None:
@@ -88,7 +118,45 @@ async def async_migrate_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> boo
         await er.async_migrate_entries(hass, entry.entry_id, new_unique_id)
         hass.config_entries.async_update_entry(entry, version=2)
         LOGGER.debug("Migrated %s to version 2", entry.title)
+    if entry.version == 2:  # noqa: PLR2004
+        _migrate_to_applications(hass, entry)
     return True
+
+
+def _migrate_to_applications(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Version 3: the end-device options become an application sub-entry.
+
+    Version 2 took uplinks of every application (or those listed) on one
+    topic of Home Assistant's MQTT. That becomes a sub-entry of the same
+    kind without an application ID, holding the entry's end devices, so
+    everything keeps working; with end devices off there is none.
+    """
+    options = dict(entry.options)
+    enabled = options.pop(CONF_END_DEVICES, True)
+    topic = options.pop(CONF_UPLINK_TOPIC, DEFAULT_UPLINK_TOPIC)
+    applications = options.pop(CONF_APPLICATIONS, [])
+    if enabled:
+        subentry = ConfigSubentry(
+            data=MappingProxyType(
+                {
+                    CONF_TRANSPORT: TRANSPORT_MQTT,
+                    CONF_UPLINK_TOPIC: topic,
+                    CONF_APPLICATIONS: list(applications),
+                }
+            ),
+            subentry_type=SUBENTRY_APPLICATION,
+            title=f"MQTT {topic}",
+            unique_id=None,
+        )
+        hass.config_entries.async_add_subentry(entry, subentry)
+        account = account_id(entry)
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        ):
+            if is_end_device(account, device):
+                async_move_device(hass, device, entry.entry_id, subentry.subentry_id)
+    hass.config_entries.async_update_entry(entry, options=options, version=3)
+    LOGGER.debug("Migrated %s to version 3", entry.title)
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
@@ -101,7 +169,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     store = GatewayStore()
     coordinator = TTSCoordinator(hass, entry, client, store)
     await coordinator.async_config_entry_first_refresh()
-    end_devices = EndDeviceManager(hass, entry)
+    end_devices = EndDeviceManager(
+        hass, entry, client.server, async_get_clientsession(hass)
+    )
     end_devices.async_load_known_devices()
     entry.async_on_unload(end_devices.async_stop)
     await end_devices.async_setup()
@@ -129,7 +199,39 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     # devices' entities can be added.
     entry.async_on_unload(silence.async_start())
     await streams.async_start()
+    entry.async_on_unload(_async_reload_on_subentry_change(hass, entry))
     return True
+
+
+def _subentries_of(entry: ConfigEntry) -> dict[str, tuple[str, Any]]:
+    return {
+        subentry_id: (subentry.title, dict(subentry.data))
+        for subentry_id, subentry in entry.subentries.items()
+    }
+
+
+@callback
+def _async_reload_on_subentry_change(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> Callable[[], None]:
+    """Reload when an application is added, changed or removed.
+
+    Options flows reload the entry themselves, so this is not an update
+    listener (HA 2026.12 rejects one beside flows that reload).
+    """
+    loaded = _subentries_of(entry)
+
+    @callback
+    def changed(change: ConfigEntryChange, changed_entry: ConfigEntry) -> None:
+        if (
+            change is ConfigEntryChange.UPDATED
+            and changed_entry.entry_id == entry.entry_id
+            and changed_entry.state is ConfigEntryState.LOADED
+            and _subentries_of(changed_entry) != loaded
+        ):
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    return async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, changed)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
@@ -139,6 +241,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool
 
 async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
     """Remove the entry's repair issues with the entry: nothing is left to fix."""
+    for subentry_id in entry.subentries:
+        for issue in (ISSUE_APPLICATION_KEY_REJECTED, ISSUE_MQTT_NOT_SET_UP):
+            ir.async_delete_issue(hass, DOMAIN, f"{issue}_{subentry_id}")
     for issue in (
         ISSUE_MISSING_GATEWAY_RIGHTS,
         ISSUE_NO_EVENT_RIGHTS,

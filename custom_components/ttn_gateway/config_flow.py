@@ -7,9 +7,12 @@ from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlow,
+    SubentryFlowResult,
 )
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant, callback
@@ -31,22 +34,26 @@ from homeassistant.helpers.selector import (
 import voluptuous as vol
 
 from .const import (
-    CONF_APPLICATIONS,
+    CONF_APPLICATION_ID,
     CONF_DECODERS,
-    CONF_END_DEVICES,
     CONF_GATEWAYS,
     CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
+    CONF_MQTT_HOST,
+    CONF_MQTT_PORT,
+    CONF_MQTT_TLS,
+    CONF_MQTT_USERNAME,
     CONF_OFFLINE_THRESHOLD,
+    CONF_RIGHTS,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
+    CONF_TRANSPORT,
     CONF_UPLINK_TOPIC,
     DEFAULT_MAX_END_DEVICES,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SERVER,
     DEFAULT_SILENCE_THRESHOLD,
-    DEFAULT_UPLINK_TOPIC,
     DOMAIN,
     LOGGER,
     MAX_MAX_END_DEVICES,
@@ -55,6 +62,10 @@ from .const import (
     MAX_SILENCE_THRESHOLD,
     MIN_SCAN_INTERVAL,
     MIN_SILENCE_THRESHOLD,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_DIRECT,
+    TRANSPORT_MQTT,
+    TRANSPORTS,
 )
 from .decoders import Decoder
 from .end_devices import device_key_text, end_device_key
@@ -70,9 +81,12 @@ from .tts import (
     TTSAuthenticationError,
     TTSClient,
     TTSError,
+    TTSNotFoundError,
     TTSPermissionError,
     TTSServer,
 )
+from .tts.models import Application
+from .tts.mqtt import mqtt_settings
 from .tts.uplink import is_identifier
 
 SERVER_SELECTOR = SelectSelector(
@@ -135,9 +149,7 @@ async def validate_input(
         server = TTSServer.parse(server_text)
     except InvalidServerError as err:
         raise FlowError("invalid_url") from err
-    # TTS keys are "NNSXS.<id>.<secret>"; anything else cannot be valid.
-    parts = api_key.split(".")
-    if len(parts) != len(("prefix", "id", "secret")) or not all(parts):
+    if not _has_key_shape(api_key):
         raise FlowError("invalid_auth")
     client = TTSClient(async_get_clientsession(hass), server, api_key)
     try:
@@ -165,6 +177,62 @@ async def validate_input(
     return server, auth
 
 
+# What an application's key needs: the application (its name) and its
+# uplinks. Downlinks and the device list are optional.
+APPLICATION_RIGHTS = (Right.APPLICATION_INFO, Right.APPLICATION_TRAFFIC_READ)
+OPTIONAL_APPLICATION_RIGHTS = (
+    Right.APPLICATION_TRAFFIC_DOWN_WRITE,
+    Right.APPLICATION_DEVICES_READ,
+)
+TRANSPORT_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=list(TRANSPORTS),
+        mode=SelectSelectorMode.LIST,
+        translation_key=CONF_TRANSPORT,
+    )
+)
+
+
+def _has_key_shape(api_key: str) -> bool:
+    """TTS keys are "NNSXS.<id>.<secret>"; anything else cannot be valid."""
+    parts = api_key.split(".")
+    return len(parts) == len(("prefix", "id", "secret")) and all(parts)
+
+
+async def validate_application(
+    hass: HomeAssistant, server: TTSServer, application_id: str, api_key: str
+) -> tuple[Application, AuthInfo]:
+    """Check an application key: whose it is, its rights, and the application."""
+    if not _has_key_shape(api_key):
+        raise FlowError("invalid_auth")
+    client = TTSClient(async_get_clientsession(hass), server, api_key)
+    try:
+        auth = await client.get_auth_info()
+        if not auth.owner_id:
+            raise FlowError("invalid_auth")
+        if (
+            auth.owner_type is KeyOwnerType.APPLICATION
+            and auth.owner_id != application_id
+        ):
+            raise FlowError("wrong_application", {"owner": auth.owner_id})
+        if missing := auth.missing_rights(APPLICATION_RIGHTS):
+            raise FlowError("missing_rights", {"rights": ", ".join(missing)})
+        application = await client.get_application(application_id)
+        if auth.grants(Right.APPLICATION_DEVICES_READ):
+            await client.list_end_devices(application_id)
+    except TTSAuthenticationError as err:
+        raise FlowError("invalid_auth") from err
+    except TTSNotFoundError as err:
+        raise FlowError("application_not_found") from err
+    except TTSPermissionError as err:
+        rights = ", ".join(err.missing_rights) or Right.APPLICATION_INFO
+        raise FlowError("missing_rights", {"rights": rights}) from err
+    except TTSError as err:
+        LOGGER.debug("Cannot connect to %s: %s", server.host, err)
+        raise FlowError("cannot_connect", {"error": str(err)}) from err
+    return application, auth
+
+
 def _user_schema(server: str, api_key: str | None = None) -> vol.Schema:
     key_field = (
         vol.Required(CONF_API_KEY)
@@ -182,7 +250,7 @@ def _user_schema(server: str, api_key: str | None = None) -> vol.Schema:
 class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds a TTS account."""
 
-    VERSION = 2
+    VERSION = 3
 
     async def _validate(
         self,
@@ -308,6 +376,203 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         """Create the options flow."""
         return TTNGatewayOptionsFlow()
 
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """An account's TTS applications are its sub-entries."""
+        return {SUBENTRY_APPLICATION: ApplicationSubentryFlow}
+
+
+class ApplicationSubentryFlow(ConfigSubentryFlow):
+    """Adds or changes a TTS application: its ID, key and how uplinks arrive."""
+
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        self._data: dict[str, Any] = {}
+        self._title = ""
+
+    @property
+    def _server(self) -> TTSServer:
+        return TTSServer(self._get_entry().data[CONF_SERVER])
+
+    def _current(self) -> dict[str, Any]:
+        """The sub-entry being reconfigured, or nothing for a new one."""
+        if self.source == "reconfigure":
+            return dict(self._get_reconfigure_subentry().data)
+        return {}
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the application ID, its key and how uplinks arrive."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": "", "rights": "", "owner": ""}
+        current = self._current()
+        if user_input is not None:
+            application_id = user_input[CONF_APPLICATION_ID].strip().lower()
+            api_key = clean_api_key(user_input[CONF_API_KEY])
+            if not is_identifier(application_id):
+                errors[CONF_APPLICATION_ID] = "invalid_application_id"
+            elif self._taken(application_id):
+                return self.async_abort(reason="already_configured")
+            else:
+                try:
+                    application, auth = await validate_application(
+                        self.hass, self._server, application_id, api_key
+                    )
+                except FlowError as err:
+                    errors["base"] = err.error
+                    placeholders.update(err.placeholders)
+                except Exception:  # noqa: BLE001
+                    LOGGER.exception("Unexpected error validating an application key")
+                    errors["base"] = "unknown"
+                else:
+                    self._title = application.name or application_id
+                    self._data = {
+                        CONF_APPLICATION_ID: application_id,
+                        CONF_API_KEY: api_key,
+                        CONF_TRANSPORT: user_input[CONF_TRANSPORT],
+                        CONF_RIGHTS: sorted(
+                            right
+                            for right in (
+                                *APPLICATION_RIGHTS,
+                                *OPTIONAL_APPLICATION_RIGHTS,
+                            )
+                            if auth.grants(right)
+                        ),
+                    }
+                    if user_input[CONF_TRANSPORT] == TRANSPORT_MQTT:
+                        return await self.async_step_mqtt()
+                    if not self._server.is_cloud:
+                        return await self.async_step_direct()
+                    return self._finish()
+        defaults = {
+            CONF_TRANSPORT: TRANSPORT_DIRECT,
+            **{
+                key: value
+                for key, value in current.items()
+                if key in (CONF_APPLICATION_ID, CONF_TRANSPORT)
+            },
+            **(user_input or {}),
+        }
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_APPLICATION_ID): TextSelector(),
+                vol.Required(CONF_API_KEY): API_KEY_SELECTOR,
+                vol.Required(CONF_TRANSPORT): TRANSPORT_SELECTOR,
+            }
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, defaults),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change an application's key or how its uplinks arrive."""
+        return await self.async_step_user(user_input)
+
+    def _taken(self, application_id: str) -> bool:
+        """Whether another sub-entry of the account has the application."""
+        own = (
+            self._get_reconfigure_subentry().subentry_id
+            if self.source == "reconfigure"
+            else None
+        )
+        return any(
+            subentry.unique_id == application_id and subentry.subentry_id != own
+            for subentry in self._get_entry().subentries.values()
+        )
+
+    async def async_step_direct(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Where a self-hosted server's MQTT server is."""
+        if user_input is not None:
+            self._data.update(
+                {
+                    CONF_MQTT_HOST: user_input[CONF_MQTT_HOST].strip(),
+                    CONF_MQTT_PORT: int(user_input[CONF_MQTT_PORT]),
+                    CONF_MQTT_USERNAME: user_input[CONF_MQTT_USERNAME].strip(),
+                    CONF_MQTT_TLS: user_input[CONF_MQTT_TLS],
+                }
+            )
+            return self._finish()
+        settings = mqtt_settings(self._server, self._data[CONF_APPLICATION_ID])
+        current = self._current()
+        defaults = {
+            CONF_MQTT_HOST: current.get(CONF_MQTT_HOST, settings.host),
+            CONF_MQTT_PORT: current.get(CONF_MQTT_PORT, settings.port),
+            CONF_MQTT_USERNAME: current.get(CONF_MQTT_USERNAME, settings.username),
+            CONF_MQTT_TLS: current.get(CONF_MQTT_TLS, settings.tls),
+        }
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_MQTT_HOST): TextSelector(),
+                vol.Required(CONF_MQTT_PORT): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1, max=65535, step=1, mode=NumberSelectorMode.BOX
+                    )
+                ),
+                vol.Required(CONF_MQTT_USERNAME): TextSelector(),
+                vol.Required(CONF_MQTT_TLS): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="direct",
+            data_schema=self.add_suggested_values_to_schema(schema, defaults),
+        )
+
+    async def async_step_mqtt(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """The topic on Home Assistant's MQTT broker that carries the uplinks."""
+        errors: dict[str, str] = {}
+        default_topic = mqtt_settings(
+            self._server, self._data[CONF_APPLICATION_ID]
+        ).uplink_topic()
+        if user_input is not None:
+            topic = user_input[CONF_UPLINK_TOPIC].strip()
+            try:
+                mqtt.valid_subscribe_topic(topic)
+            except vol.Invalid:
+                errors[CONF_UPLINK_TOPIC] = "invalid_topic"
+            else:
+                self._data[CONF_UPLINK_TOPIC] = topic
+                return self._finish()
+        current = self._current()
+        schema = vol.Schema({vol.Required(CONF_UPLINK_TOPIC): TextSelector()})
+        return self.async_show_form(
+            step_id="mqtt",
+            data_schema=self.add_suggested_values_to_schema(
+                schema,
+                {CONF_UPLINK_TOPIC: current.get(CONF_UPLINK_TOPIC, default_topic)}
+                | (user_input or {}),
+            ),
+            errors=errors,
+            description_placeholders={"default_topic": default_topic},
+        )
+
+    def _finish(self) -> SubentryFlowResult:
+        """Save the application; the account reloads to connect it."""
+        application_id = self._data[CONF_APPLICATION_ID]
+        if self.source == "reconfigure":
+            return self.async_update_and_abort(
+                self._get_entry(),
+                self._get_reconfigure_subentry(),
+                title=self._title,
+                unique_id=application_id,
+                data=self._data,
+            )
+        return self.async_create_entry(
+            title=self._title, data=self._data, unique_id=application_id
+        )
+
 
 class TTNGatewayOptionsFlow(OptionsFlow):
     """Gateway polling and end-device options, one menu entry each."""
@@ -427,49 +692,24 @@ class TTNGatewayOptionsFlow(OptionsFlow):
     async def async_step_end_devices(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Uplinks over MQTT: on or off, the topic, silence and the bounds."""
+        """End devices of every application: when silent is offline, the cap."""
         entry: TTSConfigEntry = self.config_entry
-        errors: dict[str, str] = {}
         if user_input is not None:
-            topic = user_input[CONF_UPLINK_TOPIC].strip()
-            applications = sorted(
-                {
-                    application.strip()
-                    for application in user_input.get(CONF_APPLICATIONS, [])
-                    if application.strip()
-                }
-            )
-            try:
-                mqtt.valid_subscribe_topic(topic)
-            except vol.Invalid:
-                errors[CONF_UPLINK_TOPIC] = "invalid_topic"
-            if not all(is_identifier(application) for application in applications):
-                errors[CONF_APPLICATIONS] = "invalid_application_id"
-            if not errors:
-                options: dict[str, Any] = {
-                    CONF_END_DEVICES: user_input[CONF_END_DEVICES],
-                    CONF_UPLINK_TOPIC: topic,
-                    CONF_MAX_END_DEVICES: int(
-                        user_input.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
-                    ),
-                    CONF_APPLICATIONS: applications,
-                }
-                if threshold := user_input.get(CONF_OFFLINE_THRESHOLD):
-                    options[CONF_OFFLINE_THRESHOLD] = int(threshold)
-                    return self._save(options)
-                return self._save(options, removed=(CONF_OFFLINE_THRESHOLD,))
+            options: dict[str, Any] = {
+                CONF_MAX_END_DEVICES: int(
+                    user_input.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
+                ),
+            }
+            if threshold := user_input.get(CONF_OFFLINE_THRESHOLD):
+                options[CONF_OFFLINE_THRESHOLD] = int(threshold)
+                return self._save(options)
+            return self._save(options, removed=(CONF_OFFLINE_THRESHOLD,))
 
         current = {
-            CONF_END_DEVICES: True,
-            CONF_UPLINK_TOPIC: DEFAULT_UPLINK_TOPIC,
             CONF_MAX_END_DEVICES: DEFAULT_MAX_END_DEVICES,
-            CONF_APPLICATIONS: [],
             **entry.options,
-            **(user_input or {}),
         }
         fields: dict[Any, Any] = {
-            vol.Required(CONF_END_DEVICES): BooleanSelector(),
-            vol.Required(CONF_UPLINK_TOPIC): TextSelector(),
             vol.Optional(CONF_OFFLINE_THRESHOLD): NumberSelector(
                 NumberSelectorConfig(
                     min=1,
@@ -484,17 +724,12 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                     min=1, max=MAX_MAX_END_DEVICES, step=1, mode=NumberSelectorMode.BOX
                 )
             ),
-            vol.Optional(CONF_APPLICATIONS): TextSelector(
-                TextSelectorConfig(multiple=True)
-            ),
         }
         return self.async_show_form(
             step_id="end_devices",
             data_schema=self.add_suggested_values_to_schema(
                 vol.Schema(fields), current
             ),
-            errors=errors,
-            description_placeholders={"default_topic": DEFAULT_UPLINK_TOPIC},
         )
 
     async def async_step_end_device_decoder(

@@ -57,3 +57,23 @@ MAX_MAX_END_DEVICES: Final = 5000
 CONF_APPLICATIONS: Final = "applications"
 ISSUE_END_DEVICE_CAP: Final = "end_device_cap"
 ISSUE_END_DEVICE_ENTITY_CAP: Final = "end_device_entity_cap"
+
+# TTS applications: one config sub-entry each.
+SUBENTRY_APPLICATION: Final = "application"
+CONF_APPLICATION_ID: Final = "application_id"
+CONF_TRANSPORT: Final = "transport"
+CONF_MQTT_HOST: Final = "mqtt_host"
+CONF_MQTT_PORT: Final = "mqtt_port"
+CONF_MQTT_USERNAME: Final = "mqtt_username"
+CONF_MQTT_TLS: Final = "mqtt_tls"
+# The rights the application's key had when it was last checked.
+CONF_RIGHTS: Final = "rights"
+TRANSPORT_DIRECT: Final = "direct"
+TRANSPORT_MQTT: Final = "mqtt"
+TRANSPORTS: Final = (TRANSPORT_DIRECT, TRANSPORT_MQTT)
+ISSUE_APPLICATION_KEY_REJECTED: Final = "application_key_rejected"
+# The applications' end devices are listed at setup and then this often.
+DEVICE_LIST_INTERVAL: Final = timedelta(hours=1)
+# Reconnect delays of a direct connection: doubling up to the maximum.
+MIN_RECONNECT_DELAY: Final = timedelta(seconds=5)
+MAX_RECONNECT_DELAY: Final = timedelta(minutes=5)

@@ -40,6 +40,14 @@ async def async_get_config_entry_diagnostics(
                 "unique_id": _without_owner(entry.unique_id, owner),
                 "data": dict(entry.data),
                 "options": dict(entry.options),
+                "subentries": [
+                    {
+                        "subentry_type": subentry.subentry_type,
+                        "title": subentry.title,
+                        "data": dict(subentry.data),
+                    }
+                    for subentry in entry.subentries.values()
+                ],
             },
             "server": {
                 "url": client.server.url,

@@ -245,8 +245,12 @@ class EndDeviceEntity(WriteOnChange, Entity):
 
     @property
     def available(self) -> bool:
-        """Unavailable while uplinks cannot arrive (MQTT not set up)."""
-        return self.manager.receiving
+        """Unavailable while the device's uplinks cannot arrive.
+
+        That is while its application's direct connection is down, or while
+        Home Assistant's MQTT integration is not loaded.
+        """
+        return self.manager.receiving_for(self.device)
 
     async def async_added_to_hass(self) -> None:
         """Restore the last state unless an uplink is there, then follow it."""
@@ -437,13 +441,13 @@ def async_add_end_device_entities(
     factory = _FACTORIES[platform]
 
     @callback
-    def add(device: EndDevice, keys: Iterable[str]) -> None:
+    def add(device: EndDevice, keys: Iterable[str], subentry_id: str | None) -> None:
         entities = [
             entity
             for key in keys
             if (entity := factory(manager, device, key)) is not None
         ]
         if entities:
-            async_add_entities(entities)
+            async_add_entities(entities, config_subentry_id=subentry_id)
 
     manager.async_register_platform(platform, add)

@@ -1,34 +1,37 @@
-"""End devices: TTS uplinks received through Home Assistant's MQTT integration.
+"""End devices: the uplinks of the entry's TTS applications.
 
-The manager ties the parts together: ``subscription`` follows MQTT's config
-entry, ``intake`` turns messages into device updates within the caps,
-``state`` holds what is known of each device, and ``registry`` keeps this
-entry's own registry entries in order. Entities (``end_device_entities``)
-follow the devices and write their state only when it changed.
+The manager ties the parts together: ``applications`` reads the application
+sub-entries; each has a source of messages, ``direct`` (TTS's MQTT server)
+or ``subscription`` (Home Assistant's MQTT integration), and with the right
+to read devices a ``catalogue`` of its devices. ``intake`` turns messages
+into device updates within the caps, ``state`` holds what is known of each
+device, and ``registry`` keeps this entry's own registry entries in order.
+Entities (``end_device_entities``) follow the devices and write their state
+only when it changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from functools import partial
+import re
+from typing import Any
 
+from aiohttp import ClientSession
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.json import json_bytes
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import json_loads
 
 from ..const import (
-    CONF_APPLICATIONS,
     CONF_DECODERS,
-    CONF_END_DEVICES,
     CONF_MAX_END_DEVICES,
     CONF_OFFLINE_THRESHOLD,
-    CONF_SERVER,
-    CONF_UPLINK_TOPIC,
     DEFAULT_MAX_END_DEVICES,
-    DEFAULT_UPLINK_TOPIC,
     DOMAIN,
     ISSUE_END_DEVICE_CAP,
     ISSUE_END_DEVICE_ENTITY_CAP,
@@ -40,7 +43,13 @@ from ..const import (
 from ..decoders import Decoder, describe_reading
 from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
-from ..tts import TTSServer
+from ..tts import Right, TTSClient, TTSError, TTSServer
+from ..tts.downlink import Downlink, downlink_request_json, parse_downlink_event
+from ..tts.models import EndDeviceInfo
+from ..tts.uplink import UplinkError
+from .applications import ApplicationConfig, application_configs, subentry_for
+from .catalogue import DeviceCatalogue
+from .direct import DirectConnection, NotConnectedError
 from .intake import (
     MAX_ENTITIES_PER_DEVICE,
     MAX_MESSAGE_BYTES,
@@ -52,6 +61,7 @@ from .intake import (
 from .registry import (
     STATIC_ENTITY_KEYS,
     async_load_known_devices,
+    async_remove_device,
     async_update_device,
     device_key_text,
     end_device_key,
@@ -60,14 +70,31 @@ from .registry import (
 from .state import DeviceKey, EndDevice, EndDeviceListener
 from .subscription import UplinkSubscription
 
-if TYPE_CHECKING:
-    from homeassistant.components.mqtt import ReceiveMessage
+type UplinkSource = DirectConnection | UplinkSubscription
+
+# …/devices/<device-id>/down/<event>: a downlink's progress.
+_DOWNLINK_EVENT = re.compile(r"/devices/[^/]+/down/[a-z]+$")
+# The sensor of a device's latest downlink, made with its first downlink.
+LAST_DOWNLINK_KEY = "last_downlink"
+
+
+class DownlinkNotSentError(Exception):
+    """A downlink could not be queued; the translation key says why."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        """Say why, for the user."""
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
 
 
 __all__ = [
+    "LAST_DOWNLINK_KEY",
     "MAX_ENTITIES_PER_DEVICE",
     "MAX_MESSAGE_BYTES",
+    "ApplicationConfig",
     "DeviceKey",
+    "DownlinkNotSentError",
     "EndDevice",
     "EndDeviceListener",
     "EndDeviceManager",
@@ -79,8 +106,9 @@ __all__ = [
     "is_end_device",
 ]
 
-# Adds the entities of one platform for a device: (device, entity keys).
-type EntityAdder = Callable[[EndDevice, Iterable[str]], None]
+# Adds the entities of one platform for a device: (device, entity keys,
+# the application sub-entry they belong to).
+type EntityAdder = Callable[[EndDevice, Iterable[str], str | None], None]
 
 _CAP_ISSUES = {
     Cap.DEVICES: ISSUE_END_DEVICE_CAP,
@@ -89,15 +117,22 @@ _CAP_ISSUES = {
 
 
 class EndDeviceManager:
-    """Receives the uplinks of one config entry's end devices."""
+    """Receives the uplinks of one config entry's applications."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
-        """Read the options; nothing is subscribed yet."""
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        server: TTSServer,
+        session: ClientSession,
+    ) -> None:
+        """Read the options and sub-entries; nothing is connected yet."""
         self.hass = hass
         self.entry = entry
+        self.server = server
         options = entry.options
-        self.enabled: bool = options.get(CONF_END_DEVICES, True)
-        self.topic: str = options.get(CONF_UPLINK_TOPIC, DEFAULT_UPLINK_TOPIC)
+        self.applications = application_configs(entry)
+        self.enabled = bool(self.applications)
         minutes = options.get(CONF_OFFLINE_THRESHOLD)
         self.silence_threshold_option = timedelta(minutes=minutes) if minutes else None
         self.decoders: dict[str, Decoder] = {
@@ -108,23 +143,44 @@ class EndDeviceManager:
         self.max_devices: int = int(
             options.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
         )
-        self.applications = frozenset(options.get(CONF_APPLICATIONS) or ())
         self.devices: dict[DeviceKey, EndDevice] = {}
         self.silence_timers: KeyedTimers[DeviceKey] = KeyedTimers(hass)
-        server = TTSServer(entry.data[CONF_SERVER])
         self.intake = Intake(
             IntakeSettings(
                 max_devices=self.max_devices,
-                applications=self.applications,
+                applications=_allowed_applications(self.applications),
                 decoders=self.decoders,
             ),
             self.devices,
             self._new_device,
             server.gateway_server_url,
         )
-        self.subscription = UplinkSubscription(
-            hass, entry, self.topic, self._async_handle_message, self._notify_all
-        )
+        self.sources: dict[str, UplinkSource] = {}
+        self.clients: dict[str, TTSClient] = {}
+        self.catalogues: dict[str, DeviceCatalogue] = {}
+        for config in self.applications:
+            on_message = partial(self._async_handle_message, config)
+            if config.direct:
+                self.sources[config.subentry_id] = DirectConnection(
+                    hass, entry, config, server, on_message, self._notify_all
+                )
+            else:
+                self.sources[config.subentry_id] = UplinkSubscription(
+                    hass,
+                    entry,
+                    config.subentry_id,
+                    config.topic,
+                    on_message,
+                    self._notify_all,
+                )
+            if config.api_key is None or config.application_id is None:
+                continue
+            client = TTSClient(session, server, config.api_key)
+            self.clients[config.subentry_id] = client
+            if config.grants(Right.APPLICATION_DEVICES_READ):
+                self.catalogues[config.subentry_id] = DeviceCatalogue(
+                    hass, entry, config, client, self._async_apply_catalogue
+                )
         self._adders: dict[Platform, EntityAdder] = {}
 
     @property
@@ -134,13 +190,23 @@ class EndDeviceManager:
 
     @property
     def receiving(self) -> bool:
-        """Whether uplinks can arrive: monitoring on and MQTT loaded."""
-        return self.subscription.available
+        """Whether uplinks can arrive from at least one application."""
+        return any(source.available for source in self.sources.values())
 
-    @property
-    def issue_id(self) -> str:
-        """ID of this entry's repair issue about MQTT."""
-        return self.subscription.issue_id
+    def application_of(self, key: DeviceKey) -> ApplicationConfig | None:
+        """The application sub-entry a device belongs to."""
+        return subentry_for(self.applications, key[0])
+
+    def subentry_of(self, key: DeviceKey) -> str | None:
+        """The ID of the sub-entry a device belongs to."""
+        config = self.application_of(key)
+        return None if config is None else config.subentry_id
+
+    def receiving_for(self, device: EndDevice) -> bool:
+        """Whether the device's uplinks can arrive (its source is up)."""
+        if (subentry_id := self.subentry_of(device.key)) is None:
+            return False
+        return self.sources[subentry_id].available
 
     def key_of(self, device: dr.DeviceEntry) -> DeviceKey | None:
         """The end device a registry device stands for; None for gateways."""
@@ -160,7 +226,10 @@ class EndDeviceManager:
 
     @callback
     def async_load_known_devices(self) -> None:
-        """Recreate the devices seen before from the registries (within the cap)."""
+        """Recreate the devices seen before from the registries (within the cap).
+
+        Devices of an application that no longer has a sub-entry are removed.
+        """
 
         def known(key: DeviceKey) -> EndDevice | None:
             if len(self.devices) >= self.max_devices:
@@ -168,7 +237,11 @@ class EndDeviceManager:
             return self._new_device(key)
 
         async_load_known_devices(
-            self.hass, self.entry.entry_id, account_id(self.entry), self.enabled, known
+            self.hass,
+            self.entry.entry_id,
+            account_id(self.entry),
+            self.subentry_of,
+            known,
         )
 
     def _new_device(self, key: DeviceKey) -> EndDevice:
@@ -194,23 +267,30 @@ class EndDeviceManager:
             return
         if missing := device.wanted[platform] - device.created[platform]:
             device.created[platform].update(missing)
-            adder(device, sorted(missing))
+            adder(device, sorted(missing), self.subentry_of(device.key))
 
     async def async_setup(self) -> None:
-        """Start following MQTT's config entry; never waits for MQTT.
+        """Start every application's source; never waits for a connection.
 
-        Without MQTT a repair issue says what to do, and the known devices'
-        entities are unavailable until MQTT is loaded.
+        Without MQTT a repair issue says what to do, and the devices of
+        applications on Home Assistant's MQTT are unavailable until it is
+        loaded; a direct connection keeps its devices unavailable until it
+        is up.
         """
-        for issue in (self.issue_id, *self._cap_issue_ids()):
+        for issue in self._cap_issue_ids():
             ir.async_delete_issue(self.hass, DOMAIN, issue)
-        if self.enabled:
-            self.subscription.async_start()
+        for source in self.sources.values():
+            source.async_start()
+        for catalogue in self.catalogues.values():
+            catalogue.async_start()
 
     @callback
     def async_stop(self) -> None:
-        """Unsubscribe and stop the timers; the entry is unloading."""
-        self.subscription.async_stop()
+        """Disconnect and stop the timers; the entry is unloading."""
+        for source in self.sources.values():
+            source.async_stop()
+        for catalogue in self.catalogues.values():
+            catalogue.async_stop()
         self.silence_timers.cancel_all()
 
     @callback
@@ -227,13 +307,124 @@ class EndDeviceManager:
             for listener in list(device.listeners):
                 listener.async_handle_device_update()
 
+    # -- Device lists ----------------------------------------------------------
+
+    @callback
+    def _async_apply_catalogue(
+        self, config: ApplicationConfig, listed: list[EndDeviceInfo]
+    ) -> None:
+        """Take an application's complete device list from TTS.
+
+        Listed devices appear (within the cap) with their TTS name and
+        model; renamed ones follow; known devices of the application that
+        are no longer listed were deleted in TTS and are removed.
+        """
+        keys = set()
+        for info in listed:
+            key = (info.application_id, info.device_id)
+            if config.application_id != info.application_id:
+                continue
+            keys.add(key)
+            device = self.devices.get(key)
+            if device is None:
+                if len(self.devices) >= self.max_devices:
+                    self.intake.note_device_cap()
+                    continue
+                device = self._new_device(key)
+            changed = device.tts_name != (info.name or None)
+            device.tts_name = info.name or None
+            if info.version_ids is not None and device.version_ids != info.version_ids:
+                device.version_ids = info.version_ids
+                changed = True
+            if changed:
+                device.info_changed = True
+            self._async_device_updated(device)
+        if self.intake.has_cap_hits:
+            self._raise_cap_issues()
+        for key in [
+            key
+            for key in self.devices
+            if key[0] == config.application_id and key not in keys
+        ]:
+            LOGGER.info(
+                "End device %s was deleted in The Things Stack: removing it",
+                device_key_text(key),
+            )
+            self.devices.pop(key)
+            self.silence_timers.cancel(key)
+            async_remove_device(
+                self.hass,
+                self.entry.entry_id,
+                end_device_identifier(account_id(self.entry), key),
+            )
+
+    # -- Downlinks -----------------------------------------------------------
+
+    async def async_send_downlink(
+        self, key: DeviceKey, downlinks: list[Downlink], *, replace: bool
+    ) -> None:
+        """Queue downlinks for a device through its application.
+
+        Over the direct connection they are published on the application's
+        push or replace topic; otherwise they go through TTS's HTTP API.
+        Raises DownlinkNotSentError with a translation key when impossible.
+        """
+        config = self.application_of(key)
+        if config is None or config.application_id is None:
+            raise DownlinkNotSentError("downlink_no_application")
+        if not config.grants(Right.APPLICATION_TRAFFIC_DOWN_WRITE):
+            raise DownlinkNotSentError("downlink_no_right")
+        source = self.sources[config.subentry_id]
+        if isinstance(source, DirectConnection):
+            topic = source.settings.downlink_topic(key[1], replace=replace)
+            payload = json_bytes(downlink_request_json(downlinks))
+            try:
+                await source.async_publish(topic, payload)
+            except NotConnectedError as err:
+                raise DownlinkNotSentError("downlink_not_connected") from err
+            return
+        client = self.clients.get(config.subentry_id)
+        if client is None:  # pragma: no cover - an application ID has a key
+            raise DownlinkNotSentError("downlink_no_application")
+        try:
+            await client.push_downlinks(key[0], key[1], downlinks, replace=replace)
+        except TTSError as err:
+            LOGGER.debug("Downlink to %s failed: %s", device_key_text(key), err)
+            raise DownlinkNotSentError("downlink_failed", str(err)) from err
+
+    def _async_handle_downlink_event(self, topic: str, payload: bytes) -> None:
+        """A downlink was queued, sent, acknowledged or failed."""
+        try:
+            event = parse_downlink_event(json_loads(payload))
+        except (UplinkError, ValueError) as err:
+            self.counters.dropped += 1
+            self.counters.drop_reasons["downlink event"] += 1
+            LOGGER.debug("Dropped the message on %.200s: %s", topic, err)
+            return
+        if event is None:
+            self.counters.ignored += 1
+            return
+        device = self.devices.get((event.application_id, event.device_id))
+        if device is None:
+            self.counters.ignored += 1
+            return
+        device.last_downlink = event
+        if any(device.created.values()):
+            device.wanted[Platform.SENSOR].add(LAST_DOWNLINK_KEY)
+        self._async_device_updated(device)
+
     # -- Messages ------------------------------------------------------------
 
     @callback
-    def _async_handle_message(self, msg: ReceiveMessage) -> None:
-        """Take one MQTT message; never raises."""
+    def _async_handle_message(
+        self, config: ApplicationConfig, topic: str, payload: bytes
+    ) -> None:
+        """Take one MQTT message of an application; never raises."""
         try:
-            device = self.intake.take(msg.topic, msg.payload, dt_util.utcnow())
+            if _DOWNLINK_EVENT.search(topic):
+                self._async_handle_downlink_event(topic, payload)
+                return
+            device = self.intake.take(topic, payload, dt_util.utcnow())
             if self.intake.has_cap_hits:
                 self._raise_cap_issues()
             if device is not None:
@@ -241,7 +432,7 @@ class EndDeviceManager:
         except Exception:  # noqa: BLE001 - one bad uplink must not stop the rest
             self.counters.dropped += 1
             self.counters.drop_reasons["error"] += 1
-            LOGGER.exception("Error handling an uplink on %.200s", msg.topic)
+            LOGGER.exception("Error handling an uplink on %.200s", topic)
 
     def _async_device_updated(self, device: EndDevice) -> None:
         had_entities = any(device.created.values())
@@ -255,7 +446,9 @@ class EndDeviceManager:
             listener.async_handle_device_update()
 
     def _update_device_registry(self, device: EndDevice) -> None:
-        async_update_device(self.hass, self.entry.entry_id, device)
+        async_update_device(
+            self.hass, self.entry.entry_id, device, self.subentry_of(device.key)
+        )
 
     def _cap_issue_ids(self) -> tuple[str, ...]:
         return tuple(f"{issue}_{self.entry.entry_id}" for issue in _CAP_ISSUES.values())
@@ -290,9 +483,55 @@ class EndDeviceManager:
 REDACTED = "**REDACTED**"
 
 
+def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
+    """The applications whose uplinks are taken; empty for all."""
+    allowed: set[str] = set()
+    for config in configs:
+        if config.application_id is not None:
+            allowed.add(config.application_id)
+        elif not config.applications:
+            return frozenset()
+        else:
+            allowed.update(config.applications)
+    return frozenset(allowed)
+
+
 def _reading_for_diagnostics(key: str, value: Any) -> Any:
     description = describe_reading(key)
     return REDACTED if description is not None and description.location else value
+
+
+def _application_diagnostics(
+    manager: EndDeviceManager, config: ApplicationConfig
+) -> dict[str, Any]:
+    """One application's sub-entry and source, without its key."""
+    source = manager.sources[config.subentry_id]
+    details: dict[str, Any] = {
+        "subentry_id": config.subentry_id,
+        "application_id": config.application_id,
+        "transport": config.transport,
+        "rights": sorted(config.rights),
+        "available": source.available,
+        "subscribed": source.subscribed,
+    }
+    if isinstance(source, DirectConnection):
+        settings = source.settings
+        details.update(
+            mqtt_host=settings.host,
+            mqtt_port=settings.port,
+            mqtt_tls=settings.tls,
+            connects=source.connects,
+            failures=source.failures,
+            last_error=source.last_error,
+            key_rejected=source.rejected,
+        )
+    else:
+        details.update(topic=source.topic, applications=sorted(config.applications))
+    if (catalogue := manager.catalogues.get(config.subentry_id)) is not None:
+        details.update(
+            devices_listed=catalogue.listed, device_list_error=catalogue.last_error
+        )
+    return details
 
 
 def end_device_diagnostics(manager: EndDeviceManager) -> dict[str, Any]:
@@ -300,12 +539,12 @@ def end_device_diagnostics(manager: EndDeviceManager) -> dict[str, Any]:
     counters = manager.counters
     return {
         "enabled": manager.enabled,
-        "topic": manager.topic,
         "receiving": manager.receiving,
-        "subscribed": manager.subscription.subscribed,
         "max_devices": manager.max_devices,
         "max_entities_per_device": MAX_ENTITIES_PER_DEVICE,
-        "applications": sorted(manager.applications),
+        "applications": [
+            _application_diagnostics(manager, config) for config in manager.applications
+        ],
         "silence_threshold_minutes": (
             None
             if manager.silence_threshold_option is None

@@ -101,6 +101,11 @@ class Intake:
         hits, self._cap_hits = self._cap_hits, set()
         return hits
 
+    def note_device_cap(self) -> None:
+        """A device from elsewhere (a device list) was over the device cap."""
+        self.counters.over_device_cap += 1
+        self._cap_hits.add(Cap.DEVICES)
+
     @property
     def has_cap_hits(self) -> bool:
         """Whether a cap was exceeded since the last take_cap_hits."""
@@ -126,7 +131,7 @@ class Intake:
             return None
         applications = self.settings.applications
         if applications and topic_key[0] not in applications:
-            self._drop(topic, "application not allowed in the options")
+            self._drop(topic, "application not set up")
             return None
         try:
             uplink = parse_application_up(json_loads(payload))

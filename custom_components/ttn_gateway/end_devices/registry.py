@@ -10,6 +10,7 @@ other integrations' entities linked to an end device are left alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+import inspect
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
@@ -23,6 +24,12 @@ from ..identifiers import (
     entity_key,
 )
 from .state import DeviceKey, EndDevice
+
+# From HA 2026.8 a device belongs to one sub-entry and moves explicitly.
+_SINGLE_SUBENTRY = (
+    "new_config_subentry_id"
+    in inspect.signature(dr.DeviceRegistry.async_update_device).parameters
+)
 
 # Static entities every end device has: (platform, key).
 STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
@@ -89,29 +96,83 @@ def keeps(device: EndDevice, platform: Platform, key: str) -> bool:
     )
 
 
+def device_subentry(device: dr.DeviceEntry, entry_id: str) -> str | None:
+    """The sub-entry of the entry a registry device belongs to."""
+    if _SINGLE_SUBENTRY:
+        return device.config_subentry_id
+    subentries = device.config_entries_subentries.get(entry_id, set())
+    return next((subentry for subentry in subentries if subentry), None)
+
+
+@callback
+def async_move_device(
+    hass: HomeAssistant, device: dr.DeviceEntry, entry_id: str, subentry_id: str | None
+) -> None:
+    """Put a device of the entry, and its entities, into one sub-entry.
+
+    The entities move first: Home Assistant removes entities of a sub-entry
+    that their device leaves.
+    """
+    device_registry = dr.async_get(hass)
+    entity_registry = er.async_get(hass)
+
+    def move_entities() -> None:
+        for entity in _own_entities(entity_registry, entry_id, device.id):
+            if entity.config_subentry_id != subentry_id:
+                entity_registry.async_update_entity(
+                    entity.entity_id, config_subentry_id=subentry_id
+                )
+
+    if _SINGLE_SUBENTRY:
+        move_entities()
+        device_registry.async_update_device(
+            device.id, new_config_subentry_id=subentry_id
+        )
+        return
+    # Before HA 2026.8 a device may be in several sub-entries and its
+    # entities must be in one of them: add the new one, move the entities,
+    # then remove every other one.
+    device_registry.async_update_device(
+        device.id, add_config_entry_id=entry_id, add_config_subentry_id=subentry_id
+    )
+    move_entities()
+    for other in device.config_entries_subentries.get(entry_id, set()):
+        if other != subentry_id:
+            device_registry.async_update_device(
+                device.id,
+                remove_config_entry_id=entry_id,
+                remove_config_subentry_id=other,
+            )
+
+
 @callback
 def async_load_known_devices(
     hass: HomeAssistant,
     entry_id: str,
     account: str,
-    enabled: bool,
+    subentry_of: Callable[[DeviceKey], str | None],
     new_device: Callable[[DeviceKey], EndDevice | None],
 ) -> None:
     """Recreate the devices seen before from the registries.
 
-    With end-device monitoring off they are removed instead. With a decoder
-    chosen for a device, this entry's entities of other decoders are removed.
-    new_device returns None for a device that is not to be kept.
+    Devices of an application without a sub-entry are removed; the others
+    are put into their application's sub-entry. With a decoder chosen for a
+    device, this entry's entities of other decoders are removed. new_device
+    returns None for a device that is not to be kept.
     """
     device_registry = dr.async_get(hass)
     entity_registry = er.async_get(hass)
     for device_entry in dr.async_entries_for_config_entry(device_registry, entry_id):
         if (key := end_device_key(account, device_entry)) is None:
             continue
-        if not enabled:
-            LOGGER.debug("Removing end device %s: monitoring is off", key[1])
+        if (subentry_id := subentry_of(key)) is None:
+            LOGGER.debug(
+                "Removing end device %s: its application is not set up", key[1]
+            )
             device_registry.async_remove_device(device_entry.id)
             continue
+        if device_subentry(device_entry, entry_id) != subentry_id:
+            async_move_device(hass, device_entry, entry_id, subentry_id)
         if (device := new_device(key)) is None:
             continue
         for entity_entry in _own_entities(entity_registry, entry_id, device_entry.id):
@@ -163,8 +224,21 @@ def async_remove_decoder_entities(
 
 
 @callback
-def async_update_device(hass: HomeAssistant, entry_id: str, device: EndDevice) -> None:
-    """Write the device's model and Console link to the device registry."""
+def async_update_device(
+    hass: HomeAssistant, entry_id: str, device: EndDevice, subentry_id: str | None
+) -> None:
+    """Write the device's name, model and Console link to the device registry."""
     dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry_id, **device.device_info()
+        config_entry_id=entry_id,
+        config_subentry_id=subentry_id,
+        **device.device_info(),
     )
+
+
+@callback
+def async_remove_device(hass: HomeAssistant, entry_id: str, identifier: str) -> None:
+    """Remove one of this entry's end devices from the device registry."""
+    device_registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(device_registry, entry_id):
+        if (DOMAIN, identifier) in device.identifiers:
+            device_registry.async_remove_device(device.id)

@@ -20,6 +20,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import DOMAIN
 from ..decoders import Decoder, Readings
+from ..tts.downlink import DownlinkEvent
 from ..tts.models import VersionIds
 from ..tts.uplink import Uplink
 
@@ -72,6 +73,10 @@ class EndDevice:
     )
     version_ids: VersionIds | None = None
     console_url: str | None = None
+    # The device's name in TTS, from the application's device list.
+    tts_name: str | None = None
+    # What TTS said last of a downlink to the device.
+    last_downlink: DownlinkEvent | None = None
     # Entity keys per platform that should exist, and that the platform made.
     wanted: dict[Platform, set[str]] = field(
         default_factory=lambda: {Platform.SENSOR: set(), Platform.BINARY_SENSOR: set()}
@@ -87,8 +92,8 @@ class EndDevice:
 
     @property
     def name(self) -> str:
-        """The device's name in Home Assistant: its TTS device ID."""
-        return self.key[1]
+        """The device's name in Home Assistant: its TTS name, else its ID."""
+        return self.tts_name or self.key[1]
 
     @property
     def entity_count(self) -> int:

@@ -1,7 +1,8 @@
-"""MQTT subscription and lifecycle: follow the state of MQTT's config entry.
+"""Uplinks through Home Assistant's MQTT integration: follow its config entry.
 
-Setup never waits for MQTT. The uplink topic is subscribed whenever Home
-Assistant's MQTT integration is loaded; when it unloads (reload, removal,
+Setup never waits for MQTT. The uplink topic (and, when it ends in ``/up``,
+the matching downlink event topic) is subscribed whenever Home Assistant's
+MQTT integration is loaded; when it unloads (reload, removal,
 disabled) the end devices become unavailable, and when it is loaded again
 the topic is subscribed again. Without any MQTT entry a repair issue says
 what to do.
@@ -38,20 +39,23 @@ class UplinkSubscription:
         self,
         hass: HomeAssistant,
         entry: ConfigEntry,
+        subentry_id: str,
         topic: str,
-        on_message: Callable[[ReceiveMessage], None],
+        on_message: Callable[[str, bytes], None],
         on_availability: Callable[[], None],
     ) -> None:
         """Nothing happens until async_start."""
         self.hass = hass
         self.entry = entry
+        self.subentry_id = subentry_id
         self.topic = topic
+        self.topics = _topics(topic)
         self._on_message = on_message
         self._on_availability = on_availability
         # MQTT is loaded: uplinks can arrive (the subscription follows at once).
         self.available = False
         self.subscribed = False
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._subscribing = False
         self._stop_listening: Callable[[], None] | None = None
         self._stopped = False
@@ -59,7 +63,7 @@ class UplinkSubscription:
     @property
     def issue_id(self) -> str:
         """ID of this entry's repair issue about MQTT."""
-        return f"{ISSUE_MQTT_NOT_SET_UP}_{self.entry.entry_id}"
+        return f"{ISSUE_MQTT_NOT_SET_UP}_{self.subentry_id}"
 
     @callback
     def async_start(self) -> None:
@@ -111,7 +115,7 @@ class UplinkSubscription:
                 self.available = True
                 LOGGER.debug("MQTT is loaded: receiving uplinks on %s", self.topic)
                 self._on_availability()
-            if self._unsubscribe is None and not self._subscribing:
+            if not self._unsubscribe and not self._subscribing:
                 self._subscribing = True
                 self.entry.async_create_task(
                     self.hass, self._async_subscribe(), "ttn_gateway uplinks"
@@ -126,27 +130,42 @@ class UplinkSubscription:
             self._on_availability()
 
     async def _async_subscribe(self) -> None:
+        unsubscribes: list[Callable[[], None]] = []
         try:
-            unsubscribe = await mqtt.async_subscribe(
-                self.hass, self.topic, self._on_message, qos=0, encoding=None
-            )
+            for topic in self.topics:
+                unsubscribes.append(
+                    await mqtt.async_subscribe(
+                        self.hass, topic, self._async_received, qos=0, encoding=None
+                    )
+                )
         except HomeAssistantError as err:  # MQTT went away meanwhile
             LOGGER.debug("Could not subscribe to %s: %s", self.topic, err)
+            for unsubscribe in unsubscribes:
+                _unsubscribe_quietly(unsubscribe)
             return
         finally:
             self._subscribing = False
         if self._stopped or not self.available:
-            _unsubscribe_quietly(unsubscribe)
+            for unsubscribe in unsubscribes:
+                _unsubscribe_quietly(unsubscribe)
             return
-        self._unsubscribe = unsubscribe
+        self._unsubscribe = unsubscribes
         self.subscribed = True
         LOGGER.debug("Subscribed to %s", self.topic)
 
+    @callback
+    def _async_received(self, msg: ReceiveMessage) -> None:
+        payload = msg.payload
+        self._on_message(
+            msg.topic,
+            payload.encode() if isinstance(payload, str) else bytes(payload),
+        )
+
     def _drop_subscription(self) -> None:
         self.subscribed = False
-        if self._unsubscribe is not None:
-            _unsubscribe_quietly(self._unsubscribe)
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribe:
+            _unsubscribe_quietly(unsubscribe)
+        self._unsubscribe = []
 
     def _raise_issue(self) -> None:
         if ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id):
@@ -165,6 +184,13 @@ class UplinkSubscription:
             translation_key=ISSUE_MQTT_NOT_SET_UP,
             translation_placeholders={"title": self.entry.title, "topic": self.topic},
         )
+
+
+def _topics(topic: str) -> tuple[str, ...]:
+    """The uplink topic, and the downlink events beside it when it ends in /up."""
+    if topic.endswith("/up"):
+        return (topic, f"{topic.removesuffix('/up')}/down/+")
+    return (topic,)
 
 
 def _unsubscribe_quietly(unsubscribe: Callable[[], None]) -> None:

@@ -1,0 +1,136 @@
+"""The TTS applications of an entry, one config sub-entry each.
+
+An application's uplinks arrive either directly from The Things Stack's MQTT
+server or through Home Assistant's MQTT integration. An entry migrated from
+before sub-entries has one sub-entry of the second kind without an
+application ID: it takes every application on its topic (optionally only
+those listed), as the entry did before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import CONF_API_KEY
+
+from ..const import (
+    CONF_APPLICATION_ID,
+    CONF_APPLICATIONS,
+    CONF_MQTT_HOST,
+    CONF_MQTT_PORT,
+    CONF_MQTT_TLS,
+    CONF_MQTT_USERNAME,
+    CONF_RIGHTS,
+    CONF_TRANSPORT,
+    CONF_UPLINK_TOPIC,
+    DEFAULT_UPLINK_TOPIC,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_DIRECT,
+)
+from ..tts import Right, TTSServer
+from ..tts.models import implied_by
+from ..tts.mqtt import MqttSettings, mqtt_settings
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationConfig:
+    """One application sub-entry, as the end device manager uses it."""
+
+    subentry_id: str
+    title: str
+    transport: str
+    # None: every application on the uplink topic (a migrated entry).
+    application_id: str | None
+    api_key: str | None = None
+    uplink_topic: str | None = None
+    # With no application ID: only these applications, or all when empty.
+    applications: frozenset[str] = frozenset()
+    rights: frozenset[str] = frozenset()
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    mqtt_username: str | None = None
+    mqtt_tls: bool | None = None
+
+    @classmethod
+    def from_subentry(cls, subentry: ConfigSubentry) -> ApplicationConfig:
+        """Read a sub-entry's data."""
+        return cls.from_data(subentry.subentry_id, subentry.title, subentry.data)
+
+    @classmethod
+    def from_data(
+        cls, subentry_id: str, title: str, data: Mapping[str, Any]
+    ) -> ApplicationConfig:
+        """Read sub-entry data (also a flow's data before it is saved)."""
+        port = data.get(CONF_MQTT_PORT)
+        tls = data.get(CONF_MQTT_TLS)
+        return cls(
+            subentry_id=subentry_id,
+            title=title,
+            transport=str(data.get(CONF_TRANSPORT, TRANSPORT_DIRECT)),
+            application_id=data.get(CONF_APPLICATION_ID) or None,
+            api_key=data.get(CONF_API_KEY) or None,
+            uplink_topic=data.get(CONF_UPLINK_TOPIC) or None,
+            applications=frozenset(data.get(CONF_APPLICATIONS) or ()),
+            rights=frozenset(data.get(CONF_RIGHTS) or ()),
+            mqtt_host=data.get(CONF_MQTT_HOST) or None,
+            mqtt_port=None if port is None else int(port),
+            mqtt_username=data.get(CONF_MQTT_USERNAME) or None,
+            mqtt_tls=None if tls is None else bool(tls),
+        )
+
+    @property
+    def direct(self) -> bool:
+        """Whether uplinks come straight from TTS's MQTT server."""
+        return self.transport == TRANSPORT_DIRECT and self.application_id is not None
+
+    @property
+    def topic(self) -> str:
+        """The topic filter on Home Assistant's MQTT broker."""
+        return self.uplink_topic or DEFAULT_UPLINK_TOPIC
+
+    def grants(self, right: Right) -> bool:
+        """Whether the application's key had the right when last checked."""
+        return not implied_by(right).isdisjoint(self.rights)
+
+    def takes(self, application_id: str) -> bool:
+        """Whether uplinks of this application belong to this sub-entry."""
+        if self.application_id is not None:
+            return application_id == self.application_id
+        return not self.applications or application_id in self.applications
+
+    def mqtt_settings(self, server: TTSServer) -> MqttSettings:
+        """Where the direct connection goes: the server's, with the overrides."""
+        if self.application_id is None:  # pragma: no cover - direct needs an ID
+            raise ValueError("a direct connection needs an application ID")
+        return mqtt_settings(
+            server,
+            self.application_id,
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            tls=self.mqtt_tls,
+            username=self.mqtt_username,
+        )
+
+
+def application_configs(entry: ConfigEntry) -> list[ApplicationConfig]:
+    """The entry's application sub-entries, those with an ID first."""
+    configs = [
+        ApplicationConfig.from_subentry(subentry)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_APPLICATION
+    ]
+    return sorted(configs, key=lambda config: config.application_id is None)
+
+
+def subentry_for(
+    configs: Iterable[ApplicationConfig], application_id: str
+) -> ApplicationConfig | None:
+    """The sub-entry an application's devices belong to.
+
+    An application with its own sub-entry belongs there; any other goes to a
+    sub-entry that takes every application (a migrated entry's), if any.
+    """
+    return next((config for config in configs if config.takes(application_id)), None)

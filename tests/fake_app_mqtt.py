@@ -1,0 +1,110 @@
+"""An in-process stand-in for The Things Stack's MQTT server, per application.
+
+It replaces ``end_devices.direct.CONNECT`` (the connect function of
+``tts.mqtt``) so the direct connection's supervision, reconnects and key
+handling can be tested without sockets; the wire side of ``tts.mqtt`` is
+tested against a real socket server in ``test_tts_mqtt.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+import ssl
+
+from custom_components.ttn_gateway.tts import (
+    TTSAuthenticationError,
+    TTSConnectionError,
+)
+from custom_components.ttn_gateway.tts.mqtt import MqttSettings
+
+_CLOSED = None
+
+
+@dataclass
+class FakeSession:
+    """One connection: what it subscribed, what it published."""
+
+    server: FakeAppMqtt
+    settings: MqttSettings
+    subscriptions: list[str] = field(default_factory=list)
+    queue: asyncio.Queue[tuple[str, bytes] | None] = field(
+        default_factory=asyncio.Queue
+    )
+
+    async def subscribe(self, *topics: str) -> None:
+        """Remember the topic filters."""
+        self.subscriptions.extend(topics)
+
+    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        """Messages until the server drops the connection."""
+        while (message := await self.queue.get()) is not _CLOSED:
+            yield message
+        raise TTSConnectionError("connection lost")
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Record what the client publishes."""
+        if self.server.publish_fails:
+            raise TTSConnectionError("connection lost")
+        self.server.published.append((topic, payload))
+
+
+@dataclass
+class FakeAppMqtt:
+    """The server: accepts one key, or refuses, or is unreachable."""
+
+    api_key: str
+    reachable: bool = True
+    publish_fails: bool = False
+    attempts: int = 0
+    sessions: list[FakeSession] = field(default_factory=list)
+    published: list[tuple[str, bytes]] = field(default_factory=list)
+    ssl_contexts: list[ssl.SSLContext | None] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        settings: MqttSettings,
+        api_key: str,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        client_id: str | None = None,
+        keepalive: int = 60,
+    ) -> AsyncIterator[FakeSession]:
+        """Connect like ``tts.mqtt.connect_application``."""
+        self.attempts += 1
+        self.ssl_contexts.append(ssl_context)
+        if not self.reachable:
+            raise TTSConnectionError("connection refused")
+        if api_key != self.api_key:
+            raise TTSAuthenticationError("not authorized")
+        session = FakeSession(self, settings)
+        self.sessions.append(session)
+        try:
+            yield session
+        finally:
+            self.sessions.remove(session)
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the reconnect delay and wait no longer than a loop turn."""
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
+
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        """Deliver a message to every connected client."""
+        data = payload.encode() if isinstance(payload, str) else payload
+        for session in self.sessions:
+            session.queue.put_nowait((topic, data))
+
+    def drop(self) -> None:
+        """Close every connection, as a lost network would."""
+        for session in self.sessions:
+            session.queue.put_nowait(_CLOSED)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a client is connected now."""
+        return bool(self.sessions)
