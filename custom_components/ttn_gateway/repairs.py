@@ -41,8 +41,8 @@ class ApplicationKeyRepairFlow(RepairsFlow):
     async def async_step_init(
         self, user_input: dict[str, str] | None = None
     ) -> RepairsFlowResult:
-        """Ask for the new key."""
-        return await self.async_step_confirm(user_input)
+        """Ask for the new key (the flow starts with the issue's data)."""
+        return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, str] | None = None

@@ -25,8 +25,10 @@ from .errors import (
     TTSStreamIdleError,
 )
 from .models import (
+    Application,
     AuthInfo,
     ConnectionState,
+    EndDeviceInfo,
     Gateway,
     GatewayConnection,
     GatewayConnectionStats,
@@ -35,6 +37,7 @@ from .models import (
     format_timestamp,
     parse_stream_message,
 )
+from .downlink import Downlink, downlink_request_json
 from .servers import TTSServer
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ GATEWAY_FIELD_MASK: Final = (
 LIST_PAGE_SIZE: Final = 1000
 # Far more than any account has; stops a server that never ends its pages.
 LIST_MAX_PAGES: Final = 100
+# The most end devices an application's list is read for.
+END_DEVICE_LIST_MAX: Final = 10_000
 # Reads of the whole list when its total changes between pages (pages shifted).
 LIST_ATTEMPTS: Final = 3
 BATCH_SIZE: Final = 100
@@ -257,6 +262,70 @@ class TTSClient:
             "GET", self.server.identity_server_url, "/auth_info"
         )
         return AuthInfo.from_json(data)
+
+    async def get_application(self, application_id: str) -> Application:
+        """Return an application's name and description."""
+        data, _ = await self._request(
+            "GET",
+            self.server.identity_server_url,
+            f"/applications/{quote(application_id, safe='')}",
+            params={"field_mask": "name,description"},
+        )
+        return Application.from_json(data, application_id)
+
+    async def list_end_devices(self, application_id: str) -> list[EndDeviceInfo]:
+        """List an application's end devices (names and models), page by page.
+
+        At most END_DEVICE_LIST_MAX devices are read; unusable items are
+        skipped.
+        """
+        devices: dict[str, EndDeviceInfo] = {}
+        path = f"/applications/{quote(application_id, safe='')}/devices"
+        for page in range(1, END_DEVICE_LIST_MAX // LIST_PAGE_SIZE + 1):
+            data, headers = await self._request(
+                "GET",
+                self.server.identity_server_url,
+                path,
+                params={
+                    "field_mask": "name,description,version_ids",
+                    "limit": str(LIST_PAGE_SIZE),
+                    "page": str(page),
+                    "order": "device_id",
+                },
+            )
+            items = data.get("end_devices", [])
+            if not isinstance(items, list):
+                raise TTSConnectionError(
+                    f"Unexpected device list from {self.server.host}"
+                )
+            for item in items:
+                if (device := EndDeviceInfo.from_json(item)) is not None:
+                    devices.setdefault(device.device_id, device)
+            try:
+                total = int(headers.get("X-Total-Count", ""))
+            except ValueError:
+                total = 0
+            if not items or page * LIST_PAGE_SIZE >= total:
+                break
+        return list(devices.values())
+
+    async def push_downlinks(
+        self,
+        application_id: str,
+        device_id: str,
+        downlinks: Sequence[Downlink],
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Queue downlinks for a device on the Application Server."""
+        operation = "replace" if replace else "push"
+        await self._request(
+            "POST",
+            self.server.url,
+            f"/as/applications/{quote(application_id, safe='')}/devices/"
+            f"{quote(device_id, safe='')}/down/{operation}",
+            payload=downlink_request_json(downlinks),
+        )
 
     async def list_gateways(self) -> list[Gateway]:
         """List every gateway the key's owner can access, directly or not.

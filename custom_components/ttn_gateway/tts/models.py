@@ -27,6 +27,10 @@ _TIMESTAMP = re.compile(
 _DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)s$")
 
 
+# TTS identifiers: lowercase letters, digits and single dashes, 3 to 36 long.
+IDENTIFIER = re.compile(r"^[a-z0-9](?:-?[a-z0-9]){2,35}$")
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """Parse an RFC 3339 timestamp with up to nine fractional digits."""
     if not isinstance(value, str) or not (match := _TIMESTAMP.match(value)):
@@ -375,6 +379,10 @@ class Right(StrEnum):
     GATEWAY_INFO = "RIGHT_GATEWAY_INFO"
     GATEWAY_STATUS_READ = "RIGHT_GATEWAY_STATUS_READ"
     GATEWAY_TRAFFIC_READ = "RIGHT_GATEWAY_TRAFFIC_READ"
+    APPLICATION_INFO = "RIGHT_APPLICATION_INFO"
+    APPLICATION_DEVICES_READ = "RIGHT_APPLICATION_DEVICES_READ"
+    APPLICATION_TRAFFIC_READ = "RIGHT_APPLICATION_TRAFFIC_READ"
+    APPLICATION_TRAFFIC_DOWN_WRITE = "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE"
 
 
 class KeyOwnerType(StrEnum):
@@ -585,3 +593,75 @@ def parse_stream_message(line: bytes) -> StreamEvent | StreamError | None:
     if "error" in message:
         return StreamError.from_json(message["error"])
     return StreamEvent.from_json(message.get("result"))
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """A TTS application as the Identity Server describes it."""
+
+    application_id: str
+    name: str | None = None
+    description: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object, application_id: str) -> Application:
+        """Parse ``GET /applications/{id}``; the ID asked for when none is given."""
+        raw = _mapping(data)
+        ids = _mapping(raw.get("ids"))
+        return cls(
+            application_id=parse_str(ids.get("application_id")) or application_id,
+            name=_bounded_name(raw.get("name")),
+            description=_bounded_name(raw.get("description")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EndDeviceInfo:
+    """An end device as the application's device list names it."""
+
+    application_id: str
+    device_id: str
+    name: str | None = None
+    description: str | None = None
+    dev_eui: str | None = None
+    version_ids: VersionIds | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> EndDeviceInfo | None:
+        """Parse one item of ``GET /applications/{id}/devices``; None if unusable."""
+        raw = _mapping(data)
+        ids = _mapping(raw.get("ids"))
+        application_ids = _mapping(ids.get("application_ids"))
+        application_id = parse_str(application_ids.get("application_id"))
+        device_id = parse_str(ids.get("device_id"))
+        if not (
+            application_id
+            and device_id
+            and IDENTIFIER.match(application_id)
+            and IDENTIFIER.match(device_id)
+        ):
+            return None
+        version_ids = raw.get("version_ids")
+        return cls(
+            application_id=application_id,
+            device_id=device_id,
+            name=_bounded_name(raw.get("name")),
+            description=_bounded_name(raw.get("description")),
+            dev_eui=parse_str(ids.get("dev_eui")),
+            version_ids=(
+                VersionIds.from_json(version_ids)
+                if isinstance(version_ids, Mapping)
+                else None
+            ),
+        )
+
+
+# Names and descriptions shown in Home Assistant are cut to this length.
+MAX_NAME_LENGTH = 255
+
+
+def _bounded_name(value: object) -> str | None:
+    text = parse_str(value)
+    if text is None or not text.strip():
+        return None
+    return text.strip()[:MAX_NAME_LENGTH]

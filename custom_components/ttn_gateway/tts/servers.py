@@ -92,6 +92,19 @@ class TTSServer:
         return None
 
     @property
+    def hostname(self) -> str:
+        """The server's host name, without port."""
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant of a cloud host: ``ttn`` on The Things Network, else None."""
+        if (cloud := self._cloud) is None:
+            return None
+        tenant, domain = cloud
+        return "ttn" if domain == TTN_DOMAIN else tenant
+
+    @property
     def is_cloud(self) -> bool:
         """Whether this is a TTN or TTI Cloud cluster."""
         return self._cloud is not None

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from .models import (
+    IDENTIFIER as _ID,
     VersionIds,
     parse_duration,
     parse_float,
@@ -30,8 +31,6 @@ from .models import (
 )
 
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(?::\d{1,5})?$")
-# TTS identifiers: lowercase letters, digits and single dashes, 3 to 36 long.
-_ID = re.compile(r"^[a-z0-9](?:-?[a-z0-9]){2,35}$")
 # LoRaWAN FRMPayloads are at most 242 bytes; base64 of 255 bytes is 340 chars.
 MAX_PAYLOAD_BYTES = 255
 _MAX_PAYLOAD_BASE64 = (MAX_PAYLOAD_BYTES + 2) // 3 * 4
