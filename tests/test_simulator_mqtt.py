@@ -18,11 +18,27 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.setup import async_setup_component
 from paho.mqtt.client import Client, ConnectFlags, MQTTMessage, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_config_flow,
+    mock_integration,
+    mock_platform,
+)
+import voluptuous as vol
 
 from tts_simulator import ManualClock, Simulator, make_devices, make_fleet
 from tts_simulator.app_broker import (
@@ -42,7 +58,9 @@ from tts_simulator.app_mqtt import (
 from tts_simulator.server import create_app
 from tts_simulator.stack import (
     LOCALHOST,
+    HomeAssistantClient,
     Processes,
+    StackError,
     find_mosquitto,
     free_port,
     start_app_broker,
@@ -455,3 +473,107 @@ async def test_invalid_downlink_fails_and_is_not_recorded(
 
     await app.nothing(0.5)
     assert downlink_recorder(sim).downlinks == []
+
+
+# --- the demo's sub-entry flow driver ----------------------------------------
+
+
+class _ApplicationFlow(ConfigSubentryFlow):
+    """A two-step application sub-entry flow, as the integration's."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        if user_input is None:
+            return self.async_show_form(
+                step_id="user",
+                data_schema=vol.Schema(
+                    {
+                        vol.Required("application_id"): str,
+                        vol.Required("api_key"): str,
+                        vol.Optional("transport", default="home_assistant"): str,
+                        vol.Optional("note", default="kept"): str,
+                    }
+                ),
+            )
+        self.data = user_input
+        return await self.async_step_direct()
+
+    async def async_step_direct(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        schema = vol.Schema(
+            {
+                vol.Required("mqtt_host"): str,
+                vol.Required("mqtt_port", default=8883): int,
+                vol.Optional("mqtt_tls", default=True): bool,
+            }
+        )
+        if user_input is None:
+            return self.async_show_form(step_id="direct", data_schema=schema)
+        if user_input["mqtt_host"] == "unreachable":
+            return self.async_show_form(
+                step_id="direct", data_schema=schema, errors={"base": "cannot_connect"}
+            )
+        return self.async_create_entry(
+            title=self.data["application_id"], data={**self.data, **user_input}
+        )
+
+
+class _Flow(ConfigFlow):
+    VERSION = 1
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        return {"application": _ApplicationFlow}
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_add_subentry_fills_each_step_and_keeps_defaults(
+    hass: HomeAssistant,
+    hass_access_token: str,
+    aiohttp_client: Callable[[web.Application], Awaitable[TestClient]],
+) -> None:
+    mock_integration(hass, MockModule("subentry_demo"))
+    mock_platform(hass, "subentry_demo.config_flow", None)
+    assert await async_setup_component(hass, "config", {})
+    entry = MockConfigEntry(domain="subentry_demo")
+    entry.add_to_hass(hass)
+    http = await aiohttp_client(hass.http.app)
+    client = HomeAssistantClient(http.session, http.port)
+    client.token = hass_access_token
+    steps: list[dict[str, Any]] = [
+        {"application_id": "home-sensors", "api_key": APP_KEY, "transport": "direct"},
+        {"mqtt_host": "127.0.0.1", "mqtt_tls": False},
+    ]
+
+    with mock_config_flow("subentry_demo", _Flow):
+        result = await client.add_subentry(entry.entry_id, "application", steps)
+        assert result["type"] == "create_entry"
+        (subentry,) = entry.subentries.values()
+        assert subentry.subentry_type == "application"
+        assert dict(subentry.data) == {
+            "application_id": "home-sensors",
+            "api_key": APP_KEY,
+            "transport": "direct",
+            "note": "kept",
+            "mqtt_host": "127.0.0.1",
+            "mqtt_port": 8883,
+            "mqtt_tls": False,
+        }
+
+        # A step the flow answers with errors stops the driver.
+        steps[1]["mqtt_host"] = "unreachable"
+        with pytest.raises(StackError, match="cannot_connect"):
+            await client.add_subentry(entry.entry_id, "application", steps)
+        # So does a flow that wants more than it was given.
+        with pytest.raises(StackError, match="did not finish"):
+            await client.add_subentry(entry.entry_id, "application", steps[:1])
+        with pytest.raises(StackError, match="HTTP 404"):
+            await client.add_subentry(entry.entry_id, "no-such-type", steps)
