@@ -79,6 +79,7 @@ WAIT = 10.0
 ANSWERS = (
     f"{TOPICS}/+/down/queued",
     f"{TOPICS}/+/down/sent",
+    f"{TOPICS}/+/down/ack",
     f"{TOPICS}/+/down/failed",
 )
 
@@ -403,6 +404,10 @@ async def test_pushed_downlink_is_queued_then_sent(
     assert topic == f"{TOPICS}/feather-m0/down/sent"
     assert time.monotonic() - started > 0.5  # a moment later, not at once
     assert sent["downlink_sent"] == body
+    # Confirmed: the device acknowledges it.
+    topic, ack = await app.next()
+    assert topic == f"{TOPICS}/feather-m0/down/ack"
+    assert ack["downlink_ack"] == body
 
     (record,) = downlink_recorder(sim).downlinks
     assert (record["device_id"], record["replace"], record["via"]) == (
@@ -422,6 +427,9 @@ async def test_pushed_downlink_is_queued_then_sent(
     assert "confirmed" not in queued["downlink_queued"]
     assert queued["downlink_queued"]["priority"] == "NORMAL"
     assert downlink_recorder(sim).downlinks[-1]["replace"] is True
+    topic, _sent = await app.next()
+    assert topic == f"{TOPICS}/soil-sensor/down/sent"
+    await app.nothing(1.5)  # unconfirmed: no ack
 
 
 @requires_mosquitto

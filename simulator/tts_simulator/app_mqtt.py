@@ -3,8 +3,8 @@
 As TTS's Application Server does, it publishes each uplink on
 ``v3/{username}/devices/{device_id}/up``, takes downlinks published on
 ``.../down/push`` and ``.../down/replace``, and answers each downlink it
-records (also those pushed over HTTP) with ``down/queued`` at once and
-``down/sent`` a moment later. A downlink it cannot take is answered with
+records (also those pushed over HTTP) with ``down/queued`` at once,
+``down/sent`` a moment later and, when confirmed, ``down/ack`` after that. A downlink it cannot take is answered with
 ``down/failed`` and not recorded. paho-mqtt runs its own thread; everything
 that touches the `Simulator` runs on the event loop.
 """
@@ -34,6 +34,8 @@ _LOGGER = logging.getLogger(__name__)
 DOWNLINK_OPERATIONS: Final = ("push", "replace")
 # Seconds from down/queued to down/sent: the device's next receive window.
 SENT_DELAY: Final = 1.0
+# Seconds from down/sent to down/ack of a confirmed downlink.
+ACK_DELAY: Final = 1.0
 MIN_F_PORT: Final = 1
 MAX_F_PORT: Final = 223
 PRIORITIES: Final = (
@@ -287,8 +289,26 @@ class ApplicationMqtt:
             self._pending.add(handle)
 
     def _sent(self, device_id: str, queued: dict[str, Any]) -> None:
-        self._pending = {handle for handle in self._pending if not handle.cancelled()}
+        self._forget_done()
         self._up(device_id, "down/sent", "downlink_sent", queued)
+        if queued.get("confirmed"):
+            # The device acknowledges in its next uplink.
+            handle = self.loop.call_later(
+                ACK_DELAY, self._acknowledged, device_id, queued
+            )
+            self._pending.add(handle)
+
+    def _acknowledged(self, device_id: str, queued: dict[str, Any]) -> None:
+        self._forget_done()
+        self._up(device_id, "down/ack", "downlink_ack", queued)
+
+    def _forget_done(self) -> None:
+        now = self.loop.time()
+        self._pending = {
+            handle
+            for handle in self._pending
+            if not handle.cancelled() and handle.when() > now
+        }
 
     def _queued(self, device_id: str, downlink: dict[str, Any]) -> dict[str, Any]:
         """The downlink as the Application Server queues it (TTS JSON field order)."""
