@@ -124,6 +124,10 @@ async def _set_up(
     async with aiohttp.ClientSession() as session:
         client = HomeAssistantClient(session, port)
         onboarded = await client.onboard_or_login()
+        # Earlier demos fed end devices through Home Assistant's MQTT
+        # integration; its broker is gone.
+        if await client.remove_entries(("mqtt",)):
+            print("==> removed the MQTT integration of an earlier demo", flush=True)
         await client.ensure_entries(None, simulator_url, key)
         application = await _add_application(client, mqtt_port, application_key)
         if onboarded:

@@ -429,9 +429,13 @@ class HomeAssistantClient:
 
     async def remove_onboarding_extras(self) -> int:
         """Delete the entries onboarding adds besides ours; how many went."""
+        return await self.remove_entries(ONBOARDING_EXTRAS)
+
+    async def remove_entries(self, domains: tuple[str, ...]) -> int:
+        """Delete every entry of these integrations; how many went."""
         removed = 0
         for entry in await self.config_entries():
-            if entry["domain"] in ONBOARDING_EXTRAS:
+            if entry["domain"] in domains:
                 await self._json(
                     "DELETE",
                     f"/api/config/config_entries/entry/{entry['entry_id']}",
