@@ -20,12 +20,14 @@ import aiohttp
 import pytest
 
 from tts_simulator import tts_json
+from tts_simulator.app_broker import AppBroker, mqtt_username
 from tts_simulator.stack import (
     LOCALHOST,
     HomeAssistantClient,
     Processes,
     find_mosquitto,
     free_port,
+    start_app_broker,
     start_broker,
     start_hass,
     start_simulator,
@@ -39,6 +41,8 @@ DEVICE_INTERVAL = 3.0
 
 
 APPLICATION_ID = "home-sensors"
+# The application's login on the simulator's MQTT server (TTN tenant).
+APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
 END_DEVICES = ("feather-m0", "lpp-climate-sensor", "soil-sensor")
 
 
@@ -109,6 +113,8 @@ class Stack:
     api_key: str
     config_dir: Path
     processes: Processes
+    # The application's MQTT server, as TTS offers it, and its key.
+    app_broker: AppBroker | None = None
 
     def restart_hass(self) -> None:
         """Stop Home Assistant (as a user does) and start it on the same config."""
@@ -152,6 +158,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     hass_port, simulator_port, mqtt_port = free_port(), free_port(), free_port()
     try:
         start_broker(processes, mqtt_port, work)
+        app_broker = start_app_broker(
+            processes,
+            free_port(),
+            work,
+            username=APPLICATION_USERNAME,
+            api_key=tts_json.api_key(random.Random(8)),  # noqa: S311
+        )
         start_simulator(
             processes,
             simulator_port,
@@ -159,6 +172,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             gateways=GATEWAYS,
             mqtt_port=mqtt_port,
             device_interval=DEVICE_INTERVAL,
+            app_broker=app_broker,
         )
         write_hass_config(work / "config", hass_port)
         start_hass(processes, work / "config", hass_port)
@@ -169,6 +183,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             api_key,
             work / "config",
             processes,
+            app_broker,
         )
     except BaseException:
         for log in sorted((work / "logs").glob("*.log")):
@@ -196,3 +211,50 @@ async def hass_client(stack: Stack) -> AsyncIterator[HomeAssistantClient]:
         await client.onboard_or_login()
         await client.ensure_entries(stack.mqtt_port, stack.simulator_url, stack.api_key)
         yield client
+
+
+@pytest.fixture
+def app_broker(stack: Stack) -> AppBroker:
+    """The application's MQTT server; ``set_key`` changes the key it accepts."""
+    assert stack.app_broker is not None
+    return stack.app_broker
+
+
+@pytest.fixture
+async def application_subentry(
+    hass_client: HomeAssistantClient, app_broker: AppBroker
+) -> dict[str, Any]:
+    """The application sub-entry, connected directly to its MQTT server.
+
+    Added once per session (a later test finds it); the flow's result, or
+    the existing sub-entry as ``config_entries/subentries/list`` lists it.
+    """
+    entry_id = next(
+        entry["entry_id"]
+        for entry in await hass_client.config_entries()
+        if entry["domain"] == "ttn_gateway"
+    )
+    (subentries,) = await hass_client.websocket(
+        {"type": "config_entries/subentries/list", "entry_id": entry_id}
+    )
+    for subentry in subentries:
+        if subentry["subentry_type"] == "application":
+            found: dict[str, Any] = subentry
+            return found
+    return await hass_client.add_subentry(
+        entry_id,
+        "application",
+        [
+            {
+                "application_id": APPLICATION_ID,
+                "api_key": app_broker.api_key,
+                "transport": "direct",
+            },
+            {
+                "mqtt_host": LOCALHOST,
+                "mqtt_port": app_broker.port,
+                "mqtt_username": app_broker.username,
+                "mqtt_tls": False,
+            },
+        ],
+    )

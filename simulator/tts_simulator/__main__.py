@@ -11,6 +11,7 @@ import sys
 from aiohttp import web
 
 from . import tts_json
+from .app_mqtt import AppMqttLogin
 from .core import Simulator
 from .devices import make_devices
 from .fleet import make_fleet
@@ -40,6 +41,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mqtt-host", help="publish device uplinks to this broker")
     parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument(
+        "--app-mqtt-port",
+        type=int,
+        help="the application's MQTT server on --app-mqtt-host: publish uplinks, "
+        "take downlinks",
+    )
+    parser.add_argument("--app-mqtt-host", default="127.0.0.1")
+    parser.add_argument(
+        "--app-mqtt-user", default="tts-simulator", help="its privileged user"
+    )
+    parser.add_argument(
+        "--app-mqtt-password-file",
+        type=Path,
+        help="file with that user's password (kept off the command line)",
+    )
     parser.add_argument("--application", default="home-sensors")
     parser.add_argument("--tenant", default="ttn", help="'' for a bare app id")
     parser.add_argument(
@@ -69,9 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     ):
         simulator.add_gateway(gateway)
     publisher = None
-    if args.mqtt_host:
+    app_mqtt = None
+    if args.mqtt_host or args.app_mqtt_port:
         simulator.devices = make_devices(now, interval=args.device_interval)
+    if args.mqtt_host:
         publisher = MqttPublisher(args.mqtt_host, args.mqtt_port)
+    if args.app_mqtt_port:
+        if args.app_mqtt_password_file is None:
+            parser.error("--app-mqtt-port needs --app-mqtt-password-file")
+        app_mqtt = AppMqttLogin(
+            args.app_mqtt_host,
+            args.app_mqtt_port,
+            args.app_mqtt_user,
+            args.app_mqtt_password_file.read_text().strip(),
+        )
     print(  # noqa: T201
         f"TTS simulator: http://{args.host}:{args.port} with {args.gateways} "
         f"gateways, user {args.user}"
@@ -79,11 +106,17 @@ def main(argv: list[str] | None = None) -> int:
             f", uplinks to mqtt://{args.mqtt_host}:{args.mqtt_port}"
             if publisher
             else ""
+        )
+        + (
+            f", application {args.application} on "
+            f"mqtt://{args.app_mqtt_host}:{args.app_mqtt_port}"
+            if app_mqtt
+            else ""
         ),
         flush=True,
     )
     web.run_app(
-        create_app(simulator, publisher),
+        create_app(simulator, publisher, app_mqtt=app_mqtt),
         host=args.host,
         port=args.port,
         print=None,

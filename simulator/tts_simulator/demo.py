@@ -1,8 +1,8 @@
 """``./scripts/demo``: Home Assistant with this integration, against the simulator.
 
-Starts an MQTT broker, the TTS simulator and Home Assistant, onboards the
-owner user, adds the MQTT and TTN Gateway integrations, prints where to log
-in, and stops everything on Ctrl-C. State lives in ``.dev/demo`` (gitignored),
+Starts the application's MQTT server (as TTS offers it), the TTS simulator
+and Home Assistant, onboards the owner user, adds the TTN Gateway integration
+and its application, prints where to log in, and stops everything on Ctrl-C. State lives in ``.dev/demo`` (gitignored),
 so a second run reuses the configuration and starts in seconds.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+from pathlib import Path
 import random
 import signal
 import sys
@@ -20,7 +22,9 @@ from types import FrameType
 import aiohttp
 
 from . import tts_json
+from .app_broker import mqtt_username
 from .stack import (
+    DOMAIN,
     LOCALHOST,
     OWNER_PASSWORD,
     OWNER_USERNAME,
@@ -29,13 +33,16 @@ from .stack import (
     Processes,
     StackError,
     port_open,
-    start_broker,
+    start_app_broker,
     start_hass,
     start_simulator,
     write_hass_config,
 )
 
 DEMO_DIR = REPO_ROOT / ".dev" / "demo"
+# The simulator's application, on the TTN tenant as the simulator serves it.
+APPLICATION_ID = "home-sensors"
+APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -68,14 +75,72 @@ async def _remove_onboarding_extras(client: HomeAssistantClient) -> None:
         await asyncio.sleep(ONBOARDING_POLL_SECONDS)
 
 
-async def _set_up(port: int, mqtt_port: int, simulator_url: str, key: str) -> bool:
+async def _add_application(
+    client: HomeAssistantClient, mqtt_port: int, application_key: str
+) -> str:
+    """Add the application sub-entry unless there is one; what happened, in words.
+
+    The simulator is a self-hosted stack, so the flow asks where its MQTT
+    server is. An integration without application sub-entries leaves the
+    demo running without them.
+    """
+    entry_id = next(
+        entry["entry_id"]
+        for entry in await client.config_entries()
+        if entry["domain"] == DOMAIN
+    )
+    with contextlib.suppress(StackError):  # HA or integration without sub-entries
+        (subentries,) = await client.websocket(
+            {"type": "config_entries/subentries/list", "entry_id": entry_id}
+        )
+        if any(item["subentry_type"] == "application" for item in subentries):
+            return "application already added"
+    try:
+        await client.add_subentry(
+            entry_id,
+            "application",
+            [
+                {
+                    "application_id": APPLICATION_ID,
+                    "api_key": application_key,
+                    "transport": "direct",
+                },
+                {
+                    "mqtt_host": LOCALHOST,
+                    "mqtt_port": mqtt_port,
+                    "mqtt_username": APPLICATION_USERNAME,
+                    "mqtt_tls": False,
+                },
+            ],
+        )
+    except StackError as err:
+        return f"application not added (the integration did not take it: {err})"
+    return "application added"
+
+
+async def _set_up(
+    port: int, mqtt_port: int, simulator_url: str, key: str, application_key: str
+) -> tuple[bool, str]:
     async with aiohttp.ClientSession() as session:
         client = HomeAssistantClient(session, port)
         onboarded = await client.onboard_or_login()
-        await client.ensure_entries(mqtt_port, simulator_url, key)
+        # Earlier demos fed end devices through Home Assistant's MQTT
+        # integration; its broker is gone.
+        if await client.remove_entries(("mqtt",)):
+            print("==> removed the MQTT integration of an earlier demo", flush=True)
+        await client.ensure_entries(None, simulator_url, key)
+        application = await _add_application(client, mqtt_port, application_key)
         if onboarded:
             await _remove_onboarding_extras(client)
-        return onboarded
+        return onboarded, application
+
+
+def _key(path: Path) -> str:
+    """The key kept in `path`, made on the first run."""
+    if not path.exists():
+        path.write_text(tts_json.api_key(random.SystemRandom()) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def main() -> int:
@@ -83,7 +148,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="./scripts/demo")
     parser.add_argument("--port", type=int, default=8123, help="Home Assistant")
     parser.add_argument("--simulator-port", type=int, default=1885)
-    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument(
+        "--mqtt-port", type=int, default=1883, help="the application's MQTT server"
+    )
     parser.add_argument("--gateways", type=int, default=5)
     parser.add_argument(
         "--device-interval",
@@ -99,10 +166,8 @@ def main() -> int:
             return 1
 
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = DEMO_DIR / "simulator-api-key"
-    if not key_file.exists():
-        key_file.write_text(tts_json.api_key(random.SystemRandom()) + "\n")
-    key = key_file.read_text().strip()
+    key = _key(DEMO_DIR / "simulator-api-key")
+    application_key = _key(DEMO_DIR / "application-api-key")
     config_dir = DEMO_DIR / "config"
     simulator_url = f"http://{LOCALHOST}:{args.simulator_port}"
 
@@ -110,18 +175,28 @@ def main() -> int:
         signal.signal(signum, _stop)
     processes = Processes(DEMO_DIR / "logs")
     try:
-        broker = start_broker(processes, args.mqtt_port, DEMO_DIR)
+        broker = start_app_broker(
+            processes,
+            args.mqtt_port,
+            DEMO_DIR,
+            username=APPLICATION_USERNAME,
+            api_key=application_key,
+        )
         start_simulator(
             processes,
             args.simulator_port,
             key,
             gateways=args.gateways,
-            mqtt_port=args.mqtt_port,
+            mqtt_port=None,
             device_interval=args.device_interval,
+            app_broker=broker,
         )
         write_hass_config(config_dir, args.port)
         start_hass(processes, config_dir, args.port)
-        onboarded = asyncio.run(_set_up(args.port, args.mqtt_port, simulator_url, key))
+        onboarded, application = asyncio.run(
+            _set_up(args.port, args.mqtt_port, simulator_url, key, application_key)
+        )
+        print(f"==> {application}", flush=True)
         print(
             f"""
 ==> Ready in {time.time() - started:.0f} s{" (first run: owner created)" if onboarded else ""}
@@ -129,7 +204,8 @@ def main() -> int:
     Home Assistant  http://{LOCALHOST}:{args.port}
     user / password {OWNER_USERNAME} / {OWNER_PASSWORD}   (local only)
     TTS simulator   {simulator_url}  ({args.gateways} gateways; control: {simulator_url}/sim/state)
-    MQTT broker     {broker} on {LOCALHOST}:{args.mqtt_port}
+    TTS MQTT server mqtt://{LOCALHOST}:{args.mqtt_port} ({broker.kind}), user {APPLICATION_USERNAME},
+                    password: the application key in {DEMO_DIR / "application-api-key"}
     logs            {processes.log_dir}
 
     Try: curl -X POST {simulator_url}/sim/gateways/rooftop-gateway/disconnect

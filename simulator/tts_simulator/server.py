@@ -1,4 +1,4 @@
-"""The simulator as an HTTP server, with a control API and an MQTT publisher.
+"""The simulator as an HTTP server, with a control API and MQTT clients.
 
 ``/api/v3/...`` goes to `Simulator.handle`; this module only carries out what
 a response asks for (wait, hang, drop the connection, stream events).
@@ -20,6 +20,10 @@ a response asks for (wait, hang, drop the connection, stream events).
 - ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|cut|malformed",
   "endpoint": "*|auth_info|gateways|batch|single|events", "times": 1,
   "delay": 5, "retry_after": 30}``; ``DELETE /sim/faults`` clears them
+
+Device uplinks go to an open broker (`MqttPublisher`) and, when given, to the
+application's MQTT server (`app_mqtt.ApplicationMqtt`), which also takes
+downlinks as TTS's does.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from .app_mqtt import ApplicationMqtt, AppMqttLogin
 from .core import (
     STREAM_GARBAGE,
     Action,
@@ -321,9 +326,16 @@ async def _console(request: web.Request) -> web.Response:
 
 
 def create_app(
-    simulator: Simulator, publisher: MqttPublisher | None = None
+    simulator: Simulator,
+    publisher: MqttPublisher | None = None,
+    *,
+    app_mqtt: AppMqttLogin | None = None,
 ) -> web.Application:
-    """The aiohttp application, with a task that moves the simulation on."""
+    """The aiohttp application, with a task that moves the simulation on.
+
+    Uplinks go to `publisher` (an open broker) and, with `app_mqtt`, to the
+    application's MQTT server, which also carries downlinks.
+    """
     app = web.Application()
     app[SIMULATOR_KEY] = simulator
     app.router.add_route("*", "/api/v3/{tail:.*}", _api)
@@ -337,11 +349,19 @@ def create_app(
     app.router.add_get("/console/gateways/{gateway_id}", _console)
 
     async def ticker(app: web.Application) -> Any:
+        application = (
+            ApplicationMqtt(simulator, app_mqtt, asyncio.get_running_loop())
+            if app_mqtt is not None
+            else None
+        )
+
         async def tick() -> None:
             while True:
                 for message in simulator.advance():
                     if publisher is not None:
                         publisher.publish(message)
+                    if application is not None:
+                        application.publish(message)
                 await asyncio.sleep(TICK_SECONDS)
 
         task = asyncio.create_task(tick())
@@ -351,6 +371,8 @@ def create_app(
             await task
         if publisher is not None:
             publisher.close()
+        if application is not None:
+            application.close()
 
     app.cleanup_ctx.append(ticker)
     return app

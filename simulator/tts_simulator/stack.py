@@ -1,4 +1,4 @@
-"""Run an MQTT broker, the simulator and Home Assistant locally, and set HA up.
+"""Run MQTT brokers, the simulator and Home Assistant locally, and set HA up.
 
 Used by ``./scripts/demo`` and by the end-to-end tests. Every process is
 started in its own session and stopped by its PID (SIGTERM, then SIGKILL),
@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 import os
 from pathlib import Path
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import aiohttp
+
+if TYPE_CHECKING:
+    from .app_broker import AppBroker
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 SIMULATOR_DIR: Final = REPO_ROOT / "simulator"
@@ -36,6 +40,8 @@ OWNER_NAME: Final = "Demo"
 OWNER_USERNAME: Final = "demo"
 OWNER_PASSWORD: Final = "demo-password"  # noqa: S105  # documented, local only
 STOP_TIMEOUT: Final = 20.0
+# The simulator's own login on the application's MQTT server.
+APP_BROKER_SIM_USER: Final = "tts-simulator"
 
 
 class StackError(RuntimeError):
@@ -162,6 +168,39 @@ def start_broker(processes: Processes, port: int, work_dir: Path) -> str:
     return name
 
 
+def start_app_broker(
+    processes: Processes,
+    port: int,
+    work_dir: Path,
+    *,
+    username: str,
+    api_key: str,
+    sim_user: str = APP_BROKER_SIM_USER,
+    sim_password: str | None = None,
+) -> AppBroker:
+    """Start the application's MQTT server, as TTS's Application Server offers it.
+
+    `username` (``app@tenant``) logs in with the application's `api_key` and
+    may use only ``v3/{username}/#``; `sim_user` is the simulator's own
+    login (a random password unless given). mosquitto when installed,
+    otherwise amqtt (requirements_broker.txt).
+    """
+    from .app_broker import AppBroker
+
+    broker = AppBroker(
+        processes,
+        port,
+        work_dir,
+        username=username,
+        api_key=api_key,
+        sim_user=sim_user,
+        sim_password=sim_password or secrets.token_urlsafe(24),
+        mosquitto=find_mosquitto(),
+    )
+    broker.start()
+    return broker
+
+
 def start_simulator(
     processes: Processes,
     port: int,
@@ -170,8 +209,14 @@ def start_simulator(
     gateways: int,
     mqtt_port: int | None,
     device_interval: float | None = None,
+    app_broker: AppBroker | None = None,
 ) -> None:
-    """Start ``python -m tts_simulator``."""
+    """Start ``python -m tts_simulator``.
+
+    With `mqtt_port` it publishes uplinks to that open broker; with
+    `app_broker` it publishes uplinks to and takes downlinks from the
+    application's MQTT server, as its privileged user.
+    """
     argv = [
         sys.executable,
         "-m",
@@ -185,6 +230,21 @@ def start_simulator(
     ]
     if mqtt_port is not None:
         argv += ["--mqtt-host", LOCALHOST, "--mqtt-port", str(mqtt_port)]
+    if app_broker is not None:
+        # In a file: a password on the command line shows in `ps`.
+        password_file = app_broker.work_dir / "simulator-mqtt-password"
+        password_file.write_text(app_broker.sim_password + "\n")
+        password_file.chmod(0o600)
+        argv += [
+            "--app-mqtt-host",
+            LOCALHOST,
+            "--app-mqtt-port",
+            str(app_broker.port),
+            "--app-mqtt-user",
+            app_broker.sim_user,
+            "--app-mqtt-password-file",
+            str(password_file),
+        ]
     if device_interval is not None:
         argv += ["--device-interval", str(device_interval)]
     processes.start("simulator", argv, {"PYTHONPATH": str(SIMULATOR_DIR)})
@@ -369,9 +429,13 @@ class HomeAssistantClient:
 
     async def remove_onboarding_extras(self) -> int:
         """Delete the entries onboarding adds besides ours; how many went."""
+        return await self.remove_entries(ONBOARDING_EXTRAS)
+
+    async def remove_entries(self, domains: tuple[str, ...]) -> int:
+        """Delete every entry of these integrations; how many went."""
         removed = 0
         for entry in await self.config_entries():
-            if entry["domain"] in ONBOARDING_EXTRAS:
+            if entry["domain"] in domains:
                 await self._json(
                     "DELETE",
                     f"/api/config/config_entries/entry/{entry['entry_id']}",
@@ -380,15 +444,54 @@ class HomeAssistantClient:
                 removed += 1
         return removed
 
+    async def add_subentry(
+        self, entry_id: str, subentry_type: str, steps: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Add a sub-entry of `entry_id` through its flow, as the frontend does.
+
+        Each item of `steps` fills the next form (the others keep their
+        defaults); a menu step takes ``{"next_step_id": ...}``. The flow must
+        end in a new sub-entry, else StackError.
+        """
+        flow = await self._json(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            headers=self.headers,
+            json={"handler": [entry_id, subentry_type]},
+        )
+        path = f"/api/config/config_entries/subentries/flow/{flow['flow_id']}"
+        for user_input in steps:
+            if flow["type"] == "create_entry":
+                break
+            if flow["type"] == "menu":
+                data = user_input
+            elif flow["type"] == "form":
+                data = _with_form_defaults(flow.get("data_schema") or [], user_input)
+            else:
+                raise StackError(f"{subentry_type} sub-entry flow ended: {flow}")
+            step_id = flow.get("step_id")
+            flow = await self._json("POST", path, headers=self.headers, json=data)
+            if flow["type"] == "form" and flow.get("errors"):
+                raise StackError(
+                    f"{subentry_type} sub-entry step {step_id}: {flow['errors']}"
+                )
+        if flow["type"] != "create_entry":
+            raise StackError(f"{subentry_type} sub-entry flow did not finish: {flow}")
+        result: dict[str, Any] = flow
+        return result
+
     async def ensure_entries(
-        self, mqtt_port: int, simulator_url: str, api_key: str
+        self, mqtt_port: int | None, simulator_url: str, api_key: str
     ) -> None:
-        """Add the MQTT and TTN Gateway entries unless they exist."""
+        """Add the TTN Gateway entry and the MQTT one, unless they exist.
+
+        The MQTT entry is for an open broker on `mqtt_port`; None adds none.
+        """
         await self.keep_http_config()
         await self.remove_onboarding_extras()
         entries = await self.config_entries()
         domains = {entry["domain"] for entry in entries}
-        if "mqtt" not in domains:
+        if mqtt_port is not None and "mqtt" not in domains:
             await self.add_entry("mqtt", {"broker": LOCALHOST, "port": mqtt_port})
         if DOMAIN not in domains:
             await self.add_entry(DOMAIN, {"server": simulator_url, "api_key": api_key})
