@@ -67,7 +67,7 @@ ALL_RIGHTS = frozenset(
 
 
 def _key_of(client: TTSClient) -> str:
-    return client._headers["Authorization"].removeprefix("Bearer ")  # noqa: SLF001
+    return client._headers["Authorization"].removeprefix("Bearer ")
 
 
 @dataclass

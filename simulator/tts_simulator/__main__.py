@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         help="file with that user's password (kept off the command line)",
     )
     parser.add_argument("--application", default="home-sensors")
+    parser.add_argument(
+        "--application-key-file",
+        type=Path,
+        help="the application's API key (default: derived from --seed)",
+    )
     parser.add_argument("--tenant", default="ttn", help="'' for a bare app id")
     parser.add_argument(
         "--device-interval",
@@ -78,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit_per_minute=args.rate_limit or None,
         application_id=args.application,
         tenant=args.tenant,
+        application_key=(
+            args.application_key_file.read_text().strip()
+            if args.application_key_file
+            else None
+        ),
     )
     now = simulator.clock()
     for gateway in make_fleet(

@@ -19,7 +19,7 @@ import contextlib
 from dataclasses import dataclass
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import tts_json
 from .app_broker import mqtt_username
@@ -73,40 +73,8 @@ class DownlinkRecorder(Protocol):
 
 
 def downlink_recorder(simulator: Simulator) -> DownlinkRecorder:
-    """The simulator's downlink record.
-
-    A simulator without its own `record_downlink` (older core) gets the same
-    interface attached here, so the MQTT side works either way.
-    """
-    if not hasattr(simulator, "record_downlink"):
-        recorded: list[dict[str, Any]] = []
-        listeners: list[DownlinkListener] = []
-
-        def record_downlink(
-            application_id: str,
-            device_id: str,
-            *,
-            replace: bool,
-            downlinks: list[dict[str, Any]],
-            via: str,
-        ) -> dict[str, Any]:
-            record = {
-                "application_id": application_id,
-                "device_id": device_id,
-                "replace": replace,
-                "downlinks": downlinks,
-                "via": via,
-                "at": tts_json.timestamp(simulator.clock()),
-            }
-            recorded.append(record)
-            for listener in list(listeners):
-                listener(record)
-            return record
-
-        setattr(simulator, "downlinks", recorded)  # noqa: B010
-        setattr(simulator, "downlink_listeners", listeners)  # noqa: B010
-        setattr(simulator, "record_downlink", record_downlink)  # noqa: B010
-    return cast("DownlinkRecorder", simulator)
+    """The simulator's downlink record."""
+    return simulator
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ wait first, hang, or drop the connection).
 
 from __future__ import annotations
 
+import base64
 from collections import Counter as CountingDict, defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 import copy
@@ -123,6 +124,9 @@ class Endpoint(StrEnum):
     BATCH = "batch"
     SINGLE = "single"
     EVENTS = "events"
+    APPLICATION = "application"
+    END_DEVICES = "end_devices"
+    DOWNLINK = "downlink"
 
 
 class Action(StrEnum):
@@ -368,6 +372,56 @@ class EventSubscription:
         return b"".join(frames)
 
 
+# Every right of an application key the integration can use.
+APPLICATION_RIGHTS: tuple[str, ...] = (
+    "RIGHT_APPLICATION_INFO",
+    "RIGHT_APPLICATION_DEVICES_READ",
+    "RIGHT_APPLICATION_TRAFFIC_READ",
+    "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE",
+)
+# What TTS's device repository says of the simulated devices.
+DEVICE_NAMES: dict[str, tuple[str, dict[str, str]]] = {
+    "feather-m0": (
+        "Feather M0 on the balcony",
+        {
+            "brand_id": "adafruit",
+            "model_id": "feather-m0-lora",
+            "band_id": "EU_863_870",
+        },
+    ),
+    "lpp-climate-sensor": (
+        "Climate sensor",
+        {"brand_id": "elsys", "model_id": "ers", "band_id": "EU_863_870"},
+    ),
+    "soil-sensor": (
+        "Soil sensor",
+        {"brand_id": "dragino", "model_id": "lse01", "band_id": "EU_863_870"},
+    ),
+}
+_APPLICATION_PATH = re.compile(r"/api/v3/applications/([^/]+)")
+_DEVICES_PATH = re.compile(r"/api/v3/applications/([^/]+)/devices")
+_DOWNLINK_PATH = re.compile(
+    r"/api/v3/as/applications/([^/]+)/devices/([^/]+)/down/(push|replace)"
+)
+
+
+@dataclass
+class SimApplication:
+    """The simulated application and its API key."""
+
+    application_id: str
+    name: str
+    api_key: str
+    rights: list[str]
+    tenant: str
+
+    @property
+    def key_id(self) -> str:
+        """The public part of the key."""
+        parts = self.api_key.split(".")
+        return parts[1] if len(parts) == 3 else ""
+
+
 class Simulator:
     """A TTS deployment with one user's API key, its gateways and their stats.
 
@@ -390,6 +444,7 @@ class Simulator:
         application_id: str = "home-sensors",
         tenant: str = "ttn",
         cluster: str = "eu1",
+        application_key: str | None = None,
     ) -> None:
         self.clock = clock
         self.rng = random.Random(seed)
@@ -418,6 +473,17 @@ class Simulator:
         self.devices_paused = False
         self.application_id = application_id
         self.tenant = tenant
+        self.application = SimApplication(
+            application_id=application_id,
+            name="Home sensors",
+            api_key=application_key
+            or tts_json.api_key(random.Random(f"application-{seed}")),
+            rights=list(APPLICATION_RIGHTS),
+            tenant=tenant,
+        )
+        # Downlinks taken over HTTP or MQTT, and who is told of each.
+        self.downlinks: list[dict[str, Any]] = []
+        self.downlink_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.cluster = cluster
         self.faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self.request_counts: CountingDict[str] = CountingDict()
@@ -942,6 +1008,201 @@ class Simulator:
             rng=self.rng,
         )
 
+    # --- applications ------------------------------------------------------
+
+    def record_downlink(
+        self,
+        application_id: str,
+        device_id: str,
+        *,
+        replace: bool,
+        downlinks: list[dict[str, Any]],
+        via: str,
+    ) -> dict[str, Any]:
+        """Keep a downlink TTS took, and tell the listeners (the MQTT side)."""
+        record = {
+            "application_id": application_id,
+            "device_id": device_id,
+            "replace": replace,
+            "downlinks": downlinks,
+            "via": via,
+            "at": tts_json.timestamp(self.clock()),
+        }
+        self.downlinks.append(record)
+        for listener in list(self.downlink_listeners):
+            listener(record)
+        return record
+
+    def set_application(
+        self, *, api_key: str | None = None, rights: Iterable[str] | None = None
+    ) -> None:
+        """Give the application a new key, or other rights."""
+        if api_key is not None:
+            self.application.api_key = api_key
+        if rights is not None:
+            self.application.rights = list(rights)
+
+    def application_auth_info(self) -> dict[str, Any]:
+        """``GET /auth_info`` with the application's key."""
+        app = self.application
+        return {
+            "api_key": {
+                "api_key": {
+                    "id": app.key_id,
+                    "name": "home-assistant",
+                    "rights": list(app.rights),
+                },
+                "entity_ids": {
+                    "application_ids": {"application_id": app.application_id}
+                },
+            }
+        }
+
+    def _no_application_rights(self, application_id: str) -> dict[str, Any]:
+        return tts_json.error_body(
+            7,
+            "pkg/auth/rights",
+            "no_application_rights",
+            "no rights for application `{uid}`",
+            attributes={"uid": application_id},
+            rng=self.rng,
+        )
+
+    def _application_access(
+        self, caller: _Caller, application_id: str, right: str, headers: dict[str, str]
+    ) -> Response | None:
+        """403 unless the caller may use the right on the application."""
+        app = self.application
+        if caller.owner_type == "application" and caller.owner_id != application_id:
+            return self._error(self._no_application_rights(application_id), headers)
+        if application_id != app.application_id:
+            return self._error(self._no_application_rights(application_id), headers)
+        if not caller.has(right):
+            return self._error(
+                tts_json.error_body(
+                    7,
+                    "pkg/auth/rights",
+                    "insufficient_application_rights",
+                    "insufficient rights for application `{uid}`",
+                    attributes={"missing": [right], "uid": application_id},
+                    rng=self.rng,
+                ),
+                headers,
+            )
+        return None
+
+    def _get_application(
+        self, request: Request, caller: _Caller, headers: dict[str, str]
+    ) -> Response:
+        match = _APPLICATION_PATH.fullmatch(request.path)
+        application_id = unquote(match.group(1)) if match else ""
+        if denied := self._application_access(
+            caller, application_id, "RIGHT_APPLICATION_INFO", headers
+        ):
+            return denied
+        created = tts_json.timestamp(self.clock() - 60 * 86400)
+        record = {
+            "ids": {"application_id": application_id},
+            "created_at": created,
+            "updated_at": created,
+            "name": self.application.name,
+        }
+        fields = request.query.get("field_mask", "")
+        body = apply_field_mask(record, fields.split(",")) if fields else record
+        body["ids"] = record["ids"]
+        return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
+
+    def _list_end_devices(
+        self, request: Request, caller: _Caller, headers: dict[str, str]
+    ) -> Response:
+        match = _DEVICES_PATH.fullmatch(request.path)
+        application_id = unquote(match.group(1)) if match else ""
+        if denied := self._application_access(
+            caller, application_id, "RIGHT_APPLICATION_DEVICES_READ", headers
+        ):
+            return denied
+        created = tts_json.timestamp(self.clock() - 30 * 86400)
+        records = []
+        for device in sorted(self.devices, key=lambda device: device.device_id):
+            name, version_ids = DEVICE_NAMES.get(device.device_id, ("", {}))
+            record: dict[str, Any] = {
+                "ids": {
+                    "device_id": device.device_id,
+                    "application_ids": {"application_id": application_id},
+                    "dev_eui": device.dev_eui,
+                    "join_eui": device.join_eui,
+                },
+                "created_at": created,
+                "updated_at": created,
+            }
+            if name:
+                record["name"] = name
+                record["version_ids"] = version_ids
+            records.append(record)
+        try:
+            limit = max(1, int(request.query.get("limit", "1000")))
+            page = max(1, int(request.query.get("page", "1")))
+        except ValueError:
+            return self._error(self._validation("limit", "not a number"), headers)
+        fields = [f for f in request.query.get("field_mask", "").split(",") if f]
+        items = [
+            {**apply_field_mask(record, fields), "ids": record["ids"]}
+            if fields
+            else record
+            for record in records[(page - 1) * limit : page * limit]
+        ]
+        return Response(
+            HTTPStatus.OK,
+            tts_json.dumps({"end_devices": items}),
+            {**headers, "X-Total-Count": str(len(records))},
+        )
+
+    def _push_downlink(
+        self, request: Request, caller: _Caller, headers: dict[str, str]
+    ) -> Response:
+        match = _DOWNLINK_PATH.fullmatch(request.path)
+        if match is None:  # pragma: no cover - routed by the same pattern
+            return Response(HTTPStatus.NOT_FOUND)
+        application_id, device_id, operation = (
+            unquote(match.group(1)),
+            unquote(match.group(2)),
+            match.group(3),
+        )
+        if denied := self._application_access(
+            caller, application_id, "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE", headers
+        ):
+            return denied
+        if device_id not in {device.device_id for device in self.devices}:
+            return self._error(
+                tts_json.error_body(
+                    5,
+                    "pkg/registry",
+                    "device_not_found",
+                    "device `{device_uid}` not found",
+                    attributes={"device_uid": f"{application_id}.{device_id}"},
+                    rng=self.rng,
+                ),
+                headers,
+            )
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = None
+        downlinks = body.get("downlinks") if isinstance(body, dict) else None
+        if not isinstance(downlinks, list) or not downlinks:
+            return self._error(self._validation("downlinks", "missing"), headers)
+        for downlink in downlinks:
+            if reason := _invalid_downlink(downlink):
+                return self._error(self._validation(*reason), headers)
+        self.record_downlink(
+            application_id,
+            device_id,
+            replace=operation == "replace",
+            downlinks=downlinks,
+            via="http",
+        )
+        return Response(HTTPStatus.OK, b"{}", headers)
+
     # --- authentication ----------------------------------------------------
 
     def auth_info_key_id(self) -> str:
@@ -988,6 +1249,22 @@ class Simulator:
                 ),
                 headers,
             )
+        app = self.application
+        if parts[1] == app.key_id and app.key_id:
+            if token.strip() != app.api_key:
+                return self._error(
+                    tts_json.error_body(
+                        16,
+                        "pkg/identityserver",
+                        "invalid_authorization",
+                        "invalid authorization",
+                        rng=self.rng,
+                    ),
+                    headers,
+                )
+            return _Caller(
+                app.key_id, frozenset(app.rights), "application", app.application_id
+            )
         if parts[1] != self.auth_info_key_id():
             return self._error(self._api_key_not_found(parts[1]), headers)
         caller = self.caller_of(token.strip())
@@ -1024,6 +1301,12 @@ class Simulator:
             return Endpoint.SINGLE
         if method == "POST" and path == f"{API_PREFIX}/events":
             return Endpoint.EVENTS
+        if method == "GET" and _APPLICATION_PATH.fullmatch(path):
+            return Endpoint.APPLICATION
+        if method == "GET" and _DEVICES_PATH.fullmatch(path):
+            return Endpoint.END_DEVICES
+        if method == "POST" and _DOWNLINK_PATH.fullmatch(path):
+            return Endpoint.DOWNLINK
         return None
 
     def handle(self, request: Request) -> Response:
@@ -1057,7 +1340,10 @@ class Simulator:
                 return self._error(body, headers)
 
         if endpoint is Endpoint.AUTH_INFO:
-            body = self.auth_info if caller is not None else {}
+            if caller is not None and caller.owner_type == "application":
+                body = self.application_auth_info()
+            else:
+                body = self.auth_info if caller is not None else {}
             response = Response(HTTPStatus.OK, tts_json.dumps(body), headers)
         elif endpoint is Endpoint.GATEWAYS:
             response = self._list(request, caller, headers)
@@ -1067,6 +1353,12 @@ class Simulator:
             response = self._batch(request, caller, headers)
         elif endpoint is Endpoint.SINGLE:
             response = self._single(request, caller, headers)
+        elif endpoint is Endpoint.APPLICATION:
+            response = self._get_application(request, caller, headers)
+        elif endpoint is Endpoint.END_DEVICES:
+            response = self._list_end_devices(request, caller, headers)
+        elif endpoint is Endpoint.DOWNLINK:
+            response = self._push_downlink(request, caller, headers)
         else:
             response = self._stream(request, caller, headers)
         if fault is not None and fault.kind is FaultKind.CUT:
@@ -1342,3 +1634,28 @@ class Simulator:
             for event in history[-tail:] if tail else history:
                 body += tts_json.dumps({"result": event}) + delimiter
         return Response(HTTPStatus.OK, body, headers, events=subscription)
+
+
+def _invalid_downlink(downlink: object) -> tuple[str, str] | None:
+    """(field, reason) of a downlink TTS would refuse; None if it is fine."""
+    if not isinstance(downlink, dict):
+        return "downlinks", "not an object"
+    f_port = downlink.get("f_port")
+    if (
+        isinstance(f_port, bool)
+        or not isinstance(f_port, int)
+        or not 1 <= f_port <= 223
+    ):
+        return "f_port", "must be from 1 to 223"
+    payload = downlink.get("frm_payload")
+    decoded = downlink.get("decoded_payload")
+    if (payload is None) == (decoded is None):
+        return "frm_payload", "give frm_payload or decoded_payload"
+    if payload is not None:
+        try:
+            base64.b64decode(payload, validate=True)
+        except (ValueError, TypeError):
+            return "frm_payload", "not base64"
+    elif not isinstance(decoded, dict):
+        return "decoded_payload", "not an object"
+    return None

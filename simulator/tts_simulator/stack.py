@@ -245,6 +245,11 @@ def start_simulator(
             "--app-mqtt-password-file",
             str(password_file),
         ]
+        # The simulator's HTTP API takes the same application key.
+        key_file = app_broker.work_dir / "simulator-application-key"
+        key_file.write_text(app_broker.api_key + "\n")
+        key_file.chmod(0o600)
+        argv += ["--application-key-file", str(key_file)]
     if device_interval is not None:
         argv += ["--device-interval", str(device_interval)]
     processes.start("simulator", argv, {"PYTHONPATH": str(SIMULATOR_DIR)})

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .downlink import Downlink, downlink_request_json
 from .errors import (
     TTSAuthenticationError,
     TTSConnectionError,
@@ -37,7 +38,6 @@ from .models import (
     format_timestamp,
     parse_stream_message,
 )
-from .downlink import Downlink, downlink_request_json
 from .servers import TTSServer
 
 _LOGGER = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ package's errors, none of which carries the key.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import contextlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 import secrets
@@ -157,10 +158,8 @@ async def connect_application(
     try:
         yield ApplicationSession(client, settings)
     finally:
-        try:
+        with contextlib.suppress(aiomqtt.MqttError):  # already gone
             await client.__aexit__(None, None, None)
-        except aiomqtt.MqttError:
-            pass  # already gone
 
 
 def _error(
