@@ -651,8 +651,16 @@ EVERY_RIGHT = tuple(Right)
         ),
         # The link right of gateway keys implies reading the gateway's info.
         ("RIGHT_GATEWAY_LINK", {Right.GATEWAY_INFO}),
-        # An application's rights say nothing about gateways.
-        ("RIGHT_APPLICATION_ALL", set()),
+        # An application's every right: its own, nothing about gateways.
+        (
+            "RIGHT_APPLICATION_ALL",
+            {
+                Right.APPLICATION_INFO,
+                Right.APPLICATION_DEVICES_READ,
+                Right.APPLICATION_TRAFFIC_READ,
+                Right.APPLICATION_TRAFFIC_DOWN_WRITE,
+            },
+        ),
     ],
 )
 def test_pseudo_rights(pseudo_right: str, granted: set[Right]) -> None:

@@ -40,10 +40,11 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
 from .decoders import ReadingDescription, describe_reading
-from .end_devices import EndDevice, EndDeviceManager
+from .end_devices import LAST_DOWNLINK_KEY, EndDevice, EndDeviceManager
 from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry
 from .state_writes import WriteOnChange
+from .tts.downlink import DownlinkStatus
 
 type SensorValue = str | int | float | datetime | None
 
@@ -168,6 +169,15 @@ RADIO_SENSORS: dict[str, EndDeviceSensorEntityDescription] = {
         ),
     )
 }
+LAST_DOWNLINK = EndDeviceSensorEntityDescription(
+    key=LAST_DOWNLINK_KEY,
+    translation_key=LAST_DOWNLINK_KEY,
+    device_class=SensorDeviceClass.ENUM,
+    options=[status.value for status in DownlinkStatus],
+    value_fn=lambda device: (
+        None if device.last_downlink is None else device.last_downlink.status.value
+    ),
+)
 ONLINE = BinarySensorEntityDescription(
     key="online",
     translation_key="online",
@@ -311,6 +321,37 @@ class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
         self._attr_native_value = value
 
 
+class EndDeviceLastDownlinkSensor(EndDeviceSensor):
+    """What TTS said last of a downlink to the device, with its details."""
+
+    def _signature(self) -> Hashable:
+        return (super()._signature(), tuple(self._attr_extra_state_attributes.items()))
+
+    async def _async_restore(self) -> None:
+        await super()._async_restore()
+        if (state := await self.async_get_last_state()) is not None:
+            self._attr_extra_state_attributes = {
+                key: state.attributes.get(key) for key in _DOWNLINK_ATTRIBUTES
+            }
+
+    def _take_device_state(self) -> None:
+        if (event := self.device.last_downlink) is None:
+            self._attr_extra_state_attributes = dict.fromkeys(_DOWNLINK_ATTRIBUTES)
+            return
+        self._attr_native_value = event.status.value
+        self._attr_extra_state_attributes = {
+            "f_port": event.f_port,
+            "frame_counter": event.f_cnt,
+            "received_at": None
+            if event.received_at is None
+            else event.received_at.isoformat(),
+            "error": event.error,
+        }
+
+
+_DOWNLINK_ATTRIBUTES = ("f_port", "frame_counter", "received_at", "error")
+
+
 class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
     """A decoded on/off reading of an end device."""
 
@@ -400,6 +441,8 @@ class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEn
 def _sensor_entity(
     manager: EndDeviceManager, device: EndDevice, key: str
 ) -> Entity | None:
+    if key == LAST_DOWNLINK.key:
+        return EndDeviceLastDownlinkSensor(manager, device, LAST_DOWNLINK)
     description: EndDeviceSensorEntityDescription | None = RADIO_SENSORS.get(key)
     if description is None:
         reading = describe_reading(key, device.names.get(key))

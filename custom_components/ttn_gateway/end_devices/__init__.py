@@ -59,6 +59,7 @@ from .intake import (
     MessageCounters,
 )
 from .registry import (
+    LAST_DOWNLINK_KEY,
     STATIC_ENTITY_KEYS,
     async_load_known_devices,
     async_remove_device,
@@ -74,8 +75,6 @@ type UplinkSource = DirectConnection | UplinkSubscription
 
 # …/devices/<device-id>/down/<event>: a downlink's progress.
 _DOWNLINK_EVENT = re.compile(r"/devices/[^/]+/down/[a-z]+$")
-# The sensor of a device's latest downlink, made with its first downlink.
-LAST_DOWNLINK_KEY = "last_downlink"
 
 
 class DownlinkNotSentError(Exception):

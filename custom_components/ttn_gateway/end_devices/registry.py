@@ -43,7 +43,13 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "last_seen"),
     (Platform.BINARY_SENSOR, "online"),
 )
-_STATIC_KEYS = frozenset(STATIC_ENTITY_KEYS)
+# The sensor of a device's latest downlink, made with its first downlink.
+LAST_DOWNLINK_KEY = "last_downlink"
+# Entities a device gets once it has something to show: (platform, key).
+LATER_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
+    (Platform.SENSOR, LAST_DOWNLINK_KEY),
+)
+_KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *LATER_ENTITY_KEYS))
 
 
 def end_device_key(account: str, device: dr.DeviceEntry) -> DeviceKey | None:
@@ -86,7 +92,7 @@ def _reading_platform(key: str) -> tuple[Platform, Decoder] | None:
 
 def keeps(device: EndDevice, platform: Platform, key: str) -> bool:
     """Whether an entity key still belongs to the device."""
-    if (platform, key) in _STATIC_KEYS:
+    if (platform, key) in _KEPT_KEYS:
         return True
     found = _reading_platform(key)
     return (

@@ -1,0 +1,422 @@
+"""An application's devices as a user sees them: listed, renamed, deleted,
+sent downlinks, and what became of each downlink.
+
+The application's HTTP side is the simulator behind the fake TTS; its MQTT
+server is the in-process fake of ``fake_app_mqtt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+import json
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.const import CONF_API_KEY, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.ttn_gateway.const import (
+    CONF_APPLICATION_ID,
+    CONF_RIGHTS,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    CONF_UPLINK_TOPIC,
+    DOMAIN,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_DIRECT,
+    TRANSPORT_MQTT,
+)
+from custom_components.ttn_gateway.end_devices import direct
+from tts_simulator import make_devices
+
+from .fake_app_mqtt import FakeAppMqtt
+from .fake_tts import API_KEY, SERVER_URL, FakeTTS
+from .uplinks import encode, uplink
+
+APP = "home-sensors"
+USERNAME = f"{APP}@ttn"
+FEATHER = "feather-m0"
+ALL_RIGHTS = [
+    "RIGHT_APPLICATION_DEVICES_READ",
+    "RIGHT_APPLICATION_INFO",
+    "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE",
+    "RIGHT_APPLICATION_TRAFFIC_READ",
+]
+
+
+def _entry(
+    app_key: str, transport: str = TRANSPORT_DIRECT, **data: Any
+) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        entry_id="01JTTNGATEWAYTESTENTRY0001",
+        version=3,
+        title="jdoe (eu1.cloud.thethings.network)",
+        unique_id="jdoe@eu1.cloud.thethings.network",
+        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
+        subentries_data=[
+            ConfigSubentryData(
+                data={
+                    CONF_APPLICATION_ID: APP,
+                    CONF_API_KEY: app_key,
+                    CONF_TRANSPORT: transport,
+                    CONF_RIGHTS: ALL_RIGHTS,
+                    **data,
+                },
+                subentry_id="01JTTNAPPLICATIONSUBENTRY1",
+                subentry_type=SUBENTRY_APPLICATION,
+                title="Home sensors",
+                unique_id=APP,
+            )
+        ],
+    )
+
+
+@pytest.fixture
+def app_key(fake_tts: FakeTTS) -> str:
+    """The simulated application's key; its three devices exist in TTS."""
+    fake_tts.simulator.devices = make_devices(fake_tts.clock())
+    return fake_tts.simulator.application.api_key
+
+
+@pytest.fixture
+def app_mqtt(app_key: str) -> Iterator[FakeAppMqtt]:
+    """The application's MQTT server, accepting its key."""
+    server = FakeAppMqtt(app_key)
+    with (
+        patch.object(direct, "CONNECT", server.connect),
+        patch.object(direct, "SLEEP", server.sleep),
+    ):
+        yield server
+
+
+async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def _end_devices(
+    device_registry: dr.DeviceRegistry, entry: MockConfigEntry
+) -> dict[str, dr.DeviceEntry]:
+    return {
+        device.serial_number or device.name or "": device
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+        if device.model is not None
+        and any("/device/" in identifier for _, identifier in device.identifiers)
+    }
+
+
+def _names(device_registry: dr.DeviceRegistry, entry: MockConfigEntry) -> set[str]:
+    return {
+        device.name or ""
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+        if any("/device/" in identifier for _, identifier in device.identifiers)
+    }
+
+
+async def test_listed_devices_appear_with_their_tts_names_before_sending(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Names and models at once; renames follow; deleted devices go."""
+    entry = await _set_up(hass, _entry(app_key))
+    assert _names(device_registry, entry) == {
+        "Feather M0 on the balcony",
+        "Climate sensor",
+        "Soil sensor",
+    }
+    feather = next(
+        device
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+        if device.name == "Feather M0 on the balcony"
+    )
+    assert (feather.manufacturer, feather.model) == ("adafruit", "feather-m0-lora")
+    assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_online") is not None
+
+    # An hour later: one renamed in TTS, one deleted there.
+    from tts_simulator import core
+
+    core.DEVICE_NAMES["feather-m0"] = (
+        "Feather on the roof",
+        core.DEVICE_NAMES["feather-m0"][1],
+    )
+    try:
+        fake_tts.simulator.devices = [
+            device
+            for device in fake_tts.simulator.devices
+            if device.device_id != "soil-sensor"
+        ]
+        freezer.tick(timedelta(hours=1, seconds=1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    finally:
+        core.DEVICE_NAMES["feather-m0"] = (
+            "Feather M0 on the balcony",
+            core.DEVICE_NAMES["feather-m0"][1],
+        )
+    assert _names(device_registry, entry) == {"Feather on the roof", "Climate sensor"}
+
+
+async def test_device_list_failure_keeps_what_is_known(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed hourly list removes nothing; a missing right is said once."""
+    entry = await _set_up(hass, _entry(app_key))
+    assert len(_names(device_registry, entry)) == 3
+    fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_TRAFFIC_READ"])
+    for _ in range(2):
+        freezer.tick(timedelta(hours=1, seconds=1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    assert len(_names(device_registry, entry)) == 3
+    assert caplog.text.count("Cannot list the end devices") == 1
+
+
+async def test_each_application_has_its_own_availability(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+) -> None:
+    """Uplinks update a listed device; a lost connection makes it unavailable."""
+    await _set_up(hass, _entry(app_key))
+    app_mqtt.publish(
+        f"v3/{USERNAME}/devices/{FEATHER}/up",
+        encode(uplink(application_id=APP, device_id=FEATHER, payload=b"\x2a")),
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.feather_m0_on_the_balcony_value").state == "42"
+    app_mqtt.reachable = False
+    app_mqtt.drop()
+    await hass.async_block_till_done()
+    assert (
+        hass.states.get("sensor.feather_m0_on_the_balcony_value").state
+        == STATE_UNAVAILABLE
+    )
+    # The gateways keep going.
+    assert hass.states.get("binary_sensor.rooftop_gateway_connectivity").state == "on"
+
+
+def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
+    return next(
+        device.id
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        )
+        if device.name == name
+    )
+
+
+async def test_send_downlink_over_the_direct_connection(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+) -> None:
+    """Published on the device's push topic; TTS's answers show on the sensor."""
+    entry = await _set_up(hass, _entry(app_key))
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    await hass.services.async_call(
+        DOMAIN,
+        "send_downlink",
+        {"device_id": device_id, "f_port": 1, "payload": "01 FF", "confirmed": True},
+        blocking=True,
+    )
+    ((topic, payload),) = app_mqtt.published
+    assert topic == f"v3/{USERNAME}/devices/{FEATHER}/down/push"
+    assert json.loads(payload) == {
+        "downlinks": [
+            {
+                "f_port": 1,
+                "frm_payload": "Af8=",
+                "confirmed": True,
+                "priority": "NORMAL",
+            }
+        ]
+    }
+    await hass.services.async_call(
+        DOMAIN,
+        "send_downlink",
+        {
+            "device_id": device_id,
+            "f_port": 2,
+            "decoded_payload": {"led": True},
+            "mode": "replace",
+            "priority": "HIGH",
+        },
+        blocking=True,
+    )
+    assert app_mqtt.published[1][0] == f"v3/{USERNAME}/devices/{FEATHER}/down/replace"
+
+    ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
+    for name, body in (
+        ("queued", {"downlink_queued": {"f_port": 1}}),
+        ("sent", {"downlink_sent": {"f_port": 1, "f_cnt": 4}}),
+    ):
+        app_mqtt.publish(
+            f"v3/{USERNAME}/devices/{FEATHER}/down/{name}",
+            json.dumps({"end_device_ids": ids, **body}),
+        )
+        await hass.async_block_till_done()
+        state = hass.states.get("sensor.feather_m0_on_the_balcony_last_downlink")
+        assert state is not None
+        assert state.state == name
+    assert state.attributes["frame_counter"] == 4
+    app_mqtt.publish(
+        f"v3/{USERNAME}/devices/{FEATHER}/down/failed",
+        json.dumps(
+            {
+                "end_device_ids": ids,
+                "downlink_failed": {
+                    "downlink": {"f_port": 1},
+                    "error": {"message_format": "no device session"},
+                },
+            }
+        ),
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.feather_m0_on_the_balcony_last_downlink")
+    assert (state.state, state.attributes["error"]) == ("failed", "no device session")
+
+
+# HA's MQTT client leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_send_downlink_through_the_http_api(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    mqtt_mock: Any,
+) -> None:
+    """Through HA's MQTT: the downlink goes to TTS's HTTP API."""
+    entry = await _set_up(
+        hass,
+        _entry(
+            app_key,
+            transport=TRANSPORT_MQTT,
+            **{CONF_UPLINK_TOPIC: f"v3/{USERNAME}/devices/+/up"},
+        ),
+    )
+    device_id = _device_id(hass, entry, "Soil sensor")
+    await hass.services.async_call(
+        DOMAIN,
+        "send_downlink",
+        {"device_id": device_id, "f_port": 10, "payload": "AQID"},
+        blocking=True,
+    )
+    (record,) = fake_tts.simulator.downlinks
+    assert (record["device_id"], record["via"], record["replace"]) == (
+        "soil-sensor",
+        "http",
+        False,
+    )
+    assert record["downlinks"][0]["frm_payload"] == "AQID"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"f_port": 0, "payload": "01"}, "downlink_invalid_f_port"),
+        ({"f_port": 224, "payload": "01"}, "downlink_invalid_f_port"),
+        ({"f_port": 1}, "downlink_payload_or_object"),
+        (
+            {"f_port": 1, "payload": "01", "decoded_payload": {}},
+            "downlink_payload_or_object",
+        ),
+        ({"f_port": 1, "payload": "zz!"}, "downlink_invalid_payload"),
+        ({"f_port": 1, "payload": "00" * 243}, "downlink_payload_too_long"),
+    ],
+)
+async def test_invalid_downlinks_are_refused_before_sending(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    data: dict[str, Any],
+    key: str,
+) -> None:
+    """A clear, translated validation error; nothing published."""
+    entry = await _set_up(hass, _entry(app_key))
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "send_downlink", {"device_id": device_id, **data}, blocking=True
+        )
+    assert err.value.translation_key == key
+    assert app_mqtt.published == []
+
+
+async def test_downlink_refusals_name_the_reason(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+) -> None:
+    """A gateway, a key without the right, a lost connection."""
+    entry = _entry(app_key)
+    await _set_up(hass, entry)
+    gateway = next(
+        device.id
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        )
+        if device.name == "Rooftop gateway"
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": gateway, "f_port": 1, "payload": "01"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_not_an_end_device"
+
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    app_mqtt.drop()
+    app_mqtt.reachable = False
+    await hass.async_block_till_done()
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": device_id, "f_port": 1, "payload": "01"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_not_connected"
+
+    subentry = next(iter(entry.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        entry,
+        subentry,
+        data={**subentry.data, CONF_RIGHTS: ["RIGHT_APPLICATION_TRAFFIC_READ"]},
+    )
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": device_id, "f_port": 1, "payload": "01"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_no_right"
