@@ -2,9 +2,9 @@
 """Check the integration's metadata where hassfest and the HACS action do not.
 
 hassfest and the HACS action (.github/workflows/validate.yml) check the schema
-of manifest.json, hacs.json, translations/en.json, icons.json,
-quality_scale.yaml and services.yaml, and the repository layout. This script
-checks what they leave out, offline:
+of manifest.json, hacs.json, translations/en.json, icons.json and
+services.yaml, the dependencies and the repository layout; hassfest skips
+quality_scale.yaml for custom integrations. This script checks, offline:
 
 - every translations/*.json has exactly en.json's keys and placeholders;
 - every translation_key the code uses exists in en.json, and every entity
