@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 import random
+import re
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from tts_simulator import tts_json
 from tts_simulator.app_broker import AppBroker, mqtt_username
+from tts_simulator.core import DEVICE_NAMES
 from tts_simulator.stack import (
     LOCALHOST,
     HomeAssistantClient,
@@ -44,6 +46,13 @@ APPLICATION_ID = "home-sensors"
 # The application's login on the simulator's MQTT server (TTN tenant).
 APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
 END_DEVICES = ("feather-m0", "lpp-climate-sensor", "soil-sensor")
+# Their names in TTS, which the application's device list gives them.
+END_DEVICE_NAMES = {device_id: DEVICE_NAMES[device_id][0] for device_id in END_DEVICES}
+
+
+def object_id(device_id: str) -> str:
+    """The start of a device's entity IDs: its TTS name, slugified."""
+    return re.sub(r"[^a-z0-9]+", "_", END_DEVICE_NAMES[device_id].lower()).strip("_")
 
 
 @dataclass
@@ -210,6 +219,8 @@ async def hass_client(stack: Stack) -> AsyncIterator[HomeAssistantClient]:
         client = HomeAssistantClient(session, stack.hass_port)
         await client.onboard_or_login()
         await client.ensure_entries(stack.mqtt_port, stack.simulator_url, stack.api_key)
+        assert stack.app_broker is not None
+        await ensure_application(client, stack.app_broker, "direct")
         yield client
 
 
@@ -220,41 +231,88 @@ def app_broker(stack: Stack) -> AppBroker:
     return stack.app_broker
 
 
-@pytest.fixture
-async def application_subentry(
-    hass_client: HomeAssistantClient, app_broker: AppBroker
-) -> dict[str, Any]:
-    """The application sub-entry, connected directly to its MQTT server.
+# The transport the application sub-entry has now (one per session stack).
+_APPLICATION: dict[str, str] = {}
 
-    Added once per session (a later test finds it); the flow's result, or
-    the existing sub-entry as ``config_entries/subentries/list`` lists it.
+
+async def ensure_application(
+    client: HomeAssistantClient, app_broker: AppBroker, transport: str
+) -> str:
+    """The application sub-entry with uplinks arriving `transport`; its ID.
+
+    Added once, then reconfigured when a test needs the other transport,
+    as a user would; waits until the account has reloaded.
     """
     entry_id = next(
         entry["entry_id"]
-        for entry in await hass_client.config_entries()
+        for entry in await client.config_entries()
         if entry["domain"] == "ttn_gateway"
     )
-    (subentries,) = await hass_client.websocket(
+    (subentries,) = await client.websocket(
         {"type": "config_entries/subentries/list", "entry_id": entry_id}
     )
-    for subentry in subentries:
-        if subentry["subentry_type"] == "application":
-            found: dict[str, Any] = subentry
-            return found
-    return await hass_client.add_subentry(
+    existing = next(
+        (item for item in subentries if item["subentry_type"] == "application"), None
+    )
+    if existing is not None and _APPLICATION.get(existing["subentry_id"]) == transport:
+        return str(existing["subentry_id"])
+    second = (
+        {
+            "mqtt_host": LOCALHOST,
+            "mqtt_port": app_broker.port,
+            "mqtt_username": app_broker.username,
+            "mqtt_tls": False,
+        }
+        if transport == "direct"
+        else {"uplink_topic": "v3/+/devices/+/up"}
+    )
+    await client.add_subentry(
         entry_id,
         "application",
         [
             {
                 "application_id": APPLICATION_ID,
                 "api_key": app_broker.api_key,
-                "transport": "direct",
+                "transport": transport,
             },
-            {
-                "mqtt_host": LOCALHOST,
-                "mqtt_port": app_broker.port,
-                "mqtt_username": app_broker.username,
-                "mqtt_tls": False,
-            },
+            second,
         ],
+        subentry_id=None if existing is None else existing["subentry_id"],
     )
+    (subentries,) = await client.websocket(
+        {"type": "config_entries/subentries/list", "entry_id": entry_id}
+    )
+    subentry_id = next(
+        str(item["subentry_id"])
+        for item in subentries
+        if item["subentry_type"] == "application"
+    )
+    _APPLICATION.clear()
+    _APPLICATION[subentry_id] = transport
+    deadline = time.monotonic() + 60
+    while True:
+        await asyncio.sleep(1)
+        entry = next(
+            entry
+            for entry in await client.config_entries()
+            if entry["entry_id"] == entry_id
+        )
+        if entry["state"] == "loaded":
+            return subentry_id
+        assert time.monotonic() < deadline, entry
+
+
+@pytest.fixture
+async def application_subentry(
+    hass_client: HomeAssistantClient, app_broker: AppBroker
+) -> str:
+    """The application, connected directly to its MQTT server."""
+    return await ensure_application(hass_client, app_broker, "direct")
+
+
+@pytest.fixture
+async def mqtt_application(
+    hass_client: HomeAssistantClient, app_broker: AppBroker
+) -> str:
+    """The application, its uplinks through Home Assistant's MQTT integration."""
+    return await ensure_application(hass_client, app_broker, "mqtt")

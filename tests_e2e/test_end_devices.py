@@ -26,9 +26,11 @@ from tts_simulator.stack import LOCALHOST, HomeAssistantClient
 
 from .conftest import (
     APPLICATION_ID,
+    END_DEVICE_NAMES,
     END_DEVICES,
     Stack,
     entry_devices,
+    object_id,
     simulator,
     wait_for_state,
 )
@@ -131,11 +133,6 @@ RADIO_FIGURES = (
 )
 
 
-def object_id(device_id: str) -> str:
-    """The start of a device's entity IDs: its name, slugified."""
-    return device_id.replace("-", "_")
-
-
 def expected_states(uplink: dict[str, Any]) -> dict[str, str]:
     """What Home Assistant shows for one ``ApplicationUp``, by entity ID."""
     device = object_id(uplink["end_device_ids"]["device_id"])
@@ -236,11 +233,11 @@ async def test_devices_show_the_published_uplinks(
     await wait_until_shown(hass_client, published)
 
     states = await hass_client.states()
-    feather = states["sensor.feather_m0_value"]
+    feather = states["sensor.feather_m0_on_the_balcony_value"]
     assert 0 <= int(feather["state"]) <= 255
-    assert states["binary_sensor.feather_m0_online"]["attributes"] == {
+    assert states["binary_sensor.feather_m0_on_the_balcony_online"]["attributes"] == {
         "device_class": "connectivity",
-        "friendly_name": "feather-m0 Online",
+        "friendly_name": "Feather M0 on the balcony Online",
     }
     # Radio figures are there, diagnostic and disabled until the user wants them.
     (entities,) = await hass_client.websocket({"type": "config/entity_registry/list"})
@@ -277,7 +274,8 @@ async def test_devices_in_the_device_registry(
     for device_id, device in end_devices.items():
         uplink = published.latest(device_id)
         assert uplink is not None
-        assert device["name"] == device_id
+        # Named from the application's device list in TTS.
+        assert device["name"] == END_DEVICE_NAMES[device_id]
         assert device["serial_number"] == uplink["end_device_ids"]["dev_eui"]
         assert device["configuration_url"].endswith(
             f"/console/applications/{APPLICATION_ID}/devices/{device_id}"
@@ -310,7 +308,10 @@ async def test_restart_restores_devices_before_any_uplink(
             # Available once the MQTT integration is set up again.
             deadline = time.monotonic() + WAIT_SECONDS
             while (
-                (await client.states()).get("binary_sensor.feather_m0_online") or {}
+                (await client.states()).get(
+                    "binary_sensor.feather_m0_on_the_balcony_online"
+                )
+                or {}
             ).get("state") in (None, "unavailable"):
                 assert time.monotonic() < deadline, "end devices did not come back"
                 await asyncio.sleep(0.5)
@@ -365,6 +366,7 @@ async def test_cayenne_lpp_decoder_chosen_in_the_options(
     hass_client: HomeAssistantClient, published: PublishedUplinks
 ) -> None:
     device_id = "lpp-climate-sensor"
+    shown = END_DEVICE_NAMES[device_id]
     entry_id = next(
         entry["entry_id"]
         for entry in await hass_client.config_entries()
@@ -381,7 +383,7 @@ async def test_cayenne_lpp_decoder_chosen_in_the_options(
             by_name = {
                 state["attributes"].get("friendly_name"): state
                 for entity_id, state in states.items()
-                if entity_id.startswith("sensor.lpp_climate_sensor_")
+                if entity_id.startswith(f"sensor.{object_id(device_id)}_")
             }
             uplink = shown_uplink(states, published, device_id)
             if uplink is not None:
@@ -389,7 +391,7 @@ async def test_cayenne_lpp_decoder_chosen_in_the_options(
                     name: (actual, value)
                     for name, (value, _unit) in lpp_readings(uplink).items()
                     if not same_state(
-                        actual := by_name.get(f"{device_id} {name}", {}).get("state"),
+                        actual := by_name.get(f"{shown} {name}", {}).get("state"),
                         value,
                     )
                 }
@@ -399,11 +401,11 @@ async def test_cayenne_lpp_decoder_chosen_in_the_options(
             await asyncio.sleep(0.5)
 
         for name, (_value, unit) in lpp_readings(uplink).items():
-            attributes = by_name[f"{device_id} {name}"]["attributes"]
+            attributes = by_name[f"{shown} {name}"]["attributes"]
             assert attributes.get("unit_of_measurement") == unit
         # The payload formatter's entities are gone.
-        assert f"{device_id} Relative humidity 2" not in by_name
-        assert f"{device_id} Barometric pressure 3" not in by_name
+        assert f"{shown} Relative humidity 2" not in by_name
+        assert f"{shown} Barometric pressure 3" not in by_name
         # The other devices keep their decoders.
         assert "sensor.soil_sensor_soil_moisture" in states
     finally:
@@ -488,7 +490,10 @@ async def wait_for_probe(client: HomeAssistantClient, sequence: int) -> None:
 
 
 async def test_flood_of_random_devices_is_bounded(
-    stack: Stack, hass_client: HomeAssistantClient, published: PublishedUplinks
+    stack: Stack,
+    hass_client: HomeAssistantClient,
+    published: PublishedUplinks,
+    mqtt_application: str,
 ) -> None:
     """5,000 uplinks of random devices and a 1 MB formatter key: bounded, responsive."""
     import random
@@ -499,9 +504,11 @@ async def test_flood_of_random_devices_is_bounded(
         for entry in await hass_client.config_entries()
         if entry["domain"] == "ttn_gateway"
     )
-    options = {"end_devices": True, "uplink_topic": UPLINK_TOPIC}
+    # The flood comes through Home Assistant's MQTT (mqtt_application), as
+    # anyone who can publish on the broker could send it.
+    options = {"max_end_devices": 200}
     await hass_client.set_options(
-        entry_id, "end_devices", {**options, "max_end_devices": FLOOD_CAP}
+        entry_id, "end_devices", {"max_end_devices": FLOOD_CAP}
     )
     shown = await wait_until_shown(hass_client, published)
     publisher = Publisher(stack.mqtt_port)
@@ -595,6 +602,6 @@ async def test_flood_of_random_devices_is_bounded(
                 "device_id": device["id"],
             }
             for device in ours
-            if device["name"] not in END_DEVICES
+            if device["name"] not in END_DEVICE_NAMES.values()
         )
     )

@@ -8,6 +8,7 @@ import time
 from tts_simulator.stack import HomeAssistantClient
 
 from .conftest import (
+    END_DEVICE_NAMES,
     END_DEVICES,
     GATEWAYS,
     Stack,
@@ -51,7 +52,9 @@ async def test_config_entries_devices_and_entities(
     assert (rooftop["manufacturer"], rooftop["model"]) == ("rakwireless", "rak7248")
     assert rooftop["configuration_url"].endswith(f"/console/gateways/{ROOFTOP}")
     assert set(found.end_devices) == set(END_DEVICES)
-    assert {device["name"] for device in found.end_devices.values()} == set(END_DEVICES)
+    assert {device["name"] for device in found.end_devices.values()} == set(
+        END_DEVICE_NAMES.values()
+    )
     ours = [e for e in entities if e["config_entry_id"] == entry_id]
     by_device = {device["id"]: device for device in found.gateways.values()} | {
         device["id"]: device for device in found.end_devices.values()
@@ -63,8 +66,8 @@ async def test_config_entries_devices_and_entities(
     assert not any(entity.endswith("_online") for entity in rooftop_entities)
     feather_id = found.end_devices["feather-m0"]["id"]
     feather_entities = {e["entity_id"] for e in ours if e["device_id"] == feather_id}
-    assert "binary_sensor.feather_m0_online" in feather_entities
-    assert "sensor.feather_m0_value" in feather_entities
+    assert "binary_sensor.feather_m0_on_the_balcony_online" in feather_entities
+    assert "sensor.feather_m0_on_the_balcony_value" in feather_entities
 
     states = await hass_client.states()
     assert states["binary_sensor.rooftop_gateway_connectivity"]["state"] == "on"

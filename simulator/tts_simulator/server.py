@@ -4,7 +4,8 @@
 a response asks for (wait, hang, drop the connection, stream events).
 ``/sim/...`` changes the simulation:
 
-- ``GET /sim/state``: gateways, their state and counters, request counts
+- ``GET /sim/state``: gateways, their state and counters, request counts,
+  the downlinks taken (over HTTP or MQTT)
 - ``POST /sim/gateways/{id}/disconnect|connect|quiet|unquiet|forbid|allow``
 - ``POST /sim/gateways/{id}/reconnect``: a new connection, then the old one's
   disconnect event 5 s late (``{"late": 5}``), as a multi-instance cluster does
@@ -209,6 +210,7 @@ async def _state(request: web.Request) -> web.Response:
             "devices": _device_state(simulator),
             "devices_paused": simulator.devices_paused,
             "requests": dict(simulator.request_counts),
+            "downlinks": simulator.downlinks,
             "faults": {
                 endpoint: len(queue)
                 for endpoint, queue in simulator.faults.items()

@@ -450,23 +450,32 @@ class HomeAssistantClient:
         return removed
 
     async def add_subentry(
-        self, entry_id: str, subentry_type: str, steps: list[dict[str, Any]]
+        self,
+        entry_id: str,
+        subentry_type: str,
+        steps: list[dict[str, Any]],
+        *,
+        subentry_id: str | None = None,
     ) -> dict[str, Any]:
         """Add a sub-entry of `entry_id` through its flow, as the frontend does.
 
         Each item of `steps` fills the next form (the others keep their
         defaults); a menu step takes ``{"next_step_id": ...}``. The flow must
-        end in a new sub-entry, else StackError.
+        end in a new sub-entry, else StackError. With `subentry_id` the flow
+        reconfigures that sub-entry instead and must end saying so.
         """
+        start: dict[str, Any] = {"handler": [entry_id, subentry_type]}
+        if subentry_id is not None:
+            start["subentry_id"] = subentry_id
         flow = await self._json(
             "POST",
             "/api/config/config_entries/subentries/flow",
             headers=self.headers,
-            json={"handler": [entry_id, subentry_type]},
+            json=start,
         )
         path = f"/api/config/config_entries/subentries/flow/{flow['flow_id']}"
         for user_input in steps:
-            if flow["type"] == "create_entry":
+            if flow["type"] in ("create_entry", "abort"):
                 break
             if flow["type"] == "menu":
                 data = user_input
@@ -480,7 +489,12 @@ class HomeAssistantClient:
                 raise StackError(
                     f"{subentry_type} sub-entry step {step_id}: {flow['errors']}"
                 )
-        if flow["type"] != "create_entry":
+        reconfigured = (
+            subentry_id is not None
+            and flow["type"] == "abort"
+            and flow.get("reason") == "reconfigure_successful"
+        )
+        if flow["type"] != "create_entry" and not reconfigured:
             raise StackError(f"{subentry_type} sub-entry flow did not finish: {flow}")
         result: dict[str, Any] = flow
         return result
