@@ -229,6 +229,7 @@ async def test_application_through_home_assistant_mqtt(
             {"error": "timeout"},
         ),
         ({"owner": "other-app"}, "wrong_application", {"owner": "other-app"}),
+        ({"owner": "", "owner_type": KeyOwnerType.UNKNOWN}, "invalid_auth", {}),
         (
             {"rights": frozenset({"RIGHT_APPLICATION_INFO"})},
             "missing_rights",

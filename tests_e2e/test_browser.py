@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 import shutil
+import time
 from urllib.parse import urlparse
 
 import pytest
 
 from tts_simulator.stack import OWNER_PASSWORD, OWNER_USERNAME, HomeAssistantClient
 
-from .conftest import END_DEVICES, GATEWAYS, wait_for_entry_devices
+from .conftest import END_DEVICES, GATEWAYS, object_id, wait_for_entry_devices
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -93,3 +95,52 @@ async def test_integration_and_device_pages(
 
     for name in ("integration.png", "gateway-device.png", "end-device.png"):
         assert (screenshot_dir / name).stat().st_size > 10_000
+
+
+async def test_end_device_on_the_map(
+    hass_client: HomeAssistantClient, screenshot_dir: Path
+) -> None:
+    """The soil sensor's position from TTS is a device tracker on the map."""
+    from playwright.async_api import async_playwright
+
+    executable = chromium()
+    await wait_for_entry_devices(hass_client)
+    deadline = time.monotonic() + 60
+    while True:
+        trackers = {
+            entity_id: state
+            for entity_id, state in (await hass_client.states()).items()
+            if entity_id.startswith("device_tracker.")
+            and state["attributes"].get("latitude") is not None
+        }
+        if trackers:
+            break
+        assert time.monotonic() < deadline, "no device tracker with a position"
+        await asyncio.sleep(0.5)
+    ((entity_id, tracker),) = trackers.items()
+    assert entity_id == f"device_tracker.{object_id('soil-sensor')}"
+    assert tracker["attributes"]["source_type"] == "gps"
+    assert (tracker["attributes"]["latitude"], tracker["attributes"]["longitude"]) == (
+        52.0907,
+        5.1214,
+    )
+    screenshot_dir.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 860})
+            await page.goto(f"{hass_client.base_url}/")
+            await page.get_by_label("Username").fill(OWNER_USERNAME)
+            await page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await page.wait_for_url(_on_a_panel, timeout=60_000)
+            await page.goto(f"{hass_client.base_url}/map")
+            # The marker carries the entity's initials (no map tiles offline).
+            await page.locator("ha-entity-marker").first.wait_for(timeout=30_000)
+            await page.wait_for_timeout(2000)
+            await page.screenshot(path=screenshot_dir / "map.png")
+        finally:
+            await browser.close()
+    assert (screenshot_dir / "map.png").stat().st_size > 10_000

@@ -64,6 +64,9 @@ class EndDevice:
     join_eui: str = "70B3D57ED0000000"
     f_cnt: int = 0
     spreading_factor: int = 7
+    # Where the device's registry entry in TTS places it (latitude,
+    # longitude, altitude); TTS adds it to every uplink as ``locations.user``.
+    location: tuple[float, float, int] | None = None
 
     @property
     def f_port(self) -> int:
@@ -161,6 +164,7 @@ def make_devices(now: float, *, interval: float | None = None) -> list[EndDevice
             interval=interval or 900.0,
             next_uplink_at=now + 6,
             spreading_factor=8,
+            location=(52.0907, 5.1214, 4),
         ),
     ]
 
@@ -236,6 +240,16 @@ def application_up(
     }
     uplink["received_at"] = tts_json.timestamp(now - 0.2)
     uplink["consumed_airtime"] = tts_json.duration(AIRTIME[device.spreading_factor])
+    if device.location is not None:
+        latitude, longitude, altitude = device.location
+        uplink["locations"] = {
+            "user": {
+                "latitude": latitude,
+                "longitude": longitude,
+                "altitude": altitude,
+                "source": "SOURCE_REGISTRY",
+            }
+        }
     uplink["network_ids"] = {
         "net_id": "000013",
         "ns_id": "EC656E0000000181",
