@@ -364,6 +364,7 @@ class GatewayEndDevicesHeardSensor(GatewaySensor, RestoreEntity):
     _names: tuple[str, ...] = ()
     _cancel_expiry: CALLBACK_TYPE | None = None
     _expiry_at: datetime | None = None
+    _unfollow: Callable[[], None] | None = None
 
     @property
     def _index(self) -> HeardIndex:
@@ -371,7 +372,9 @@ class GatewayEndDevicesHeardSensor(GatewaySensor, RestoreEntity):
 
     async def async_added_to_hass(self) -> None:
         """Follow the gateway in the index; take back what it heard before."""
-        self.async_on_remove(self._index.follow(self.gateway_id, self._async_recount))
+        # Unfollowed in async_will_remove_from_hass: after the restore data,
+        # which the on-remove callbacks would come before, is saved.
+        self._unfollow = self._index.follow(self.gateway_id, self._async_recount)
         if (extra := await self.async_get_last_extra_data()) is not None:
             now = dt_util.utcnow()
             for key, when in HeardStoredData.from_dict(extra.as_dict()).heard.items():
@@ -386,7 +389,10 @@ class GatewayEndDevicesHeardSensor(GatewaySensor, RestoreEntity):
         return HeardStoredData(self._index.heard_by(self.gateway_id, dt_util.utcnow()))
 
     async def async_will_remove_from_hass(self) -> None:
-        """Stop the expiry timer."""
+        """Stop following the index and the expiry timer."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
         self._cancel_expiry_timer()
         await super().async_will_remove_from_hass()
 
