@@ -50,6 +50,7 @@ from custom_components.ttn_gateway.const import (
 )
 from custom_components.ttn_gateway.end_devices import end_device_diagnostics
 
+from .common import async_poll
 from .compat import device_by_identifier, device_config_entry_id
 from .fake_tts import GATEWAY_ROOFTOP, FakeTTS, load_json
 from .uplinks import (
@@ -1271,3 +1272,191 @@ async def test_uplink_dated_in_the_future_holds_nothing_back(
     await _send(hass, uplink(f_cnt=2, payload=b"\x02"))
     assert _state(hass, "sensor.feather_m0_1_value") == "2"
     assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:06:00+00:00"
+
+
+# Best gateway, battery, end devices heard.
+
+
+async def test_best_gateway_names_the_loudest(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An own gateway by its name (following renames), others by ID."""
+    await _send(
+        hass,
+        uplink(
+            gateways=(("kerlink-garden", -112.0, -3.0), (GATEWAY_ROOFTOP, -80.0, 9.0))
+        ),
+    )
+    best = hass.states.get("sensor.feather_m0_1_best_gateway")
+    assert best is not None
+    assert best.state == "Rooftop gateway"
+    assert best.attributes["gateway_id"] == GATEWAY_ROOFTOP
+    assert best.attributes["rssi"] == -80.0
+    assert best.attributes["snr"] == 9.0
+    assert best.attributes["gateway_count"] == 2
+    entry = er.async_get(hass).async_get("sensor.feather_m0_1_best_gateway")
+    assert entry is not None
+    assert entry.entity_category is None
+    assert entry.disabled_by is None
+
+    # Same loudness: the better SNR wins.
+    await _send(
+        hass,
+        uplink(
+            f_cnt=2,
+            gateways=(("kerlink-garden", -80.0, 10.5), (GATEWAY_ROOFTOP, -80.0, 9.0)),
+        ),
+    )
+    assert _state(hass, "sensor.feather_m0_1_best_gateway") == "Kerlink garden"
+
+    # A gateway of someone else is named by its ID.
+    await _send(hass, uplink(f_cnt=3, gateways=(("neighbour-gw", -70.0, 8.0),)))
+    assert _state(hass, "sensor.feather_m0_1_best_gateway") == "neighbour-gw"
+
+    # The name follows a rename of the entry's gateway.
+    await _send(hass, uplink(f_cnt=4, gateways=((GATEWAY_ROOFTOP, -90.0, 5.0),)))
+    fake_tts.gateways[0]["name"] = "Roof"
+    await async_poll(hass, freezer)
+    assert _state(hass, "sensor.feather_m0_1_best_gateway") == "Roof"
+
+
+async def test_best_gateway_via_packet_broker(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """Traffic forwarded by Packet Broker shows as packetbroker."""
+    message = uplink(
+        gateways=((GATEWAY_ROOFTOP, -110.0, -5.0), ("packetbroker", -60.0, 9.0))
+    )
+    message["uplink_message"]["rx_metadata"][1]["packet_broker"] = {
+        "forwarder_net_id": "000013",
+        "forwarder_tenant_id": "ttn",
+    }
+    await _send(hass, message)
+    best = hass.states.get("sensor.feather_m0_1_best_gateway")
+    assert best.state == "packetbroker"
+    assert best.attributes["rssi"] == -60.0
+
+
+async def test_battery_appears_with_the_first_level(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """A battery sensor only for devices that report a level; it keeps it."""
+    await _send(hass, uplink(f_cnt=1))
+    assert hass.states.get("sensor.feather_m0_1_battery") is None
+    await _send(hass, uplink(f_cnt=2, battery=87.5))
+    battery = hass.states.get("sensor.feather_m0_1_battery")
+    assert battery is not None
+    assert battery.state == "87.5"
+    assert battery.attributes["device_class"] == "battery"
+    assert battery.attributes["unit_of_measurement"] == "%"
+    entry = er.async_get(hass).async_get("sensor.feather_m0_1_battery")
+    assert entry is not None
+    assert entry.entity_category is None
+    await _send(hass, uplink(f_cnt=3))
+    assert _state(hass, "sensor.feather_m0_1_battery") == "87.5"
+    await _send(hass, uplink(f_cnt=4, battery=250))
+    assert _state(hass, "sensor.feather_m0_1_battery") == "87.5"
+
+
+def _heard(hass: HomeAssistant) -> tuple[str, dict[str, Any]]:
+    state = hass.states.get("sensor.rooftop_gateway_end_devices_heard")
+    assert state is not None
+    return state.state, dict(state.attributes)
+
+
+async def test_end_devices_heard_by_a_gateway(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Devices whose uplinks the gateway received within 24 h, by name."""
+    assert _heard(hass)[0] == "0"
+    assert _heard(hass)[1]["state_class"] == "measurement"
+    # Heard, though another gateway heard it better.
+    await _send(
+        hass,
+        uplink(
+            gateways=((GATEWAY_ROOFTOP, -115.0, -8.0), ("kerlink-garden", -60.0, 9.0))
+        ),
+    )
+    freezer.tick(timedelta(hours=12))
+    rooftop = ((GATEWAY_ROOFTOP, -90.0, 5.0),)
+    await _send(
+        hass,
+        uplink(device_id=LPP_NODE, f_port=2, payload=LPP_PAYLOAD, gateways=rooftop),
+        on=topic(device_id=LPP_NODE),
+    )
+    # Only Packet Broker: the gateway did not hear it.
+    await _send(
+        hass,
+        uplink(device_id="far-node", gateways=(("packetbroker", -70.0, 5.0),)),
+        on=topic(device_id="far-node"),
+    )
+    state, attributes = _heard(hass)
+    assert state == "2"
+    assert attributes["end_devices"] == [f"{APP}/{FEATHER}", f"{APP}/{LPP_NODE}"]
+    assert attributes["end_devices_not_listed"] == 0
+    garden = hass.states.get("sensor.kerlink_garden_end_devices_heard")
+    assert garden.state == "1"
+
+    # Written only on change: another uplink of a device heard changes nothing.
+    before = hass.states.get("sensor.rooftop_gateway_end_devices_heard")
+    freezer.tick(timedelta(minutes=1))
+    await _send(
+        hass,
+        uplink(
+            device_id=LPP_NODE, f_port=2, f_cnt=2, payload=LPP_PAYLOAD, gateways=rooftop
+        ),
+        on=topic(device_id=LPP_NODE),
+    )
+    after = hass.states.get("sensor.rooftop_gateway_end_devices_heard")
+    assert after.last_reported == before.last_reported
+
+    # 24 h after its uplink the Feather drops out, with no traffic at all.
+    freezer.tick(timedelta(hours=12))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    state, attributes = _heard(hass)
+    assert state == "1"
+    assert attributes["end_devices"] == [f"{APP}/{LPP_NODE}"]
+    freezer.tick(timedelta(hours=12))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _heard(hass)[0] == "0"
+
+
+async def test_end_devices_heard_capped_list_and_restart(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    mqtt_mock: MqttMockHAClient,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """At most 50 names (plus how many more); the devices heard survive a restart."""
+    for number in range(55):
+        device_id = f"node-{number:02d}"
+        await _send(
+            hass,
+            uplink(device_id=device_id, gateways=((GATEWAY_ROOFTOP, -90.0, 5.0),)),
+            on=topic(device_id=device_id),
+        )
+    state, attributes = _heard(hass)
+    assert state == "55"
+    assert len(attributes["end_devices"]) == 50
+    assert attributes["end_devices"][0] == f"{APP}/node-00"
+    assert attributes["end_devices_not_listed"] == 5
+
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=1))
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _heard(hass)[0] == "55"
+    # And they still leave the window 24 h after their uplink.
+    freezer.tick(timedelta(hours=23))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _heard(hass)[0] == "0"

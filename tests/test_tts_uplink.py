@@ -11,6 +11,7 @@ import pytest
 
 from custom_components.ttn_gateway.tts.models import VersionIds
 from custom_components.ttn_gateway.tts.uplink import (
+    Location,
     RxMetadata,
     Uplink,
     UplinkError,
@@ -95,6 +96,96 @@ def test_best_gateway() -> None:
     parsed = parse_application_up(message)
     assert parsed is not None
     assert parsed.best_rx is None
+
+
+def test_packet_broker_traffic() -> None:
+    """Entries forwarded by Packet Broker say so; the gateway's own do not."""
+    message = uplink(gateways=(("rooftop", -90.0, 5.0), ("packetbroker", -70.0, 8.0)))
+    message["uplink_message"]["rx_metadata"][1]["packet_broker"] = {
+        "message_id": "01JPB",
+        "forwarder_net_id": "000013",
+        "forwarder_tenant_id": "ttn",
+    }
+    parsed = parse_application_up(message)
+    assert parsed is not None
+    assert [rx.via_packet_broker for rx in parsed.rx_metadata] == [False, True]
+    assert parsed.best_rx is not None
+    assert parsed.best_rx.via_packet_broker
+
+    # Without the packet_broker object, the gateway ID alone tells.
+    del message["uplink_message"]["rx_metadata"][1]["packet_broker"]
+    parsed = parse_application_up(message)
+    assert parsed is not None
+    assert parsed.rx_metadata[1].via_packet_broker
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    # None: the value left out, as TTS leaves out every zero field.
+    [(87.5, 87.5), (100, 100.0), (None, 0.0), (101, None), (-1, None), ("50", None)],
+)
+def test_last_battery_percentage(value: object, expected: float | None) -> None:
+    """The battery level TTS repeats with each uplink, within 0 to 100."""
+    message = uplink(battery=1.0)
+    battery = message["uplink_message"]["last_battery_percentage"]
+    if value is None:
+        del battery["value"]
+    else:
+        battery["value"] = value
+    parsed = parse_application_up(message)
+    assert parsed is not None
+    assert parsed.last_battery_percentage == expected
+    parsed = parse_application_up(uplink())
+    assert parsed is not None
+    assert parsed.last_battery_percentage is None
+
+
+def test_locations() -> None:
+    """The device's own position wins over the user's, then any other."""
+    gps = {
+        "latitude": 52.37,
+        "longitude": 4.89,
+        "altitude": 12,
+        "accuracy": 5,
+        "source": "SOURCE_GPS",
+    }
+    user = {"latitude": 48.1, "longitude": 11.6, "source": "SOURCE_REGISTRY"}
+    solved = {
+        "latitude": 40.0,
+        "longitude": -3.7,
+        "source": "SOURCE_WIFI_RSSI_GEOLOCATION",
+    }
+    parsed = parse_application_up(
+        uplink(locations={"user": user, "frm-payload": gps, "solver": solved})
+    )
+    assert parsed is not None
+    assert parsed.location == Location(
+        latitude=52.37, longitude=4.89, altitude=12.0, accuracy=5.0, source="SOURCE_GPS"
+    )
+    parsed = parse_application_up(uplink(locations={"solver": solved, "user": user}))
+    assert parsed is not None
+    assert parsed.location is not None
+    assert (parsed.location.latitude, parsed.location.longitude) == (48.1, 11.6)
+    assert parsed.location.accuracy is None
+
+    # Out of range, no fix (0, 0) and wrong types are no position at all.
+    for bad in (
+        {"latitude": 91.0, "longitude": 4.0},
+        {"latitude": 52.0, "longitude": -180.5},
+        {"latitude": 0, "longitude": 0, "source": "SOURCE_GPS"},
+        {"latitude": "52", "longitude": 4.0},
+        "here",
+    ):
+        parsed = parse_application_up(uplink(locations={"frm-payload": bad}))
+        assert parsed is not None
+        assert parsed.location is None, bad
+    # A bad entry does not hide a good one.
+    parsed = parse_application_up(
+        uplink(locations={"frm-payload": {"latitude": 99}, "user": user})
+    )
+    assert parsed is not None
+    assert parsed.location is not None
+    assert parsed.location.latitude == 48.1
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,8 @@ def uplink(
     airtime: str = "0.046336s",
     version_ids: dict[str, str] | None = None,
     simulated: bool = False,
+    battery: float | None = None,
+    locations: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An ApplicationUp with an uplink_message; zero fields are left out."""
     message: dict[str, Any] = {
@@ -87,6 +89,14 @@ def uplink(
         message["decoded_payload"] = decoded
     if version_ids is not None:
         message["version_ids"] = version_ids
+    if battery is not None:
+        message["last_battery_percentage"] = {
+            "f_cnt": f_cnt,
+            "received_at": timestamp(received_at),
+            "value": battery,
+        }
+    if locations is not None:
+        message["locations"] = locations
     body: dict[str, Any] = {
         "end_device_ids": {
             "device_id": device_id,

@@ -66,6 +66,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.DEVICE_TRACKER,
     Platform.EVENT,
     Platform.NUMBER,
     Platform.SENSOR,

@@ -25,6 +25,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     STATE_ON,
@@ -33,7 +34,7 @@ from homeassistant.const import (
     UnitOfFrequency,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
@@ -44,7 +45,9 @@ from .end_devices import LAST_DOWNLINK_KEY, EndDevice, EndDeviceManager
 from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry
 from .state_writes import WriteOnChange
+from .store import GatewayStore
 from .tts.downlink import DownlinkStatus
+from .tts.uplink import PACKET_BROKER, RxMetadata
 
 type SensorValue = str | int | float | datetime | None
 
@@ -177,6 +180,22 @@ LAST_DOWNLINK = EndDeviceSensorEntityDescription(
     value_fn=lambda device: (
         None if device.last_downlink is None else device.last_downlink.status.value
     ),
+)
+BATTERY = EndDeviceSensorEntityDescription(
+    key="battery",
+    translation_key="battery",
+    device_class=SensorDeviceClass.BATTERY,
+    native_unit_of_measurement=PERCENTAGE,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=0,
+    value_fn=_uplink(lambda uplink: uplink.last_battery_percentage),
+    keep_last=True,
+)
+BEST_GATEWAY = EndDeviceSensorEntityDescription(
+    key="best_gateway",
+    translation_key="best_gateway",
+    # The name needs the gateway store: EndDeviceBestGatewaySensor sets it.
+    value_fn=lambda _device: None,
 )
 ONLINE = BinarySensorEntityDescription(
     key="online",
@@ -350,6 +369,97 @@ class EndDeviceLastDownlinkSensor(EndDeviceSensor):
 
 
 _DOWNLINK_ATTRIBUTES = ("f_port", "frame_counter", "received_at", "error")
+_BEST_GATEWAY_ATTRIBUTES = ("gateway_id", "rssi", "snr", "gateway_count")
+
+
+class EndDeviceBestGatewaySensor(EndDeviceSensor):
+    """The gateway that heard the latest uplink loudest.
+
+    Its name when it is one of the entry's gateways (and the name follows
+    renames), its ID otherwise, ``packetbroker`` for traffic Packet Broker
+    forwarded from another network.
+    """
+
+    _attr_extra_state_attributes: dict[str, Any]
+
+    def __init__(
+        self,
+        manager: EndDeviceManager,
+        device: EndDevice,
+        description: EntityDescription,
+        store: GatewayStore,
+    ) -> None:
+        """Initialise; store names the entry's own gateways."""
+        super().__init__(manager, device, description)
+        self._store = store
+        self._attr_extra_state_attributes = dict.fromkeys(_BEST_GATEWAY_ATTRIBUTES)
+        self._followed: str | None = None
+        self._unfollow: CALLBACK_TYPE | None = None
+
+    def _signature(self) -> Hashable:
+        return (super()._signature(), tuple(self._attr_extra_state_attributes.items()))
+
+    async def _async_restore(self) -> None:
+        await super()._async_restore()
+        if (state := await self.async_get_last_state()) is not None:
+            self._attr_extra_state_attributes = {
+                key: state.attributes.get(key) for key in _BEST_GATEWAY_ATTRIBUTES
+            }
+
+    def _name_of(self, rx: RxMetadata) -> str | None:
+        if rx.via_packet_broker:
+            return PACKET_BROKER
+        if rx.gateway_id is None:
+            return None
+        data = self._store.get(rx.gateway_id)
+        name = None if data is None else data.gateway.name
+        return name or rx.gateway_id
+
+    def _take_restored(self) -> None:
+        """Until an uplink comes, a restored gateway of the entry keeps its name."""
+        gateway_id = self._attr_extra_state_attributes.get("gateway_id")
+        if not isinstance(gateway_id, str) or self._attr_native_value == PACKET_BROKER:
+            return
+        if (data := self._store.get(gateway_id)) is not None:
+            self._attr_native_value = data.gateway.name or gateway_id
+        self._follow(gateway_id)
+
+    def _follow(self, gateway_id: str | None) -> None:
+        """Follow the best gateway in the store, so that its renames show."""
+        if gateway_id == self._followed:
+            return
+        self._stop_following()
+        self._followed = gateway_id
+        if gateway_id is not None:
+            self._unfollow = self._store.async_subscribe_gateway(
+                gateway_id, self.async_handle_device_update
+            )
+
+    @callback
+    def _stop_following(self) -> None:
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+        self._followed = None
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Stop following the gateway."""
+        self._stop_following()
+        await super().async_will_remove_from_hass()
+
+    def _take_device_state(self) -> None:
+        uplink = self.device.uplink
+        if uplink is None or (best := uplink.best_rx) is None:
+            self._take_restored()
+            return
+        self._attr_native_value = self._name_of(best)
+        self._attr_extra_state_attributes = {
+            "gateway_id": best.gateway_id,
+            "rssi": best.rssi,
+            "snr": best.snr,
+            "gateway_count": len(uplink.rx_metadata),
+        }
+        self._follow(None if best.via_packet_broker else best.gateway_id)
 
 
 class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
@@ -439,10 +549,14 @@ class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEn
 
 
 def _sensor_entity(
-    manager: EndDeviceManager, device: EndDevice, key: str
+    manager: EndDeviceManager, device: EndDevice, key: str, store: GatewayStore
 ) -> Entity | None:
     if key == LAST_DOWNLINK.key:
         return EndDeviceLastDownlinkSensor(manager, device, LAST_DOWNLINK)
+    if key == BEST_GATEWAY.key:
+        return EndDeviceBestGatewaySensor(manager, device, BEST_GATEWAY, store)
+    if key == BATTERY.key:
+        return EndDeviceSensor(manager, device, BATTERY)
     description: EndDeviceSensorEntityDescription | None = RADIO_SENSORS.get(key)
     if description is None:
         reading = describe_reading(key, device.names.get(key))
@@ -453,7 +567,7 @@ def _sensor_entity(
 
 
 def _binary_sensor_entity(
-    manager: EndDeviceManager, device: EndDevice, key: str
+    manager: EndDeviceManager, device: EndDevice, key: str, _store: GatewayStore
 ) -> Entity | None:
     if key == ONLINE.key:
         return EndDeviceOnlineBinarySensor(manager, device, ONLINE)
@@ -465,9 +579,10 @@ def _binary_sensor_entity(
     )
 
 
-_FACTORIES: dict[
-    Platform, Callable[[EndDeviceManager, EndDevice, str], Entity | None]
-] = {
+type EntityFactory = Callable[
+    [EndDeviceManager, EndDevice, str, GatewayStore], Entity | None
+]
+_FACTORIES: dict[Platform, EntityFactory] = {
     Platform.SENSOR: _sensor_entity,
     Platform.BINARY_SENSOR: _binary_sensor_entity,
 }
@@ -478,17 +593,22 @@ def async_add_end_device_entities(
     entry: TTSConfigEntry,
     platform: Platform,
     async_add_entities: AddConfigEntryEntitiesCallback,
+    factory: EntityFactory | None = None,
 ) -> None:
-    """Add end devices' entities of a platform, now and as devices appear."""
+    """Add end devices' entities of a platform, now and as devices appear.
+
+    factory makes an entity from its key; by default the platform's own.
+    """
     manager = entry.runtime_data.end_devices
-    factory = _FACTORIES[platform]
+    store = entry.runtime_data.store
+    factory = factory or _FACTORIES[platform]
 
     @callback
     def add(device: EndDevice, keys: Iterable[str], subentry_id: str | None) -> None:
         entities = [
             entity
             for key in keys
-            if (entity := factory(manager, device, key)) is not None
+            if (entity := factory(manager, device, key, store)) is not None
         ]
         if entities:
             async_add_entities(entities, config_subentry_id=subentry_id)

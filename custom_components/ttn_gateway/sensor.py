@@ -1,11 +1,11 @@
-"""Sensors of a TTS gateway: traffic counters, timestamps and link quality."""
+"""Sensors of a TTS gateway: traffic, timestamps, link quality, end devices heard."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final, Self
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -21,13 +21,18 @@ from homeassistant.const import (
     UnitOfTime,
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_point_in_utc_time
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
 from .end_device_entities import async_add_end_device_entities
+from .end_devices import device_key_text
+from .end_devices.heard import HeardIndex
+from .end_devices.state import DeviceKey
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
-from .runtime import TTSConfigEntry
+from .runtime import TTSConfigEntry, TTSRuntimeData
 from .store import GatewayData
 from .tts import ConnectionState, GatewayConnectionStats
 
@@ -197,6 +202,13 @@ SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
         entity_registry_enabled_default=False,
         value_fn=_stats_value(lambda stats: stats.protocol),
     ),
+    GatewaySensorEntityDescription(
+        key="end_devices_heard",
+        translation_key="end_devices_heard",
+        state_class=SensorStateClass.MEASUREMENT,
+        # GatewayEndDevicesHeardSensor counts them: not in the gateway data.
+        value_fn=lambda _data: None,
+    ),
     _status_metric("rxin", "status_rx_received", suggested_display_precision=0),
     _status_metric("rxok", "status_rx_ok", suggested_display_precision=0),
     _status_metric("txin", "status_tx_received", suggested_display_precision=0),
@@ -224,8 +236,18 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the sensors of every monitored gateway and end device."""
-    async_add_gateway_entities(entry, async_add_entities, SENSORS, GatewaySensor)
+    async_add_gateway_entities(entry, async_add_entities, SENSORS, _gateway_sensor)
     async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
+
+
+def _gateway_sensor(
+    runtime: TTSRuntimeData,
+    gateway_id: str,
+    description: GatewaySensorEntityDescription,
+) -> Entity:
+    if description.key == "end_devices_heard":
+        return GatewayEndDevicesHeardSensor(runtime, gateway_id, description)
+    return GatewaySensor(runtime, gateway_id, description)
 
 
 def _availability(signature: object) -> object:
@@ -296,3 +318,134 @@ class GatewaySensor(GatewayEntity, SensorEntity):
 
     def _state_source(self) -> object:
         return self.native_value
+
+
+# Names the End devices heard sensor lists; the count covers all of them.
+MAX_HEARD_NAMES: Final = 50
+
+
+@dataclass
+class HeardStoredData(ExtraStoredData):
+    """The end devices a gateway heard, kept over a restart."""
+
+    heard: dict[DeviceKey, datetime]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a dict to store: ``application/device`` -> when."""
+        return {
+            "heard": {
+                device_key_text(key): when.isoformat()
+                for key, when in self.heard.items()
+            }
+        }
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self:
+        """Read what as_dict stored; unusable entries are left out."""
+        heard: dict[DeviceKey, datetime] = {}
+        stored = restored.get("heard")
+        for text, when in (stored if isinstance(stored, dict) else {}).items():
+            application, _, device = str(text).partition("/")
+            moment = dt_util.parse_datetime(when) if isinstance(when, str) else None
+            if application and device and moment is not None and moment.tzinfo:
+                heard[(application, device)] = moment
+        return cls(heard)
+
+
+class GatewayEndDevicesHeardSensor(GatewaySensor, RestoreEntity):
+    """How many end devices the gateway heard in the last 24 hours, and which.
+
+    Counted again when the gateway hears an uplink and when the oldest
+    entry leaves the window (one timer per gateway). The devices heard are
+    saved over a restart.
+    """
+
+    _count: int = 0
+    _names: tuple[str, ...] = ()
+    _cancel_expiry: CALLBACK_TYPE | None = None
+    _expiry_at: datetime | None = None
+    _unfollow: Callable[[], None] | None = None
+
+    @property
+    def _index(self) -> HeardIndex:
+        return self.runtime.end_devices.intake.heard
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the gateway in the index; take back what it heard before."""
+        # Unfollowed in async_will_remove_from_hass: after the restore data,
+        # which the on-remove callbacks would come before, is saved.
+        self._unfollow = self._index.follow(self.gateway_id, self._async_recount)
+        if (extra := await self.async_get_last_extra_data()) is not None:
+            now = dt_util.utcnow()
+            for key, when in HeardStoredData.from_dict(extra.as_dict()).heard.items():
+                if when <= now:
+                    self._index.restore(self.gateway_id, key, when)
+        self._recount()
+        await super().async_added_to_hass()
+
+    @property
+    def extra_restore_state_data(self) -> HeardStoredData:
+        """Save the devices heard within the window."""
+        return HeardStoredData(self._index.heard_by(self.gateway_id, dt_util.utcnow()))
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Stop following the index and the expiry timer."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+        self._cancel_expiry_timer()
+        await super().async_will_remove_from_hass()
+
+    def _cancel_expiry_timer(self) -> None:
+        if self._cancel_expiry is not None:
+            self._cancel_expiry()
+            self._cancel_expiry = None
+        self._expiry_at = None
+
+    def _recount(self) -> None:
+        """Count the devices heard within the window, and time the next expiry."""
+        heard = self._index.heard_by(self.gateway_id, dt_util.utcnow())
+        devices = self.runtime.end_devices.devices
+        self._count = len(heard)
+        self._names = tuple(
+            sorted(
+                (
+                    device.tts_name
+                    if (device := devices.get(key)) is not None and device.tts_name
+                    else device_key_text(key)
+                )
+                for key in heard
+            )
+        )
+        expiry = self._index.expires_at(self.gateway_id)
+        if expiry != self._expiry_at:
+            self._cancel_expiry_timer()
+            if expiry is not None:
+                self._expiry_at = expiry
+                self._cancel_expiry = async_track_point_in_utc_time(
+                    self.hass, self._async_expired, expiry
+                )
+
+    @callback
+    def _async_recount(self) -> None:
+        self._recount()
+        self.async_write_if_changed()
+
+    @callback
+    def _async_expired(self, _now: datetime) -> None:
+        self._cancel_expiry = None
+        self._expiry_at = None
+        self._async_recount()
+
+    @property
+    def native_value(self) -> int:
+        """How many end devices the gateway heard within the window."""
+        return self._count
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The first MAX_HEARD_NAMES names, sorted, and how many are left out."""
+        return {
+            "end_devices": list(self._names[:MAX_HEARD_NAMES]),
+            "end_devices_not_listed": max(0, self._count - MAX_HEARD_NAMES),
+        }

@@ -23,7 +23,8 @@ from homeassistant.util.json import json_loads
 from ..const import LOGGER
 from ..decoders import DecodeError, Decoder, decode
 from ..tts.uplink import Uplink, UplinkError, parse_application_up
-from .registry import device_key_text
+from .heard import HeardIndex
+from .registry import BATTERY_KEY, LOCATION_KEY, device_key_text
 from .state import DeviceKey, EndDevice
 
 # An ApplicationUp is a few kB; anything larger is not a TTS uplink.
@@ -93,6 +94,7 @@ class Intake:
         self._new_device = new_device
         self._console_base = console_base
         self.counters = MessageCounters()
+        self.heard = HeardIndex()
         # Caps exceeded since the last call of take_cap_hits.
         self._cap_hits: set[Cap] = set()
 
@@ -202,7 +204,22 @@ class Intake:
             if reading.name:
                 device.names[reading_key] = reading.name
         device.apply(uplink, readings, now)
+        if uplink.last_battery_percentage is not None:
+            self._want(device, Platform.SENSOR, BATTERY_KEY)
+        if device.location is not None:
+            self._want(device, Platform.DEVICE_TRACKER, LOCATION_KEY)
+        self.heard.record(uplink, device.key, min(device.received(uplink, now), now))
         self._update_info(device, uplink)
+
+    def _want(self, device: EndDevice, platform: Platform, key: str) -> None:
+        """Add an entity the uplink gave a value for, within the entity cap."""
+        if key in device.wanted[platform]:
+            return
+        if device.entity_count >= MAX_ENTITIES_PER_DEVICE:
+            self.counters.over_entity_cap += 1
+            self._cap_hits.add(Cap.ENTITIES)
+            return
+        device.wanted[platform].add(key)
 
     def _update_info(self, device: EndDevice, uplink: Uplink) -> None:
         """Keep model and Console link as the uplinks tell them."""

@@ -41,13 +41,20 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "gateway_count"),
     (Platform.SENSOR, "airtime"),
     (Platform.SENSOR, "last_seen"),
+    (Platform.SENSOR, "best_gateway"),
     (Platform.BINARY_SENSOR, "online"),
 )
 # The sensor of a device's latest downlink, made with its first downlink.
 LAST_DOWNLINK_KEY = "last_downlink"
+# The battery sensor, made with the first uplink that reports the level.
+BATTERY_KEY = "battery"
+# The device tracker, made with the first uplink that gives a position.
+LOCATION_KEY = "location"
 # Entities a device gets once it has something to show: (platform, key).
 LATER_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, LAST_DOWNLINK_KEY),
+    (Platform.SENSOR, BATTERY_KEY),
+    (Platform.DEVICE_TRACKER, LOCATION_KEY),
 )
 _KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *LATER_ENTITY_KEYS))
 

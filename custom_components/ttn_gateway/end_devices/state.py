@@ -22,7 +22,7 @@ from ..const import DOMAIN
 from ..decoders import Decoder, Readings
 from ..tts.downlink import DownlinkEvent
 from ..tts.models import VersionIds
-from ..tts.uplink import Uplink
+from ..tts.uplink import Location, Uplink
 
 # Uplinks remembered per device to recognise a repeat.
 DEDUP_WINDOW = 16
@@ -38,6 +38,17 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_REGISTRY_TEXT = 64
 _DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 
+# Payload formatter fields that give a position, by what they are.
+_FORMATTER_LATITUDE = ("formatter_number_latitude", "formatter_number_lat")
+_FORMATTER_LONGITUDE = (
+    "formatter_number_longitude",
+    "formatter_number_lon",
+    "formatter_number_lng",
+)
+_FORMATTER_ALTITUDE = ("formatter_number_altitude", "formatter_number_alt")
+_FORMATTER_ACCURACY = ("formatter_number_accuracy",)
+_LPP_LATITUDE = re.compile(r"^lpp_latitude_(\d{1,3})$")
+
 type DeviceKey = tuple[str, str]
 # What makes an uplink the same as another: session, frame counter, payload.
 type UplinkFingerprint = tuple[str | None, int, bytes]
@@ -50,8 +61,53 @@ class EndDeviceListener(Protocol):
         """Take the device's latest uplink (or availability) and write if changed."""
 
 
+def _first(readings: Readings, keys: tuple[str, ...]) -> object:
+    return next(
+        (found.value for key in keys if (found := readings.get(key)) is not None),
+        None,
+    )
+
+
+def reading_location(readings: Readings) -> Location | None:
+    """The position among decoded readings, if they give one.
+
+    A Cayenne LPP GPS record, or payload formatter fields latitude/lat with
+    longitude/lon/lng (altitude/alt, accuracy optional). The lowest LPP channel wins; a GPS without a fix (0, 0) is no position.
+    """
+    channels = sorted(
+        int(match.group(1))
+        for key in readings
+        if (match := _LPP_LATITUDE.match(key)) is not None
+    )
+    for channel in channels:
+        lpp = {
+            kind: found.value
+            for kind in ("latitude", "longitude", "altitude")
+            if (found := readings.get(f"lpp_{kind}_{channel}")) is not None
+        }
+        location = Location.from_values(
+            lpp.get("latitude"), lpp.get("longitude"), lpp.get("altitude")
+        )
+        if location is not None:
+            return location
+    return Location.from_values(
+        _first(readings, _FORMATTER_LATITUDE),
+        _first(readings, _FORMATTER_LONGITUDE),
+        _first(readings, _FORMATTER_ALTITUDE),
+        _first(readings, _FORMATTER_ACCURACY),
+    )
+
+
 def _bounded(text: str | None) -> str | None:
     return None if text is None else text[:MAX_REGISTRY_TEXT]
+
+
+def _per_platform() -> dict[Platform, set[str]]:
+    return {
+        Platform.SENSOR: set(),
+        Platform.BINARY_SENSOR: set(),
+        Platform.DEVICE_TRACKER: set(),
+    }
 
 
 @dataclass(eq=False)
@@ -77,13 +133,11 @@ class EndDevice:
     tts_name: str | None = None
     # What TTS said last of a downlink to the device.
     last_downlink: DownlinkEvent | None = None
+    # The latest position an uplink gave (decoded, else TTS's locations).
+    location: Location | None = None
     # Entity keys per platform that should exist, and that the platform made.
-    wanted: dict[Platform, set[str]] = field(
-        default_factory=lambda: {Platform.SENSOR: set(), Platform.BINARY_SENSOR: set()}
-    )
-    created: dict[Platform, set[str]] = field(
-        default_factory=lambda: {Platform.SENSOR: set(), Platform.BINARY_SENSOR: set()}
-    )
+    wanted: dict[Platform, set[str]] = field(default_factory=lambda: _per_platform())
+    created: dict[Platform, set[str]] = field(default_factory=lambda: _per_platform())
     # Readable names of payload formatter fields, by reading key.
     names: dict[str, str] = field(default_factory=dict)
     listeners: list[EndDeviceListener] = field(default_factory=list)
@@ -140,6 +194,8 @@ class EndDevice:
             self.recent.append(self.fingerprint(uplink))
         self.uplink = uplink
         self.readings = readings
+        if (location := reading_location(readings) or uplink.location) is not None:
+            self.location = location
 
     def restore(self, last_seen: datetime | None, interval: float | None) -> None:
         """Take the timing saved before a restart, unless an uplink came first."""

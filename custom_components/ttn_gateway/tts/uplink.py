@@ -36,6 +36,14 @@ MAX_PAYLOAD_BYTES = 255
 _MAX_PAYLOAD_BASE64 = (MAX_PAYLOAD_BYTES + 2) // 3 * 4
 MAX_FPORT = 255
 MAX_FCNT = 2**32 - 1
+# The gateway ID TTS gives traffic that Packet Broker forwarded from another network.
+PACKET_BROKER = "packetbroker"
+MAX_LATITUDE = 90.0
+MAX_LONGITUDE = 180.0
+MAX_PERCENTAGE = 100.0
+# Sources of uplink_message.locations, most trusted first: what the device's
+# own payload says, then what the user set; other keys (solvers) after those.
+_LOCATION_SERVICES = ("frm-payload", "user")
 
 # ApplicationUp fields that carry a message other than an uplink.
 OTHER_MESSAGE_FIELDS = frozenset(
@@ -105,6 +113,8 @@ class RxMetadata:
     gateway_id: str | None
     rssi: float | None
     snr: float | None
+    # Forwarded by Packet Broker from a gateway of another network.
+    via_packet_broker: bool = False
 
     @classmethod
     def from_json(cls, data: object) -> RxMetadata:
@@ -119,7 +129,94 @@ class RxMetadata:
         rssi = parse_float(raw.get("rssi"))
         if rssi is None:
             rssi = parse_float(raw.get("channel_rssi"))
-        return cls(gateway_id=gateway_id, rssi=rssi, snr=parse_float(raw.get("snr")))
+        return cls(
+            gateway_id=gateway_id,
+            rssi=rssi,
+            snr=parse_float(raw.get("snr")),
+            via_packet_broker=isinstance(raw.get("packet_broker"), Mapping)
+            or gateway_id == PACKET_BROKER,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a device is: degrees, metres above sea level, accuracy in metres."""
+
+    latitude: float
+    longitude: float
+    altitude: float | None = None
+    accuracy: float | None = None
+    source: str | None = None
+
+    @classmethod
+    def from_values(
+        cls,
+        latitude: object,
+        longitude: object,
+        altitude: object = None,
+        accuracy: object = None,
+        source: object = None,
+    ) -> Location | None:
+        """A position within range; None otherwise.
+
+        Exactly 0, 0 is what GPS modules send without a fix: not a position.
+        """
+        lat, lon = parse_float(latitude), parse_float(longitude)
+        if lat is None or lon is None:
+            return None
+        if (
+            abs(lat) > MAX_LATITUDE
+            or abs(lon) > MAX_LONGITUDE
+            or (lat == 0 and lon == 0)
+        ):
+            return None
+        alt, acc = parse_float(altitude), parse_float(accuracy)
+        return cls(
+            latitude=lat,
+            longitude=lon,
+            altitude=alt,
+            accuracy=acc if acc is not None and acc >= 0 else None,
+            source=parse_str(source),
+        )
+
+    @classmethod
+    def from_json(cls, data: object) -> Location | None:
+        """Parse a TTS ``Location`` object; None when it is not a position."""
+        if not isinstance(data, Mapping):
+            return None
+        return cls.from_values(
+            data.get("latitude"),
+            data.get("longitude"),
+            data.get("altitude"),
+            data.get("accuracy"),
+            data.get("source"),
+        )
+
+
+def _device_location(locations: object) -> Location | None:
+    """The most trusted position in ``uplink_message.locations``."""
+    if not isinstance(locations, Mapping):
+        return None
+    services = [name for name in _LOCATION_SERVICES if name in locations]
+    services += sorted(
+        name
+        for name in locations
+        if isinstance(name, str) and name not in _LOCATION_SERVICES
+    )
+    for service in services:
+        if (location := Location.from_json(locations[service])) is not None:
+            return location
+    return None
+
+
+def _battery_percentage(data: object) -> float | None:
+    """``last_battery_percentage.value``: 0 to 100, else None."""
+    if not isinstance(data, Mapping):
+        return None
+    value = parse_float(data.get("value", 0))
+    if value is None or not 0 <= value <= MAX_PERCENTAGE:
+        return None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +239,11 @@ class Uplink:
     version_ids: VersionIds | None = None
     # Host of the cluster whose Application Server handled the uplink.
     cluster_address: str | None = None
+    # The battery level the device last reported in a DevStatusAns (TTS
+    # repeats it with every uplink), in percent.
+    last_battery_percentage: float | None = None
+    # Where the device is, by uplink_message.locations.
+    location: Location | None = None
 
     @property
     def best_rx(self) -> RxMetadata | None:
@@ -238,4 +340,8 @@ def parse_application_up(data: object) -> Uplink | None:
             if cluster_address and _HOST.match(cluster_address)
             else None
         ),
+        last_battery_percentage=_battery_percentage(
+            uplink.get("last_battery_percentage")
+        ),
+        location=_device_location(uplink.get("locations")),
     )
