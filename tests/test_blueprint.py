@@ -14,18 +14,25 @@ from homeassistant.components.blueprint.models import (
     BlueprintInputs,
     DomainBlueprints,
 )
+
+# Imported before time is frozen: the supervisor models it pulls in cannot be
+# imported under freezegun.
+import homeassistant.components.mqtt.config_flow  # noqa: F401
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import yaml as yaml_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_mqtt_message,
     async_fire_time_changed,
     async_mock_service,
 )
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from .event_feed import EventFeed, start_line, stream_line
 from .fake_tts import GATEWAY_ROOFTOP, FakeTTS
+from .uplinks import APP, FEATHER, LPP_NODE, encode, topic, uplink
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation"
 BLUEPRINT = "ttn_gateway/gateway_silence_notify.yaml"
@@ -229,3 +236,88 @@ async def test_blueprint_short_silence_is_not_reported(
     )
     await _at(hass, freezer, "2025-03-14T10:30:00+00:00")
     assert calls == []
+
+
+async def test_blueprint_names_dependent_end_devices_and_says_how_long(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mqtt_mock: MqttMockHAClient,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The silence message lists the end devices the gateway heard; the
+    recovery message says how long it was silent in words.
+    """
+    feed = EventFeed()
+    fake_tts.events = feed
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    feed.current.send(start_line())
+    for device_id in (LPP_NODE, FEATHER):
+        async_fire_mqtt_message(
+            hass,
+            topic(device_id=device_id),
+            encode(
+                uplink(device_id=device_id, gateways=((GATEWAY_ROOFTOP, -90.0, 5.0),))
+            ),
+        )
+    await hass.async_block_till_done()
+    calls = async_mock_service(hass, "notify", "test")
+    with patch.object(
+        DomainBlueprints,
+        "blueprint_folder",
+        new_callable=PropertyMock,
+        return_value=BLUEPRINTS,
+    ):
+        assert await async_setup_component(
+            hass,
+            "automation",
+            {
+                "automation": {
+                    "use_blueprint": {
+                        "path": BLUEPRINT,
+                        "input": _inputs(duration={"seconds": 0}),
+                    }
+                }
+            },
+        )
+    await hass.async_block_till_done()
+
+    async def outage(down: str, up: str) -> str:
+        """Disconnect and reconnect; what the recovery notification says.
+
+        TTS's stats agree with each event before it is pushed, so that the
+        polls in between see the same.
+        """
+        _tts_sees(fake_tts, disconnected_at=down)
+        await _push(
+            hass,
+            freezer,
+            feed,
+            stream_line("gs.gateway.disconnect", GATEWAY_ROOFTOP, down),
+        )
+        _tts_sees(fake_tts, connected_at=up)
+        await _push(
+            hass,
+            freezer,
+            feed,
+            stream_line(
+                "gs.gateway.connect", GATEWAY_ROOFTOP, up, {"connected_at": up}
+            ),
+        )
+        return str(calls[-1].data["message"])
+
+    recovered = await outage("2025-03-14T10:20:01Z", "2025-03-14T10:20:31Z")
+    assert calls[-2].data["message"] == (
+        "Rooftop gateway is disconnected from The Things Stack. End devices it "
+        f"heard in the last 24 hours: {APP}/{FEATHER}, {APP}/{LPP_NODE}."
+    )
+    assert recovered == "Rooftop gateway is back after less than a minute."
+    recovered = await outage("2025-03-14T10:21:00Z", "2025-03-14T10:22:10Z")
+    assert recovered == "Rooftop gateway is back after 1 minute."
+    recovered = await outage("2025-03-14T10:23:00Z", "2025-03-14T10:40:00Z")
+    assert recovered == "Rooftop gateway is back after 17 minutes."
+    recovered = await outage("2025-03-14T10:41:00Z", "2025-03-14T12:46:20Z")
+    assert recovered == "Rooftop gateway is back after 2 hours 5 minutes."
+    assert len(calls) == 8

@@ -1460,3 +1460,41 @@ async def test_end_devices_heard_capped_list_and_restart(
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert _heard(hass)[0] == "0"
+
+
+async def test_deleted_device_no_longer_counts_as_heard(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """A device the user deleted leaves the gateway's list."""
+    assert await async_setup_component(hass, "config", {})
+    rooftop = ((GATEWAY_ROOFTOP, -90.0, 5.0),)
+    await _send(hass, uplink(gateways=rooftop))
+    await _send(
+        hass,
+        uplink(device_id=LPP_NODE, f_port=2, payload=LPP_PAYLOAD, gateways=rooftop),
+        on=topic(device_id=LPP_NODE),
+    )
+    assert _heard(hass)[0] == "2"
+    feather = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
+        mqtt_entry.entry_id,
+    )
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": mqtt_entry.entry_id,
+            "device_id": feather.id,
+        }
+    )
+    assert (await client.receive_json())["success"] is True
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    state, attributes = _heard(hass)
+    assert state == "1"
+    assert attributes["end_devices"] == [f"{APP}/{LPP_NODE}"]

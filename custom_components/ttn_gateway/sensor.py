@@ -404,8 +404,13 @@ class GatewayEndDevicesHeardSensor(GatewaySensor, RestoreEntity):
 
     def _recount(self) -> None:
         """Count the devices heard within the window, and time the next expiry."""
-        heard = self._index.heard_by(self.gateway_id, dt_util.utcnow())
         devices = self.runtime.end_devices.devices
+        # Devices deleted since (in TTS or by the user) no longer count.
+        heard = [
+            key
+            for key in self._index.heard_by(self.gateway_id, dt_util.utcnow())
+            if key in devices
+        ]
         self._count = len(heard)
         self._names = tuple(
             sorted(

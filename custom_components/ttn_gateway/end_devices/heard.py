@@ -92,8 +92,3 @@ class HeardIndex:
         if not heard:
             return None
         return min(heard.values()) + self.window
-
-    def forget(self, device: DeviceKey) -> None:
-        """Drop a device that was removed."""
-        for heard in self._heard.values():
-            heard.pop(device, None)
