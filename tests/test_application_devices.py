@@ -420,3 +420,80 @@ async def test_downlink_refusals_name_the_reason(
             blocking=True,
         )
     assert err.value.translation_key == "downlink_no_right"
+
+
+async def test_downlink_events_late_unknown_and_failed_sends(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+) -> None:
+    """A late event does not win; other devices' events are ignored; a lost
+    connection while publishing is said as such."""
+    entry = await _set_up(hass, _entry(app_key))
+    ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
+
+    def event(name: str, at: str, device: dict[str, Any] = ids) -> str:
+        return json.dumps(
+            {"end_device_ids": device, "received_at": at, name: {"f_port": 1}}
+        )
+
+    topic = f"v3/{USERNAME}/devices/{FEATHER}/down"
+    app_mqtt.publish(f"{topic}/sent", event("downlink_sent", "2026-11-28T10:00:02Z"))
+    app_mqtt.publish(
+        f"{topic}/queued", event("downlink_queued", "2026-11-28T10:00:01Z")
+    )
+    app_mqtt.publish(
+        f"v3/{USERNAME}/devices/unknown-device/down/sent",
+        event(
+            "downlink_sent",
+            "2026-11-28T10:00:03Z",
+            {"device_id": "unknown-device", "application_ids": {"application_id": APP}},
+        ),
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.feather_m0_on_the_balcony_last_downlink")
+    assert state is not None
+    assert state.state == "sent"
+
+    app_mqtt.publish_fails = True
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": device_id, "f_port": 1, "payload": "01"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_not_connected"
+
+
+# HA's MQTT client leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_http_downlink_refused_by_tts(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    mqtt_mock: Any,
+) -> None:
+    """TTS refusing the HTTP push: an error that says what TTS said."""
+    entry = await _set_up(
+        hass,
+        _entry(
+            app_key,
+            transport=TRANSPORT_MQTT,
+            **{CONF_UPLINK_TOPIC: f"v3/{USERNAME}/devices/+/up"},
+        ),
+    )
+    device_id = _device_id(hass, entry, "Soil sensor")
+    fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_INFO"])
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": device_id, "f_port": 10, "payload": "AQID"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_failed"
+    assert app_key.rsplit(".", 1)[1] not in str(err.value)
+    assert fake_tts.simulator.downlinks == []

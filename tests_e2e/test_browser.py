@@ -137,9 +137,11 @@ async def test_end_device_on_the_map(
             await page.get_by_role("button", name="Log in").click()
             await page.wait_for_url(_on_a_panel, timeout=60_000)
             await page.goto(f"{hass_client.base_url}/map")
-            # The marker carries the entity's initials (no map tiles offline).
-            await page.locator("ha-entity-marker").first.wait_for(timeout=30_000)
-            await page.wait_for_timeout(2000)
+            # Current releases open the map on its People tab.
+            await page.get_by_role("tab", name="Devices").first.click(timeout=30_000)
+            # The list beside the map names it; the marker shows its initials.
+            await page.get_by_text("Soil sensor").first.wait_for(timeout=30_000)
+            await page.wait_for_timeout(3000)
             await page.screenshot(path=screenshot_dir / "map.png")
         finally:
             await browser.close()

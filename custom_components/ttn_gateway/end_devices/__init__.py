@@ -407,6 +407,16 @@ class EndDeviceManager:
         if device is None:
             self.counters.ignored += 1
             return
+        last = device.last_downlink
+        if (
+            last is not None
+            and last.received_at is not None
+            and event.received_at is not None
+            and event.received_at < last.received_at
+        ):
+            # Newest wins: a late "queued" must not hide the "sent" after it.
+            self.counters.older += 1
+            return
         device.last_downlink = event
         if any(device.created.values()):
             device.wanted[Platform.SENSOR].add(LAST_DOWNLINK_KEY)
