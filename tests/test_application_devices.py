@@ -107,17 +107,6 @@ async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntr
     return entry
 
 
-def _end_devices(
-    device_registry: dr.DeviceRegistry, entry: MockConfigEntry
-) -> dict[str, dr.DeviceEntry]:
-    return {
-        device.serial_number or device.name or "": device
-        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
-        if device.model is not None
-        and any("/device/" in identifier for _, identifier in device.identifiers)
-    }
-
-
 def _names(device_registry: dr.DeviceRegistry, entry: MockConfigEntry) -> set[str]:
     return {
         device.name or ""
@@ -497,3 +486,24 @@ async def test_http_downlink_refused_by_tts(
     assert err.value.translation_key == "downlink_failed"
     assert app_key.rsplit(".", 1)[1] not in str(err.value)
     assert fake_tts.simulator.downlinks == []
+
+
+async def test_a_list_cut_at_its_bound_deletes_nothing(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A list as long as the bound may lack devices: none is removed for it."""
+    from custom_components.ttn_gateway import end_devices
+
+    entry = await _set_up(hass, _entry(app_key))
+    assert len(_names(device_registry, entry)) == 3
+    fake_tts.simulator.devices = fake_tts.simulator.devices[:1]
+    with patch.object(end_devices, "END_DEVICE_LIST_MAX", 1):
+        freezer.tick(timedelta(hours=1, seconds=1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    assert len(_names(device_registry, entry)) == 3

@@ -44,6 +44,7 @@ from ..decoders import Decoder, describe_reading
 from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
 from ..tts import Right, TTSClient, TTSError, TTSServer
+from ..tts.client import END_DEVICE_LIST_MAX
 from ..tts.downlink import Downlink, downlink_request_json, parse_downlink_event
 from ..tts.models import EndDeviceInfo
 from ..tts.uplink import UplinkError
@@ -340,6 +341,9 @@ class EndDeviceManager:
             self._async_device_updated(device)
         if self.intake.has_cap_hits:
             self._raise_cap_issues()
+        if len(listed) >= END_DEVICE_LIST_MAX:
+            # The list may be cut short: a missing device need not be deleted.
+            return
         for key in [
             key
             for key in self.devices
