@@ -9,11 +9,13 @@ tested against a real socket server in ``test_tts_mqtt.py``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 import ssl
+from unittest.mock import patch
 
+from custom_components.ttn_gateway.end_devices import direct
 from custom_components.ttn_gateway.tts import (
     TTSAuthenticationError,
     TTSConnectionError,
@@ -108,3 +110,14 @@ class FakeAppMqtt:
     def connected(self) -> bool:
         """Whether a client is connected now."""
         return bool(self.sessions)
+
+
+@contextmanager
+def serving(api_key: str) -> Iterator[FakeAppMqtt]:
+    """The application's MQTT server, accepting the key, in place of TTS's."""
+    server = FakeAppMqtt(api_key)
+    with (
+        patch.object(direct, "CONNECT", server.connect),
+        patch.object(direct, "SLEEP", server.sleep),
+    ):
+        yield server

@@ -36,10 +36,9 @@ from custom_components.ttn_gateway.const import (
     TRANSPORT_DIRECT,
     TRANSPORT_MQTT,
 )
-from custom_components.ttn_gateway.end_devices import direct
 from tts_simulator import make_devices
 
-from .fake_app_mqtt import FakeAppMqtt
+from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, SERVER_URL, FakeTTS
 from .uplinks import encode, uplink
 
@@ -92,12 +91,13 @@ def app_key(fake_tts: FakeTTS) -> str:
 @pytest.fixture
 def app_mqtt(app_key: str) -> Iterator[FakeAppMqtt]:
     """The application's MQTT server, accepting its key."""
-    server = FakeAppMqtt(app_key)
-    with (
-        patch.object(direct, "CONNECT", server.connect),
-        patch.object(direct, "SLEEP", server.sleep),
-    ):
+    with serving(app_key) as server:
         yield server
+
+
+async def _send_downlink(hass: HomeAssistant, data: dict[str, Any]) -> None:
+    """Call the send_downlink action and wait for it."""
+    await hass.services.async_call(DOMAIN, "send_downlink", data, blocking=True)
 
 
 async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
@@ -227,11 +227,9 @@ async def test_send_downlink_over_the_direct_connection(
     """Published on the device's push topic; TTS's answers show on the sensor."""
     entry = await _set_up(hass, _entry(app_key))
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
-    await hass.services.async_call(
-        DOMAIN,
-        "send_downlink",
+    await _send_downlink(
+        hass,
         {"device_id": device_id, "f_port": 1, "payload": "01 FF", "confirmed": True},
-        blocking=True,
     )
     ((topic, payload),) = app_mqtt.published
     assert topic == f"v3/{USERNAME}/devices/{FEATHER}/down/push"
@@ -245,9 +243,8 @@ async def test_send_downlink_over_the_direct_connection(
             }
         ]
     }
-    await hass.services.async_call(
-        DOMAIN,
-        "send_downlink",
+    await _send_downlink(
+        hass,
         {
             "device_id": device_id,
             "f_port": 2,
@@ -255,7 +252,6 @@ async def test_send_downlink_over_the_direct_connection(
             "mode": "replace",
             "priority": "HIGH",
         },
-        blocking=True,
     )
     assert app_mqtt.published[1][0] == f"v3/{USERNAME}/devices/{FEATHER}/down/replace"
 
@@ -308,11 +304,8 @@ async def test_send_downlink_through_the_http_api(
         ),
     )
     device_id = _device_id(hass, entry, "Soil sensor")
-    await hass.services.async_call(
-        DOMAIN,
-        "send_downlink",
-        {"device_id": device_id, "f_port": 10, "payload": "AQID"},
-        blocking=True,
+    await _send_downlink(
+        hass, {"device_id": device_id, "f_port": 10, "payload": "AQID"}
     )
     (record,) = fake_tts.simulator.downlinks
     assert (record["device_id"], record["via"], record["replace"]) == (
@@ -349,9 +342,7 @@ async def test_invalid_downlinks_are_refused_before_sending(
     entry = await _set_up(hass, _entry(app_key))
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "send_downlink", {"device_id": device_id, **data}, blocking=True
-        )
+        await _send_downlink(hass, {"device_id": device_id, **data})
     assert err.value.translation_key == key
     assert app_mqtt.published == []
 
@@ -373,12 +364,7 @@ async def test_downlink_refusals_name_the_reason(
         if device.name == "Rooftop gateway"
     )
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "send_downlink",
-            {"device_id": gateway, "f_port": 1, "payload": "01"},
-            blocking=True,
-        )
+        await _send_downlink(hass, {"device_id": gateway, "f_port": 1, "payload": "01"})
     assert err.value.translation_key == "downlink_not_an_end_device"
 
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
@@ -386,11 +372,8 @@ async def test_downlink_refusals_name_the_reason(
     app_mqtt.reachable = False
     await hass.async_block_till_done()
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "send_downlink",
-            {"device_id": device_id, "f_port": 1, "payload": "01"},
-            blocking=True,
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
         )
     assert err.value.translation_key == "downlink_not_connected"
 
@@ -402,11 +385,8 @@ async def test_downlink_refusals_name_the_reason(
     )
     await hass.async_block_till_done()
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "send_downlink",
-            {"device_id": device_id, "f_port": 1, "payload": "01"},
-            blocking=True,
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
         )
     assert err.value.translation_key == "downlink_no_right"
 
@@ -448,11 +428,8 @@ async def test_downlink_events_late_unknown_and_failed_sends(
     app_mqtt.publish_fails = True
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "send_downlink",
-            {"device_id": device_id, "f_port": 1, "payload": "01"},
-            blocking=True,
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
         )
     assert err.value.translation_key == "downlink_not_connected"
 
@@ -477,11 +454,8 @@ async def test_http_downlink_refused_by_tts(
     device_id = _device_id(hass, entry, "Soil sensor")
     fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_INFO"])
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "send_downlink",
-            {"device_id": device_id, "f_port": 10, "payload": "AQID"},
-            blocking=True,
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 10, "payload": "AQID"}
         )
     assert err.value.translation_key == "downlink_failed"
     assert app_key.rsplit(".", 1)[1] not in str(err.value)

@@ -38,7 +38,6 @@ from custom_components.ttn_gateway.const import (
     DOMAIN,
     SUBENTRY_APPLICATION,
 )
-from custom_components.ttn_gateway.end_devices import direct
 from custom_components.ttn_gateway.tts import (
     AuthInfo,
     KeyOwnerType,
@@ -50,7 +49,7 @@ from custom_components.ttn_gateway.tts import (
 )
 from custom_components.ttn_gateway.tts.models import Application, EndDeviceInfo
 
-from .fake_app_mqtt import FakeAppMqtt
+from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, FakeTTS
 
 APP = "home-sensors"
@@ -130,11 +129,7 @@ def app_api() -> Iterator[FakeApplicationAPI]:
 @pytest.fixture
 def app_mqtt() -> Iterator[FakeAppMqtt]:
     """The application's MQTT server, accepting APP_KEY."""
-    server = FakeAppMqtt(APP_KEY)
-    with (
-        patch.object(direct, "CONNECT", server.connect),
-        patch.object(direct, "SLEEP", server.sleep),
-    ):
+    with serving(APP_KEY) as server:
         yield server
 
 

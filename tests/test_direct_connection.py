@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import logging
-from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import CONF_API_KEY, STATE_UNAVAILABLE
@@ -29,9 +28,8 @@ from custom_components.ttn_gateway.const import (
     SUBENTRY_APPLICATION,
     TRANSPORT_DIRECT,
 )
-from custom_components.ttn_gateway.end_devices import direct
 
-from .fake_app_mqtt import FakeAppMqtt
+from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, SERVER_URL, FakeTTS
 from .uplinks import APP, FEATHER, encode, uplink
 
@@ -45,11 +43,7 @@ RIGHTS = ["RIGHT_APPLICATION_INFO", "RIGHT_APPLICATION_TRAFFIC_READ"]
 @pytest.fixture
 def app_mqtt() -> Iterator[FakeAppMqtt]:
     """The application's MQTT server, accepting APP_KEY."""
-    server = FakeAppMqtt(APP_KEY)
-    with (
-        patch.object(direct, "CONNECT", server.connect),
-        patch.object(direct, "SLEEP", server.sleep),
-    ):
+    with serving(APP_KEY) as server:
         yield server
 
 
