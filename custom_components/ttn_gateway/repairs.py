@@ -12,18 +12,16 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
-import voluptuous as vol
 
-from .config_flow import (
-    API_KEY_SELECTOR,
-    APPLICATION_RIGHTS,
-    OPTIONAL_APPLICATION_RIGHTS,
-    FlowError,
-    clean_api_key,
-    validate_application,
-)
 from .const import CONF_APPLICATION_ID, CONF_RIGHTS, CONF_SERVER, LOGGER
 from .tts import TTSServer
+from .validation import (
+    FlowError,
+    clean_api_key,
+    granted_application_rights,
+    key_schema,
+    validate_application,
+)
 
 if TYPE_CHECKING:
     # Named since HA 2025.9; before, the flows return a plain FlowResult.
@@ -77,11 +75,7 @@ class ApplicationKeyRepairFlow(RepairsFlow):
                 LOGGER.exception("Unexpected error validating an application key")
                 errors["base"] = "unknown"
             else:
-                rights = sorted(
-                    right
-                    for right in (*APPLICATION_RIGHTS, *OPTIONAL_APPLICATION_RIGHTS)
-                    if auth.grants(right)
-                )
+                rights = granted_application_rights(auth)
                 self.hass.config_entries.async_update_subentry(
                     entry,
                     subentry,
@@ -90,7 +84,7 @@ class ApplicationKeyRepairFlow(RepairsFlow):
                 return self.async_create_entry(data={})
         return self.async_show_form(
             step_id="confirm",
-            data_schema=vol.Schema({vol.Required(CONF_API_KEY): API_KEY_SELECTOR}),
+            data_schema=key_schema(),
             errors=errors,
             description_placeholders=placeholders,
         )
