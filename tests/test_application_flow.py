@@ -470,3 +470,26 @@ async def test_repair_flow_of_a_removed_application(
     result = await flow.async_step_init()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "application_removed"
+
+
+async def test_a_link_key_passes_the_application_checks(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    app_api: FakeApplicationAPI,
+    app_mqtt: FakeAppMqtt,
+) -> None:
+    """RIGHT_APPLICATION_LINK implies info, traffic read and downlinks.
+
+    lorawan-stack api/ttn/lorawan/v3/rights.proto, RIGHT_APPLICATION_LINK.
+    """
+    app_api.rights = frozenset({"RIGHT_APPLICATION_LINK"})
+    result = await _start(hass, init_integration)
+    result = await _submit(hass, result["flow_id"], **_user_input())
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RIGHTS] == [
+        "RIGHT_APPLICATION_INFO",
+        "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE",
+        "RIGHT_APPLICATION_TRAFFIC_READ",
+    ]
+    await hass.async_block_till_done()

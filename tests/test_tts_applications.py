@@ -75,6 +75,32 @@ async def test_get_application(app_client: TTSClient) -> None:
     assert (application.application_id, application.name) == (APP, "Home sensors")
 
 
+async def test_a_link_key_reads_the_application_and_sends_downlinks(
+    app_client: TTSClient, fake_tts: FakeTTS
+) -> None:
+    """RIGHT_APPLICATION_LINK alone: info and downlinks, not the device list.
+
+    lorawan-stack api/ttn/lorawan/v3/rights.proto: the link right implies
+    RIGHT_APPLICATION_INFO, _TRAFFIC_READ and _TRAFFIC_DOWN_WRITE.
+    """
+    fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_LINK"])
+    auth = await app_client.get_auth_info()
+    assert auth.missing_rights(
+        (
+            Right.APPLICATION_INFO,
+            Right.APPLICATION_TRAFFIC_READ,
+            Right.APPLICATION_TRAFFIC_DOWN_WRITE,
+            Right.APPLICATION_DEVICES_READ,
+        )
+    ) == [Right.APPLICATION_DEVICES_READ]
+    assert (await app_client.get_application(APP)).name == "Home sensors"
+    device_id = fake_tts.simulator.devices[0].device_id
+    await app_client.push_downlinks(APP, device_id, [Downlink(1, b"\x01")])
+    assert fake_tts.simulator.downlinks[-1]["device_id"] == device_id
+    with pytest.raises(TTSPermissionError):
+        await app_client.list_end_devices(APP)
+
+
 async def test_another_applications_key_is_refused(
     app_client: TTSClient, fake_tts: FakeTTS
 ) -> None:

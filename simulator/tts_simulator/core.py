@@ -230,8 +230,20 @@ class _Caller:
     def has(self, right: str) -> bool:
         if right in self.rights or "RIGHT_ALL" in self.rights:
             return True
+        # lorawan-stack api/ttn/lorawan/v3/rights.proto: the link rights.
+        if right in _IMPLIED_BY_LINK and _IMPLIED_BY_LINK[right] in self.rights:
+            return True
         group = right.split("_")[1]  # RIGHT_GATEWAY_INFO -> GATEWAY
         return f"RIGHT_{group}_ALL" in self.rights
+
+
+# Rights a link right implies (lorawan-stack api/ttn/lorawan/v3/rights.proto).
+_IMPLIED_BY_LINK = {
+    "RIGHT_GATEWAY_INFO": "RIGHT_GATEWAY_LINK",
+    "RIGHT_APPLICATION_INFO": "RIGHT_APPLICATION_LINK",
+    "RIGHT_APPLICATION_TRAFFIC_READ": "RIGHT_APPLICATION_LINK",
+    "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE": "RIGHT_APPLICATION_LINK",
+}
 
 
 def apply_field_mask(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
