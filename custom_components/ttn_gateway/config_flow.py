@@ -18,6 +18,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
@@ -25,7 +26,15 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .const import CONF_SERVER, DEFAULT_SERVER, DOMAIN, LOGGER, SUBENTRY_APPLICATION
+from .const import (
+    CONF_SERVER,
+    DEFAULT_SERVER,
+    DOMAIN,
+    ISSUE_APPLICATION_KEY_REJECTED,
+    ISSUE_APPLICATION_SERVER_CHANGED,
+    LOGGER,
+    SUBENTRY_APPLICATION,
+)
 from .options_flow import TTNGatewayOptionsFlow
 from .runtime import TTSConfigEntry
 from .subentry_flow import ApplicationSubentryFlow
@@ -182,6 +191,7 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             if unique_id != entry.unique_id:
                 await self.async_set_unique_id(unique_id)
                 self._abort_if_unique_id_configured()
+            self._bind_application_keys(entry, server)
             return self.async_update_reload_and_abort(
                 entry,
                 unique_id=unique_id,
@@ -197,6 +207,48 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    @callback
+    def _bind_application_keys(self, entry: ConfigEntry, server: TTSServer) -> None:
+        """Keep each application's key with the server it was checked on.
+
+        An application without a stored server was checked on the account's
+        current one, which is stored in it first. Each application whose
+        server is not the new one is left out (see ``application_configs``)
+        and gets a repair issue asking for a key checked on the new server.
+        """
+        current = entry.data[CONF_SERVER]
+        for subentry in list(entry.subentries.values()):
+            if subentry.subentry_type != SUBENTRY_APPLICATION or not subentry.data.get(
+                CONF_API_KEY
+            ):
+                continue
+            checked_on = subentry.data.get(CONF_SERVER)
+            if checked_on is None:
+                checked_on = current
+                self.hass.config_entries.async_update_subentry(
+                    entry, subentry, data={**subentry.data, CONF_SERVER: current}
+                )
+            issue_id = f"{ISSUE_APPLICATION_KEY_REJECTED}_{subentry.subentry_id}"
+            if checked_on == server.url:
+                issue = ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id)
+                if issue and issue.translation_key == ISSUE_APPLICATION_SERVER_CHANGED:
+                    ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+                continue
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=True,
+                is_persistent=True,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_APPLICATION_SERVER_CHANGED,
+                translation_placeholders={
+                    "application": subentry.title,
+                    "server": server.host,
+                },
+                data={"entry_id": entry.entry_id, "subentry_id": subentry.subentry_id},
+            )
 
     @staticmethod
     @callback

@@ -7,7 +7,9 @@ error text carries the key.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
@@ -17,9 +19,17 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.util.ssl import get_default_context
 import voluptuous as vol
 
-from .const import LOGGER
+from .const import (
+    CONF_MQTT_HOST,
+    CONF_MQTT_PORT,
+    CONF_MQTT_TLS,
+    CONF_MQTT_USERNAME,
+    LOGGER,
+)
+from .end_devices import direct
 from .tts import (
     AuthInfo,
     InvalidServerError,
@@ -33,6 +43,7 @@ from .tts import (
     TTSServer,
 )
 from .tts.models import Application
+from .tts.mqtt import MqttSettings, mqtt_settings
 
 API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 LIST_RIGHTS = {
@@ -46,6 +57,8 @@ OPTIONAL_APPLICATION_RIGHTS = (
     Right.APPLICATION_TRAFFIC_DOWN_WRITE,
     Right.APPLICATION_DEVICES_READ,
 )
+# How long the flows' test login to an MQTT server may take.
+MQTT_LOGIN_TIMEOUT_SECONDS = 10.0
 
 
 class FlowError(Exception):
@@ -163,3 +176,53 @@ async def validate_application(
             err, server, Right.APPLICATION_INFO, application=True
         ) from err
     return application, auth
+
+
+def mqtt_settings_data(settings: MqttSettings) -> dict[str, Any]:
+    """A sub-entry's data for where its direct connection goes."""
+    return {
+        CONF_MQTT_HOST: settings.host,
+        CONF_MQTT_PORT: settings.port,
+        CONF_MQTT_USERNAME: settings.username,
+        CONF_MQTT_TLS: settings.tls,
+    }
+
+
+async def async_mqtt_settings(
+    hass: HomeAssistant, server: TTSServer, application_id: str, api_key: str
+) -> MqttSettings:
+    """The application's MQTT settings as TTS gives them, else derived.
+
+    Without TTS's answer (an older server, a key without the right, no
+    network) the settings follow from the server.
+    """
+    client = TTSClient(async_get_clientsession(hass), server, api_key)
+    try:
+        info = await client.get_mqtt_connection_info(application_id)
+    except TTSError as err:
+        LOGGER.debug("No MQTT connection info from %s: %s", server.host, err)
+        info = None
+    return mqtt_settings(server, application_id, info=info)
+
+
+async def validate_mqtt_login(settings: MqttSettings, api_key: str) -> None:
+    """Log in to the application's MQTT server once, then leave."""
+    try:
+        async with (
+            asyncio.timeout(MQTT_LOGIN_TIMEOUT_SECONDS),
+            direct.CONNECT(
+                settings,
+                api_key,
+                ssl_context=get_default_context() if settings.tls else None,
+            ),
+        ):
+            pass
+    except TTSAuthenticationError as err:
+        raise FlowError("mqtt_invalid_auth", {"username": settings.username}) from err
+    except TimeoutError as err:
+        raise FlowError(
+            "mqtt_cannot_connect",
+            {"error": f"{settings.host}:{settings.port}: no answer"},
+        ) from err
+    except TTSError as err:
+        raise FlowError("mqtt_cannot_connect", {"error": str(err)}) from err
