@@ -916,3 +916,39 @@ async def test_an_application_from_before_servers_were_stored(
     assert issue_registry.async_get_issue(
         DOMAIN, f"application_key_rejected_{subentry.subentry_id}"
     )
+
+
+async def test_moved_application_through_home_assistant_mqtt_gets_a_new_key(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    app_api: FakeApplicationAPI,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Through HA's MQTT the key serves downlinks and lists: bound alike."""
+    from custom_components.ttn_gateway.repairs import async_create_fix_flow
+
+    result = await _start(hass, init_integration)
+    result = await _submit(hass, result["flow_id"], **_user_input(transport="mqtt"))
+    result = await _submit(
+        hass, result["flow_id"], uplink_topic=f"v3/{APP}@ttn/devices/+/up"
+    )
+    assert result["data"][CONF_SERVER] == "https://eu1.cloud.thethings.network"
+    await hass.async_block_till_done()
+    await _move_account(hass, init_integration, NEW_SERVER)
+    subentry = _application(init_integration)
+    issue_id = f"application_key_rejected_{subentry.subentry_id}"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.data is not None
+
+    flow = await async_create_fix_flow(hass, issue_id, dict(issue.data))
+    flow.hass = hass
+    await flow.async_step_init()
+    result = await flow.async_step_confirm({CONF_API_KEY: NEW_KEY})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    subentry = _application(init_integration)
+    assert subentry.data[CONF_SERVER] == NEW_SERVER
+    assert subentry.data[CONF_API_KEY] == NEW_KEY
+    assert subentry.data[CONF_UPLINK_TOPIC] == f"v3/{APP}@ttn/devices/+/up"
+    assert CONF_MQTT_HOST not in subentry.data

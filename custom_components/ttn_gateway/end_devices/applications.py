@@ -146,18 +146,6 @@ def application_configs(entry: ConfigEntry) -> list[ApplicationConfig]:
     return sorted(configs, key=lambda config: config.application_id is None)
 
 
-def applications_of_other_servers(entry: ConfigEntry) -> list[ConfigSubentry]:
-    """The application sub-entries whose key was checked on another server."""
-    return [
-        subentry
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_APPLICATION
-        and not ApplicationConfig.from_subentry(subentry).key_belongs_to(
-            entry.data[CONF_SERVER]
-        )
-    ]
-
-
 def subentry_for(
     configs: Iterable[ApplicationConfig], application_id: str
 ) -> ApplicationConfig | None:
