@@ -952,3 +952,51 @@ async def test_moved_application_through_home_assistant_mqtt_gets_a_new_key(
     assert subentry.data[CONF_API_KEY] == NEW_KEY
     assert subentry.data[CONF_UPLINK_TOPIC] == f"v3/{APP}@ttn/devices/+/up"
     assert CONF_MQTT_HOST not in subentry.data
+
+
+async def test_reconfiguring_a_moved_application_suggests_the_new_server(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_api: FakeApplicationAPI,
+    app_mqtt: FakeAppMqtt,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A new key on the application itself settles a move, with new settings."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=3,
+        title="jdoe (192.168.1.10:1885)",
+        unique_id="jdoe@192.168.1.10:1885",
+        data={CONF_SERVER: "http://192.168.1.10:1885", CONF_API_KEY: API_KEY},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    app_api.mqtt_info = DEFAULT_MQTT_INFO
+    result = await _start(hass, entry)
+    result = await _submit(hass, result["flow_id"], **_user_input())
+    result = await _submit(
+        hass, result["flow_id"], **{**_suggested(result), CONF_MQTT_HOST: "mqtt.lan"}
+    )
+    assert result["data"][CONF_MQTT_HOST] == "mqtt.lan"
+    await hass.async_block_till_done()
+
+    await _move_account(hass, entry, "http://192.168.1.20:1885")
+    subentry = _application(entry)
+    issue_id = f"application_key_rejected_{subentry.subentry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+
+    app_mqtt.api_key = NEW_KEY
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_APPLICATION),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id},
+    )
+    result = await _submit(hass, result["flow_id"], **_user_input(api_key=NEW_KEY))
+    assert result["step_id"] == "direct"
+    assert _suggested(result)[CONF_MQTT_HOST] == "192.168.1.20"
+    result = await _submit(hass, result["flow_id"], **_suggested(result))
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert _application(entry).data[CONF_SERVER] == "http://192.168.1.20:1885"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert app_mqtt.connected

@@ -229,6 +229,8 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
             suggested = settings
         else:
             current = self._current()
+            if current.get(CONF_SERVER) not in (None, self._server.url):
+                current = {}  # the settings of another server
             suggested = MqttSettings(
                 host=current.get(CONF_MQTT_HOST, derived.host),
                 port=int(current.get(CONF_MQTT_PORT, derived.port)),
