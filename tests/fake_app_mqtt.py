@@ -70,6 +70,8 @@ class FakeAppMqtt:
     reachable: bool = True
     refusing: bool = False
     rate_limited: bool = False
+    # Connecting raises an error of no kind the client knows: a bug.
+    broken: bool = False
     publish_fails: bool = False
     attempts: int = 0
     sessions: list[FakeSession] = field(default_factory=list)
@@ -95,6 +97,8 @@ class FakeAppMqtt:
         self.ssl_contexts.append(ssl_context)
         if not self.reachable:
             raise TTSConnectionError("connection refused")
+        if self.broken:
+            raise RuntimeError("a bug")
         if self.rate_limited:
             raise TTSRateLimitError(
                 "unavailable (rate limited?)", retry_after=UNAVAILABLE_RETRY_SECONDS

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 import logging
 
 import aiohttp
-
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import CONF_API_KEY, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -30,7 +29,6 @@ from custom_components.ttn_gateway.const import (
     SUBENTRY_APPLICATION,
     TRANSPORT_DIRECT,
 )
-
 from custom_components.ttn_gateway.end_devices.direct import STABLE_CONNECTION_SECONDS
 from custom_components.ttn_gateway.tts.mqtt import UNAVAILABLE_RETRY_SECONDS
 
@@ -323,7 +321,9 @@ async def test_a_flapping_server_still_backs_off(
         app_mqtt.drop()
         await hass.async_block_till_done()
     shortest = MIN_RECONNECT_DELAY.total_seconds()
-    steps = [min(shortest * 2**n, MAX_RECONNECT_DELAY.total_seconds()) for n in range(7)]
+    steps = [
+        min(shortest * 2**n, MAX_RECONNECT_DELAY.total_seconds()) for n in range(7)
+    ]
     assert len(app_mqtt.delays) == 7
     for delay, step in zip(app_mqtt.delays, steps, strict=True):
         assert step <= delay <= step * 1.2
@@ -455,3 +455,25 @@ async def test_server_unavailable_waits_at_least_a_minute(
     assert _issue(issue_registry) is None
     app_mqtt.rate_limited = False
     await _until(hass, lambda: app_mqtt.connected)
+
+
+async def test_an_unexpected_error_is_logged_once_and_retried(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_mqtt: FakeAppMqtt,
+    direct_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug does not end the connection: one traceback per outage, retried."""
+    await _set_up(hass, direct_entry)
+    await _publish(hass, app_mqtt, payload=b"\x01")
+    app_mqtt.broken = True
+    app_mqtt.drop()
+    await _until(hass, lambda: app_mqtt.attempts >= 4)
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert len(tracebacks) == 1
+    assert "RuntimeError: a bug" in caplog.text
+    app_mqtt.broken = False
+    await _until(hass, lambda: app_mqtt.connected)
+    await hass.async_block_till_done()
+    assert _value(hass) == "1"

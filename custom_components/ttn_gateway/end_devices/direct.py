@@ -58,6 +58,7 @@ STABLE_CONNECTION_SECONDS: Final = 60.0
 # MIN_RECONNECT_DELAY * 2**7 > MAX_RECONNECT_DELAY: larger exponents change
 # nothing.
 _MAX_EXPONENT: Final = 7
+_UNEXPECTED: Final = "unexpected error"
 
 
 class NotConnectedError(Exception):
@@ -203,13 +204,14 @@ class DirectConnection:
         if isinstance(error, MqttNotAuthorizedError):
             return await self._async_not_authorized(error)
         if not isinstance(error, TTSError):
-            self.last_error = "unexpected error"
-            if self._attempt == 0:
+            # A bug: its traceback once, not on every retry.
+            if self.last_error != _UNEXPECTED:
                 LOGGER.error(
                     "Unexpected error on the MQTT connection of %s; reconnecting",
                     self.config.title,
                     exc_info=error,
                 )
+            self.last_error = _UNEXPECTED
             return 0.0
         self._log_failure(str(error))
         # A rate limit: TTS counts connections per minute.

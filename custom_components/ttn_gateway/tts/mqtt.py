@@ -34,6 +34,8 @@ _UNAVAILABLE: Final = frozenset({3, 136})
 # When the server says it is unavailable: TTS's answer to a rate limit, whose
 # profiles count accesses per minute (lorawan-stack pkg/ratelimit/config.go).
 UNAVAILABLE_RETRY_SECONDS: Final = 60.0
+# How long connecting, subscribing and publishing may take.
+TIMEOUT_SECONDS: Final = 15.0
 
 
 class MqttNotAuthorizedError(TTSError):
@@ -48,8 +50,6 @@ class MqttNotAuthorizedError(TTSError):
     ``pkg/applicationserver/io/mqtt/mqtt.go`` Connect). Only a rate limit
     (resource exhausted) becomes 3, "server unavailable".
     """
-# How long connecting, subscribing and publishing may take.
-TIMEOUT_SECONDS: Final = 15.0
 
 
 @dataclass(frozen=True, slots=True)
