@@ -392,6 +392,16 @@ async def test_not_authorized_and_a_refused_key_is_a_rejected_key(
     assert APP_KEY_SECRET not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("fault", "headers", "least_delay"),
+    [
+        (aiohttp.ClientConnectionError(), None, 0.0),
+        (503, None, 0.0),
+        # TTS's rate limit on the check: no request before it allows one.
+        (429, {"X-Rate-Limit-Retry": "100"}, 100.0),
+    ],
+    ids=["unreachable", "HTTP 503", "rate limited"],
+)
 async def test_not_authorized_and_no_answer_from_auth_info_is_retried(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
@@ -399,21 +409,28 @@ async def test_not_authorized_and_no_answer_from_auth_info_is_retried(
     direct_entry: MockConfigEntry,
     issue_registry: ir.IssueRegistry,
     caplog: pytest.LogCaptureFixture,
+    fault: int | Exception,
+    headers: dict[str, str] | None,
+    least_delay: float,
 ) -> None:
     """The key cannot be checked: no repair issue; retried, one warning."""
     fake_tts.simulator.set_application(api_key=APP_KEY)
     await _set_up(hass, direct_entry)
     await _publish(hass, app_mqtt, payload=b"\x01")
-    fake_tts.fail("auth_info", aiohttp.ClientConnectionError(), times=100)
+    fake_tts.fail("auth_info", fault, times=100, headers=headers)
     app_mqtt.refusing = True
     app_mqtt.drop()
     await _until(hass, lambda: app_mqtt.attempts >= 5)
     assert _issue(issue_registry) is None
     assert _value(hass) == STATE_UNAVAILABLE
+    # The drop: seconds; then the ordinary schedule, or what TTS asks for.
     assert app_mqtt.delays[0] < 2 * MIN_RECONNECT_DELAY.total_seconds()
+    assert app_mqtt.delays[1] < MAX_RECONNECT_DELAY.total_seconds()
+    assert min(app_mqtt.delays[1:]) >= least_delay
     # The drop was the outage's warning; the retries say why at debug.
     assert len(_warnings(caplog)) == 1
     assert "the key could not be checked" in caplog.text
+    assert APP_KEY_SECRET not in caplog.text
 
     app_mqtt.refusing = False
     await _until(hass, lambda: app_mqtt.connected)

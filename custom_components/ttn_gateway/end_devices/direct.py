@@ -248,7 +248,7 @@ class DirectConnection:
         except TTSError as err:
             # Unknown: not worth a repair issue; the next attempt asks again.
             self._log_failure(f"{error} (the key could not be checked: {err})")
-            return 0.0
+            return err.retry_after if isinstance(err, TTSRateLimitError) else 0.0
         if (problem := self._key_problem(info)) is not None:
             self._rejected(error, problem)
             return MAX_RECONNECT_DELAY.total_seconds()
