@@ -419,12 +419,18 @@ async def test_repair_flow_takes_a_new_key(
 ) -> None:
     """The rejected key's issue asks for a new key; then it connects."""
     assert await async_setup_component(hass, "repairs", {})
-    app_mqtt.api_key = NEW_KEY
     result = await _start(hass, init_integration)
     await _submit(hass, result["flow_id"], **_user_input())
     await hass.async_block_till_done()
+    assert app_mqtt.connected
     subentry = _application(init_integration)
     issue_id = f"application_key_rejected_{subentry.subentry_id}"
+    # The key is deleted in the Console: the MQTT server and auth_info refuse it.
+    app_mqtt.api_key = NEW_KEY
+    app_api.error = TTSAuthenticationError("401")
+    app_mqtt.drop()
+    for _ in range(10):
+        await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
 
     client = await hass_client()
