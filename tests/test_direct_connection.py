@@ -104,7 +104,9 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.levelno >= logging.WARNING and "MQTT" in record.getMessage()
+        if record.levelno >= logging.WARNING
+        and record.name == "custom_components.ttn_gateway"
+        and "MQTT" in record.getMessage()
     ]
 
 
@@ -363,12 +365,13 @@ async def test_not_authorized_with_a_valid_key_is_no_rejected_key(
 
 
 @pytest.mark.parametrize(
-    ("rights", "reason"),
+    ("owner", "rights", "reason"),
     [
-        (None, "api_key_not_found"),
-        (["RIGHT_APPLICATION_INFO"], "may not read the application's traffic"),
+        (None, None, "api_key_not_found"),
+        (APP, ["RIGHT_APPLICATION_INFO"], "may not read the application's traffic"),
+        ("other-app", None, "belongs to another application"),
     ],
-    ids=["unknown key", "no traffic right"],
+    ids=["unknown key", "no traffic right", "other application"],
 )
 async def test_not_authorized_and_a_refused_key_is_a_rejected_key(
     hass: HomeAssistant,
@@ -377,12 +380,15 @@ async def test_not_authorized_and_a_refused_key_is_a_rejected_key(
     direct_entry: MockConfigEntry,
     issue_registry: ir.IssueRegistry,
     caplog: pytest.LogCaptureFixture,
+    owner: str | None,
     rights: list[str] | None,
     reason: str,
 ) -> None:
     """auth_info answers 401, or the key cannot read uplinks: the repair issue."""
-    if rights is not None:
+    if owner is not None:
+        # TTS knows the key: auth_info names its application and rights.
         fake_tts.simulator.set_application(api_key=APP_KEY, rights=rights)
+        fake_tts.simulator.application.application_id = owner
     app_mqtt.refusing = True
     await _set_up(hass, direct_entry)
     await _until(hass, lambda: app_mqtt.attempts >= 2)
