@@ -145,7 +145,6 @@ class DirectConnection:
 
     async def _async_run(self) -> None:
         while True:
-            self._connected_at = None
             try:
                 error = await self._async_connect_once()
             finally:
@@ -157,6 +156,7 @@ class DirectConnection:
                 self._attempt = 0
                 self._back_logged = False
             floor = await self._async_failed(error)
+            self._connected_at = None
             await SLEEP(_jittered(max(_backoff(self._attempt), floor)))
             self._attempt += 1
 
@@ -312,7 +312,7 @@ class _ClosedError(TTSError):
 
 def _backoff(attempt: int) -> float:
     """Seconds before reconnect number ``attempt`` of an outage (0 based)."""
-    delay = MIN_RECONNECT_DELAY * 2 ** min(attempt, _MAX_EXPONENT)
+    delay = MIN_RECONNECT_DELAY * (1 << min(attempt, _MAX_EXPONENT))
     return min(delay, MAX_RECONNECT_DELAY).total_seconds()
 
 
