@@ -426,6 +426,8 @@ class EndDeviceDecoderSensor(EndDeviceSensor):
             "warnings": list(self.device.warnings),
             "formatter_failed": self.device.formatter_failed,
         }
+
+
 _BEST_GATEWAY_ATTRIBUTES = ("gateway_id", "rssi", "snr", "gateway_count")
 
 

@@ -128,9 +128,13 @@ def without_duplicates(normalized: Readings, formatted: Readings) -> Readings:
     """
     shown = {key: describe_reading(key) for key in normalized}
     kept: Readings = {}
-    descriptions = {key: describe_reading(key, reading.name) for key, reading in formatted.items()}
+    descriptions = {
+        key: describe_reading(key, reading.name) for key, reading in formatted.items()
+    }
     classes_shown = [d.device_class for d in shown.values() if d and d.device_class]
-    classes_formatted = [d.device_class for d in descriptions.values() if d and d.device_class]
+    classes_formatted = [
+        d.device_class for d in descriptions.values() if d and d.device_class
+    ]
     for key, reading in formatted.items():
         description = descriptions[key]
         device_class = description.device_class if description else None

@@ -66,13 +66,9 @@ class NormalizedField:
     options: tuple[str, ...] | None = None
 
 
-def _field(path: str, **kwargs: Any) -> NormalizedField:
-    parts = tuple(path.split("."))
-    key = NORMALIZED_PREFIX + "_".join(part.lower() for part in parts)
-    key = key.replace("relativehumidity", "relative_humidity")
-    key = key.replace("lightintensity", "light_intensity")
-    key = key.replace("contactstate", "contact_state")
-    return NormalizedField(path=parts, key=key, **kwargs)
+def _field(path: str, key: str, **kwargs: Any) -> NormalizedField:
+    """A field by its dotted path; its key is its entity key and translation key."""
+    return NormalizedField(path=tuple(path.split(".")), key=key, **kwargs)
 
 
 _TEMPERATURE: dict[str, Any] = {
@@ -84,78 +80,123 @@ _TEMPERATURE: dict[str, Any] = {
 FIELDS: tuple[NormalizedField, ...] = (
     _field(
         "battery",
+        "normalized_battery",
         device_class=SensorDeviceClass.VOLTAGE,
         unit=UnitOfElectricPotential.VOLT,
     ),
     _field(
-        "soil.depth", device_class=SensorDeviceClass.DISTANCE, unit=UnitOfLength.CENTIMETERS
+        "soil.depth",
+        "normalized_soil_depth",
+        device_class=SensorDeviceClass.DISTANCE,
+        unit=UnitOfLength.CENTIMETERS,
     ),
-    _field("soil.moisture", device_class=SensorDeviceClass.MOISTURE, unit=PERCENTAGE),
-    _field("soil.temperature", **_TEMPERATURE),
+    _field(
+        "soil.moisture",
+        "normalized_soil_moisture",
+        device_class=SensorDeviceClass.MOISTURE,
+        unit=PERCENTAGE,
+    ),
+    _field("soil.temperature", "normalized_soil_temperature", **_TEMPERATURE),
     _field(
         "soil.ec",
+        "normalized_soil_ec",
         device_class=SensorDeviceClass.CONDUCTIVITY,
         unit=_MILLISIEMENS_PER_CM,
     ),
-    _field("soil.pH", device_class=SensorDeviceClass.PH),
-    _field("soil.n", unit=PARTS_PER_MILLION),
-    _field("soil.p", unit=PARTS_PER_MILLION),
-    _field("soil.k", unit=PARTS_PER_MILLION),
+    _field("soil.pH", "normalized_soil_ph", device_class=SensorDeviceClass.PH),
+    _field("soil.n", "normalized_soil_n", unit=PARTS_PER_MILLION),
+    _field("soil.p", "normalized_soil_p", unit=PARTS_PER_MILLION),
+    _field("soil.k", "normalized_soil_k", unit=PARTS_PER_MILLION),
     _field(
         "air.location",
+        "normalized_air_location",
         kind="text",
         device_class=SensorDeviceClass.ENUM,
         state_class=None,
         options=("indoor", "outdoor"),
     ),
-    _field("air.temperature", **_TEMPERATURE),
+    _field("air.temperature", "normalized_air_temperature", **_TEMPERATURE),
     _field(
-        "air.relativeHumidity", device_class=SensorDeviceClass.HUMIDITY, unit=PERCENTAGE
+        "air.relativeHumidity",
+        "normalized_air_relative_humidity",
+        device_class=SensorDeviceClass.HUMIDITY,
+        unit=PERCENTAGE,
     ),
     _field(
         "air.pressure",
+        "normalized_air_pressure",
         device_class=SensorDeviceClass.ATMOSPHERIC_PRESSURE,
         unit=UnitOfPressure.HPA,
     ),
-    _field("air.co2", device_class=SensorDeviceClass.CO2, unit=PARTS_PER_MILLION),
     _field(
-        "air.lightIntensity", device_class=SensorDeviceClass.ILLUMINANCE, unit=LIGHT_LUX
+        "air.co2",
+        "normalized_air_co2",
+        device_class=SensorDeviceClass.CO2,
+        unit=PARTS_PER_MILLION,
+    ),
+    _field(
+        "air.lightIntensity",
+        "normalized_air_light_intensity",
+        device_class=SensorDeviceClass.ILLUMINANCE,
+        unit=LIGHT_LUX,
     ),
     _field(
         "wind.speed",
+        "normalized_wind_speed",
         device_class=SensorDeviceClass.WIND_SPEED,
         unit=UnitOfSpeed.METERS_PER_SECOND,
     ),
     _field(
         "wind.direction",
+        "normalized_wind_direction",
         device_class=_WIND_DIRECTION,
         unit=DEGREE,
         state_class=_ANGLE if _WIND_DIRECTION is not None else _MEASUREMENT,
     ),
-    _field("water.leak", kind="flag", device_class=BinarySensorDeviceClass.MOISTURE),
-    _field("water.temperature.min", **_TEMPERATURE),
-    _field("water.temperature.max", **_TEMPERATURE),
-    _field("water.temperature.avg", **_TEMPERATURE),
-    _field("water.temperature.current", **_TEMPERATURE),
+    _field(
+        "water.leak",
+        "normalized_water_leak",
+        kind="flag",
+        device_class=BinarySensorDeviceClass.MOISTURE,
+    ),
+    _field("water.temperature.min", "normalized_water_temperature_min", **_TEMPERATURE),
+    _field("water.temperature.max", "normalized_water_temperature_max", **_TEMPERATURE),
+    _field("water.temperature.avg", "normalized_water_temperature_avg", **_TEMPERATURE),
+    _field(
+        "water.temperature.current",
+        "normalized_water_temperature_current",
+        **_TEMPERATURE,
+    ),
     _field(
         "metering.water.total",
+        "normalized_metering_water_total",
         device_class=SensorDeviceClass.WATER,
         unit=UnitOfVolume.LITERS,
         state_class=_TOTAL_INCREASING,
     ),
     _field(
-        "action.motion.detected", kind="flag", device_class=BinarySensorDeviceClass.MOTION
+        "action.motion.detected",
+        "normalized_action_motion_detected",
+        kind="flag",
+        device_class=BinarySensorDeviceClass.MOTION,
     ),
-    _field("action.motion.count", state_class=_TOTAL_INCREASING),
+    _field(
+        "action.motion.count",
+        "normalized_action_motion_count",
+        state_class=_TOTAL_INCREASING,
+    ),
     # On while open, as Home Assistant's opening class shows it.
     _field(
-        "action.contactState", kind="flag", device_class=BinarySensorDeviceClass.OPENING
+        "action.contactState",
+        "normalized_action_contact_state",
+        kind="flag",
+        device_class=BinarySensorDeviceClass.OPENING,
     ),
 )
 # A battery the codec gave in percent (against the schema's volts).
 BATTERY_PERCENT = NormalizedField(
     path=("battery",),
-    key=f"{NORMALIZED_PREFIX}battery_percent",
+    key="normalized_battery_percent",
     device_class=SensorDeviceClass.BATTERY,
     unit=PERCENTAGE,
 )

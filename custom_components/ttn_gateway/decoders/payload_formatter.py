@@ -121,8 +121,11 @@ def _record(item: Mapping[str, Any]) -> _Record | None:
     if isinstance(value, list):
         # The newest of a series is its last value.
         value = next(
-            (entry for entry in reversed(value[:MAX_FORMATTER_READINGS])
-             if not isinstance(entry, Mapping | list)),
+            (
+                entry
+                for entry in reversed(value[:MAX_FORMATTER_READINGS])
+                if not isinstance(entry, Mapping | list)
+            ),
             None,
         )
     if isinstance(value, Mapping | list) or value is None:
@@ -163,7 +166,9 @@ def decode_payload_formatter(
         raise DecodeError("no decoded_payload")
     readings: Readings = {}
 
-    def put(path: tuple[str, ...], value: object, name: str | None, unit: str | None) -> None:
+    def put(
+        path: tuple[str, ...], value: object, name: str | None, unit: str | None
+    ) -> None:
         prefix: str
         reading: ReadingValue
         if isinstance(value, str) and (number := parse_number(value)) is not None:

@@ -194,8 +194,7 @@ class Intake:
                 uplink.frm_payload,
                 uplink.decoded_payload,
                 uplink.normalized_payload,
-                battery_percent=BATTERY_PERCENT.key
-                in device.wanted[Platform.SENSOR],
+                battery_percent=BATTERY_PERCENT.key in device.wanted[Platform.SENSOR],
             )
         except DecodeError as err:
             self.counters.undecodable += 1
