@@ -115,15 +115,21 @@ def _same_value(left: object, right: object) -> bool:
     return False
 
 
-def _last_word(text: str) -> str:
-    return text.rsplit("_", 1)[-1]
+def _words(key: str) -> set[str]:
+    """The words of a reading's name in its key (no prefix, no unit code)."""
+    return set(key.rpartition("__")[2].split("_")) - {
+        "normalized",
+        "formatter",
+        "number",
+        "measure",
+    }
 
 
 def without_duplicates(normalized: Readings, formatted: Readings) -> Readings:
     """The formatter's readings that the normalized payload does not show.
 
     A field is shown once: a formatter reading is dropped when a normalized
-    one has its value and its device class or last word (battery, co2…), or
+    one has its value and its device class or a word (light, battery…), or
     when each side has exactly one reading of a device class.
     """
     shown = {key: describe_reading(key) for key in normalized}
@@ -145,7 +151,7 @@ def without_duplicates(normalized: Readings, formatted: Readings) -> Readings:
             same_kind = (
                 device_class is not None
                 and device_class == shown_description.device_class
-            ) or _last_word(key) == _last_word(shown_key)
+            ) or bool(_words(key) & _words(shown_key))
             if same_kind and _same_value(reading.value, normalized[shown_key].value):
                 duplicate = True
                 break
