@@ -92,9 +92,19 @@ def _slug(path: tuple[str, ...]) -> str:
 
 
 # Keys that name a record (``{name, value, unit}``), most telling first.
-_NAME_KEYS = ("displayName", "display_name", "name", "label", "type", "measurement")
+_NAME_KEYS = (
+    "displayName",
+    "display_name",
+    "name",
+    "label",
+    "type",
+    "measurement",
+    # IMST's OBIS lists (vendor/imst/ioke868-codec.yaml).
+    "OBIS_ID",
+)
 _VALUE_KEYS = ("value", "measurementValue", "values")
 _UNIT_KEY = "unit"
+_RECORD_KEYS = frozenset((*_NAME_KEYS, *_VALUE_KEYS, _UNIT_KEY, "measurementId"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +129,11 @@ def _record(item: Mapping[str, Any]) -> _Record | None:
         return None
     value = item[value_key]
     if isinstance(value, list):
-        # The newest of a series is its last value.
+        # Series list the newest first (Adeunis: "values: [t=0, t-1, ...]").
         value = next(
             (
                 entry
-                for entry in reversed(value[:MAX_FORMATTER_READINGS])
+                for entry in value[:MAX_FORMATTER_READINGS]
                 if not isinstance(entry, Mapping | list)
             ),
             None,
@@ -208,7 +218,11 @@ def decode_payload_formatter(
         if isinstance(value, Mapping):
             if (record := _record(value)) is not None:
                 put(path, record.value, record.name, record.unit)
-            elif len(path) < MAX_FORMATTER_DEPTH:
+                # The record's other fields (IMST's Scaler, GroupMask…).
+                value = {
+                    key: item for key, item in value.items() if key not in _RECORD_KEYS
+                }
+            if len(path) < MAX_FORMATTER_DEPTH:
                 for key, item in value.items():
                     add((*path, str(key)[:MAX_SLUG_LENGTH]), item)
             return
