@@ -28,21 +28,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from custom_components.ttn_gateway.decoders import (  # noqa: E402
+from custom_components.ttn_gateway.decoders import (
     Decoded,
     Decoder,
     Reading,
     decode_uplink,
     describe_reading,
 )
-from custom_components.ttn_gateway.decoders.payload_formatter import (  # noqa: E402
+from custom_components.ttn_gateway.decoders.payload_formatter import (
     _slug,
 )
-from custom_components.ttn_gateway.decoders.units import (  # noqa: E402
+from custom_components.ttn_gateway.decoders.units import (
     parse_number,
     parse_unit,
 )
-from tests.device_repository import (  # noqa: E402
+from tests.device_repository import (
     DeviceRepositoryExample,
     example_bytes,
     load_examples,

@@ -127,8 +127,7 @@ def test_field_description(path: str) -> None:
     assert (shown_class, description.unit) == (device_class, unit)
     schema_field = next(f for f in load_schema()["fields"] if f["path"] == path)
     assert description.binary == (
-        schema_field["type"] != "number"
-        and "enum" not in schema_field
+        (schema_field["type"] != "number" and "enum" not in schema_field)
         or path == "action.contactState"
     )
     if key in TOTALS:
@@ -263,9 +262,8 @@ def test_uplink_parses_normalized_payload_and_warnings() -> None:
     assert parsed.location is not None
     assert (parsed.location.latitude, parsed.location.longitude) == (52.1, 4.3)
     single = parse_application_up(_message({"air": {"temperature": 21}}))
-    assert single is not None and single.normalized_payload == (
-        {"air": {"temperature": 21}},
-    )
+    assert single is not None
+    assert single.normalized_payload == ({"air": {"temperature": 21}},)
     for junk in ("text", 3, [], ["a"]):
         parsed = parse_application_up(_message(junk, normalized_payload_warnings="x"))
         assert parsed is not None
@@ -331,14 +329,17 @@ async def test_entities_with_device_class_unit_and_name(
         assert found.attributes.get("state_class") == state_class, entity_id
     assert hass.states.get("sensor.ers_co2_temperature") is None  # shown once
     motion = hass.states.get("binary_sensor.ers_co2_motion")
-    assert motion is not None and motion.state == STATE_ON
+    assert motion is not None
+    assert motion.state == STATE_ON
     assert motion.attributes["device_class"] == "motion"
     leak = hass.states.get("binary_sensor.ers_co2_leak")
-    assert leak is not None and leak.state == STATE_OFF
+    assert leak is not None
+    assert leak.state == STATE_OFF
     assert leak.attributes["device_class"] == "moisture"
 
     decoder = hass.states.get("sensor.ers_co2_decoder")
-    assert decoder is not None and decoder.state == "normalized"
+    assert decoder is not None
+    assert decoder.state == "normalized"
     assert decoder.attributes["chosen"] == "auto"
     assert decoder.attributes["warnings"] == []
     registry_entry = entity_registry.async_get("sensor.ers_co2_decoder")

@@ -304,11 +304,12 @@ def decode_normalized(
                 continue
             if (number := _number(value)) is None:
                 continue
+            key = field.key
             if field is _BATTERY_VOLTS:
-                field = _battery(number, battery_percent)
                 if BATTERY_PERCENT.key in readings or _BATTERY_VOLTS.key in readings:
                     continue
-            readings.setdefault(field.key, Reading(number))
+                key = _battery(number, battery_percent).key
+            readings.setdefault(key, Reading(number))
     if not readings:
         raise DecodeError("normalized_payload has no field of the schema")
     return readings

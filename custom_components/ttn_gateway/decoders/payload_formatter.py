@@ -121,8 +121,10 @@ def _text(value: object) -> str | None:
 
 
 def _record(item: Mapping[str, Any]) -> _Record | None:
-    """``{value, unit}``, ``{displayName, unit, value}``, ``{name, unit, values}``,
-    ``{type, value}``, SenseCAP's ``{measurementId, measurementValue}``…; else None.
+    """A record: a value with its name or unit; else None.
+
+    ``{value, unit}``, ``{displayName, unit, value}``, ``{name, unit, values}``,
+    ``{type, value}``, SenseCAP's ``{measurementId, measurementValue}``…
     """
     value_key = next((key for key in _VALUE_KEYS if key in item), None)
     if value_key is None:

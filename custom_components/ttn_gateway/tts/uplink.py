@@ -200,8 +200,11 @@ class Location:
 def _normalized_location(
     measurements: tuple[Mapping[str, Any], ...] | None,
 ) -> Location | None:
-    """The last ``position`` of the normalized payload (lorawan-devices
-    ``lib/payload.json``: ``position.latitude``/``longitude`` in degrees)."""
+    """The last ``position`` of the normalized payload.
+
+    lorawan-devices ``lib/payload.json``: ``position.latitude``/``longitude``
+    in degrees.
+    """
     for measurement in reversed(measurements or ()):
         position = measurement.get("position")
         if isinstance(position, Mapping) and (
@@ -218,8 +221,11 @@ def _normalized_location(
 def _device_location(
     locations: object, normalized: tuple[Mapping[str, Any], ...] | None = None
 ) -> Location | None:
-    """The most trusted position: the payload's own (TTS's ``frm-payload``,
-    then the normalized payload's), then the user's, then solvers'."""
+    """The most trusted position.
+
+    The payload's own (TTS's ``frm-payload``, then the normalized payload's),
+    then the user's, then solvers'.
+    """
     if not isinstance(locations, Mapping):
         return _normalized_location(normalized)
     if (own := Location.from_json(locations.get("frm-payload"))) is not None:
