@@ -38,7 +38,6 @@ from .base import (
 )
 from .sensecap import sensecap_measurement
 from .units import (
-    MAX_UNIT_LENGTH,
     device_class_for,
     parse_number,
     parse_unit,
@@ -166,7 +165,7 @@ def _item_label(item: object) -> str | None:
 
 def measure_key(unit: str, slug: str) -> str:
     """The key of a reading whose record names its unit: the unit is in the key."""
-    code = unit.encode()[:MAX_UNIT_LENGTH].hex()
+    code = unit.encode().hex()
     return f"{FORMATTER_MEASURE}{code}__{slug}"
 
 
@@ -200,9 +199,11 @@ def decode_payload_formatter(
         parsed = parse_unit(unit) if unit and prefix == FORMATTER_NUMBER else None
         key = f"{prefix}{slug}" if parsed is None else measure_key(parsed, slug)
         # Records of the same name (two channels) get a number each.
+        suffix = ""
         for number in range(2, MAX_FORMATTER_READINGS + 1):
             if key not in readings:
                 break
+            suffix = f" {number}"
             numbered = f"{slug[: MAX_SLUG_LENGTH - 3]}_{number}"
             key = (
                 f"{prefix}{numbered}"
@@ -212,7 +213,7 @@ def decode_payload_formatter(
         else:  # pragma: no cover - the reading cap stops first
             return
         name = name or " ".join(_readable(part) for part in path)
-        readings[key] = Reading(reading, name[:MAX_TEXT_LENGTH])
+        readings[key] = Reading(reading, name[: MAX_TEXT_LENGTH - len(suffix)] + suffix)
 
     def add(path: tuple[str, ...], value: object) -> None:
         if len(readings) >= MAX_FORMATTER_READINGS:

@@ -79,28 +79,34 @@ def _known_units() -> dict[str, str]:
 
 
 @lru_cache(maxsize=512)
-def parse_unit(text: str) -> str | None:
-    """Home Assistant's spelling of a codec's unit; the text itself if unknown.
-
-    None for no unit (empty, too long, or not text a unit could be).
-    """
+def known_unit(text: str) -> str | None:
+    """Home Assistant's spelling of a unit it knows (or a codec's alias); else None."""
     text = text.strip()
-    if not text or len(text) > MAX_UNIT_LENGTH or not text.isprintable():
-        return None
     known = _known_units()
     if text in known:
         return known[text]
     folded = text.casefold()
     if folded in _ALIASES:
         return _ALIASES[folded]
-    for unit in known:
-        if unit.casefold() == folded:
-            return unit
-    return text
+    return next((unit for unit in known if unit.casefold() == folded), None)
+
+
+def parse_unit(text: str) -> str | None:
+    """Home Assistant's spelling of a record's unit; the text itself if unknown.
+
+    None for no unit (empty, too long, or not printable).
+    """
+    text = text.strip()
+    if not text or len(text) > MAX_UNIT_LENGTH or not text.isprintable():
+        return None
+    return known_unit(text) or text
 
 
 def parse_number(text: str) -> tuple[float | int, str | None] | None:
-    """``"24.1"`` → (24.1, None), ``"3.6 V"`` → (3.6, "V"); None for other text."""
+    """``"24.1"`` → (24.1, None), ``"3.6 V"`` → (3.6, "V"); None for other text.
+
+    Only a unit Home Assistant knows makes a text a number with a unit.
+    """
     if len(text) > MAX_UNIT_LENGTH + 32:
         return None
     if (match := _NUMBER_WITH_UNIT.match(text)) is None:
@@ -116,7 +122,8 @@ def parse_number(text: str) -> tuple[float | int, str | None] | None:
         return None
     if isinstance(number, float) and not math.isfinite(number):
         return None
-    unit = None if unit_text is None else parse_unit(unit_text)
+    # "3.6 V" is a number with its unit, "3 ok" is text.
+    unit = None if unit_text is None else known_unit(unit_text)
     if unit_text is not None and unit is None:
         return None
     return number, unit
