@@ -16,6 +16,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -269,6 +270,55 @@ def test_uplink_parses_normalized_payload_and_warnings() -> None:
         assert parsed is not None
         assert parsed.normalized_payload is None
         assert parsed.warnings == ()
+
+
+_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats()
+    | st.text(max_size=20)
+)
+_MEASUREMENTS = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "time": st.text(max_size=30) | st.just("2025-11-07T09:00:00Z"),
+            "battery": _VALUES,
+            "air": st.dictionaries(
+                st.sampled_from(["temperature", "co2", "location", "pressure"]), _VALUES
+            )
+            | _VALUES,
+            "water": st.fixed_dictionaries({}, optional={"leak": _VALUES}),
+            "action": st.fixed_dictionaries(
+                {},
+                optional={
+                    "contactState": _VALUES,
+                    "motion": st.dictionaries(
+                        st.sampled_from(["detected", "count"]), _VALUES
+                    ),
+                },
+            ),
+        },
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(_MEASUREMENTS, st.booleans())
+def test_fuzz_normalized(measurements: list[dict[str, Any]], percent: bool) -> None:
+    """Any measurements give describable readings of the right kind, or none."""
+    try:
+        readings = decode_normalized(measurements, battery_percent=percent)
+    except DecodeError:
+        return
+    for key, reading in readings.items():
+        description = describe_reading(key)
+        assert description is not None
+        assert description.binary is isinstance(reading.value, bool)
+        if description.options is not None:
+            assert reading.value in description.options
 
 
 # In Home Assistant
