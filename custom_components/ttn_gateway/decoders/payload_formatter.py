@@ -182,8 +182,8 @@ def decode_payload_formatter(
     ) -> None:
         prefix: str
         reading: ReadingValue
-        if isinstance(value, str) and (number := parse_number(value)) is not None:
-            value, unit = number[0], unit or number[1]
+        if isinstance(value, str) and (parsed_text := parse_number(value)) is not None:
+            value, unit = parsed_text[0], unit or parsed_text[1]
         if isinstance(value, bool):
             prefix, reading = FORMATTER_FLAG, value
         elif isinstance(value, int | float):
@@ -200,11 +200,11 @@ def decode_payload_formatter(
         key = f"{prefix}{slug}" if parsed is None else measure_key(parsed, slug)
         # Records of the same name (two channels) get a number each.
         suffix = ""
-        for number in range(2, MAX_FORMATTER_READINGS + 1):
+        for count in range(2, MAX_FORMATTER_READINGS + 1):
             if key not in readings:
                 break
-            suffix = f" {number}"
-            numbered = f"{slug[: MAX_SLUG_LENGTH - 3]}_{number}"
+            suffix = f" {count}"
+            numbered = f"{slug[: MAX_SLUG_LENGTH - 3]}_{count}"
             key = (
                 f"{prefix}{numbered}"
                 if parsed is None
