@@ -5,7 +5,9 @@ of vendor codec files (``vendor/<vendor>/<model>-codec.yaml`` in
 ``TheThingsNetwork/lorawan-devices``), each with the file and the commit it was read
 at. The values are those of the YAML: ``input.bytes`` as hex, ``output.data`` /
 ``warnings`` / ``errors`` and ``normalizedOutput.data`` / ``warnings`` / ``errors``
-(``None`` where the example has no such key). They are what the vendor's codec
+(``None`` where the example has no such key), read with only ``true``/``false``
+as booleans (YAML 1.2): ``install: no`` of ws301-codec.yaml stays the text
+``"no"``. They are what the vendor's codec
 returns, so they show the shapes real decoders produce: Decentlab's
 ``{displayName, unit, value}`` records, Adeunis' ``{name, unit, values}``, IMST's
 OBIS lists, SenseCAP's ``messages``, numbers as text, and normalized payloads that
