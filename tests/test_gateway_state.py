@@ -23,9 +23,15 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ttn_gateway.const import DOMAIN
-from custom_components.ttn_gateway.store import GatewayStore
+from custom_components.ttn_gateway.store import GatewayData, GatewayStore
 from custom_components.ttn_gateway.stream import backoff_delay
-from custom_components.ttn_gateway.tts import StreamEvent
+from custom_components.ttn_gateway.tts import (
+    ConnectionState,
+    Gateway,
+    GatewayConnection,
+    GatewayConnectionStats,
+    StreamEvent,
+)
 
 from .event_feed import (
     EventFeed,
@@ -762,3 +768,225 @@ async def test_gateway_without_traffic_right_streams_without_uplinks(
     )
     await _flush(hass)
     assert hass.states.get(GARDEN).state == STATE_ON
+
+
+# --- the connection rules, event by event -------------------------------------
+
+T0 = "2025-03-14T10:00:00Z"
+
+
+def _stats(**fields: str) -> GatewayConnection:
+    return GatewayConnection.from_stats(GatewayConnectionStats.from_json(fields))
+
+
+class _Gateway:
+    """One gateway in a store: feed it events and polls, read what a user sees."""
+
+    def __init__(self, connection: GatewayConnection) -> None:
+        self.store = GatewayStore()
+        self.store.async_apply_poll(0, {"gw": self._data(connection)})
+
+    @staticmethod
+    def _data(connection: GatewayConnection) -> GatewayData:
+        return GatewayData(Gateway("gw"), connection)
+
+    def event(
+        self,
+        name: str,
+        time: str | None,
+        data: dict[str, Any] | None = None,
+        connection: str | None = None,
+    ) -> bool:
+        line = event_line(
+            name, time or "", data, gateway_id="gw", connection=connection
+        )
+        event = StreamEvent.from_json(json.loads(line)["result"])
+        assert event is not None
+        return bool(self.store.async_apply_event(event))
+
+    def poll(self, connection: GatewayConnection, *, in_flight: bool = False) -> None:
+        started = self.store.begin_poll() - (1 if in_flight else 0)
+        self.store.async_apply_poll(started, {"gw": self._data(connection)})
+
+    @property
+    def seen(self) -> tuple[str, str | None, int | None]:
+        """Connectivity, Connected since (seconds) and Uplinks."""
+        data = self.store.get("gw")
+        assert data is not None
+        stats = data.connection.stats
+        since = stats.connected_at if stats else None
+        return (
+            data.connection.state.value,
+            since.isoformat(timespec="seconds") if since else None,
+            stats.uplink_count if stats else None,
+        )
+
+
+CONNECTED_T0 = ("connected", "2025-03-14T10:00:00+00:00")
+
+
+def test_rules_ids_decide_over_times() -> None:
+    """Ids tell a repeated connect, an ended connection and old traffic apart."""
+    gw = _Gateway(_stats(connected_at=T0, uplink_count="50"))
+    # The poll's connection's own connect, seen late: its id is learned.
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T10:00:00.2Z", None, OLD_CONNECTION
+    )
+    # Its stats, then a copy of the connect: nothing new.
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:01:00Z",
+        {"connected_at": T0, "uplink_count": "60"},
+        OLD_CONNECTION,
+    )
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T10:01:01Z", None, OLD_CONNECTION
+    )
+    assert gw.seen == (*CONNECTED_T0, 60)
+    # A connect older than the current connection changes nothing.
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T09:00:00Z", None, NEW_CONNECTION
+    )
+    # No time: nothing to place.
+    assert not gw.event("gs.gateway.connect", None, None, NEW_CONNECTION)
+    # The new connection opens; the old one's uplink and stats change nothing.
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:05:00Z", None, NEW_CONNECTION)
+    assert not gw.event("gs.up.receive", "2025-03-14T10:05:01Z", None, OLD_CONNECTION)
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:02Z",
+        {"connected_at": T0, "uplink_count": "61"},
+        OLD_CONNECTION,
+    )
+    # The new one's stats from just before its connect event are its own.
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:03Z",
+        {"connected_at": "2025-03-14T10:04:59.9Z", "uplink_count": "1"},
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:04:59+00:00", 1)
+    # The same stats again change nothing; the old connection's end neither.
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:03Z",
+        {"connected_at": "2025-03-14T10:04:59.9Z", "uplink_count": "1"},
+        NEW_CONNECTION,
+    )
+    assert not gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:05:04Z", None, OLD_CONNECTION
+    )
+    # The new connection ends; its late stats and connect change nothing.
+    assert gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:06:00Z", None, NEW_CONNECTION
+    )
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:06:01Z",
+        {"connected_at": "2025-03-14T10:04:59.9Z", "uplink_count": "2"},
+        NEW_CONNECTION,
+    )
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T10:06:02Z", None, NEW_CONNECTION
+    )
+    assert gw.seen == ("disconnected", None, 1)
+
+
+def test_rules_a_connect_with_stats_makes_a_data_less_one_exact() -> None:
+    """Both connect shapes of one connection: the start becomes exact."""
+    gw = _Gateway(_stats(connected_at=T0))
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:05:00Z", None, NEW_CONNECTION)
+    assert gw.event(
+        "gs.gateway.connect",
+        "2025-03-14T10:05:00Z",
+        {"connected_at": "2025-03-14T10:04:58Z", "protocol": "udp"},
+        NEW_CONNECTION,
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:04:58+00:00", 0)
+    # Stats of a connection that started well before the connect: older.
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:01Z",
+        {"connected_at": "2025-03-14T10:00:30Z", "uplink_count": "9"},
+    )
+
+
+def test_rules_an_older_connection_by_time_alone() -> None:
+    """Without ids, a connection that started before the connect is older."""
+    gw = _Gateway(_stats(connected_at=T0))
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:05:00Z")
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:01Z",
+        {"connected_at": "2025-03-14T10:03:00Z", "uplink_count": "9"},
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:05:00+00:00", 0)
+    # A poll of the old connection moves nothing back.
+    gw.poll(_stats(connected_at=T0, uplink_count="70"))
+    assert gw.seen == ("connected", "2025-03-14T10:05:00+00:00", 0)
+    # A poll of the new connection makes the start exact and brings counters.
+    gw.poll(_stats(connected_at="2025-03-14T10:04:59.5Z", uplink_count="3"))
+    assert gw.seen == ("connected", "2025-03-14T10:04:59+00:00", 3)
+    # A poll of a newer connection is taken.
+    gw.poll(_stats(connected_at="2025-03-14T10:30:00Z", uplink_count="1"))
+    assert gw.seen == ("connected", "2025-03-14T10:30:00+00:00", 1)
+
+
+def test_rules_polls_after_an_end() -> None:
+    """After a pushed end: older ends, the same end and stale connections."""
+    gw = _Gateway(_stats(connected_at=T0, uplink_count="5"))
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:01:00Z",
+        {"connected_at": T0, "uplink_count": "6"},
+        OLD_CONNECTION,
+    )
+    assert gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:10:00Z", None, OLD_CONNECTION
+    )
+    # Status and stats of the ended connection change nothing.
+    assert not gw.event(
+        "gs.status.receive", "2025-03-14T10:10:01Z", {"metrics": {}}, OLD_CONNECTION
+    )
+    # A poll still showing the ended connection is stale.
+    gw.poll(_stats(connected_at=T0, uplink_count="6"))
+    assert gw.seen == ("disconnected", None, 6)
+    # A poll with an older end changes nothing; the same end is taken.
+    gw.poll(_stats(disconnected_at="2025-03-14T09:00:00Z", uplink_count="1"))
+    assert gw.seen == ("disconnected", None, 6)
+    gw.poll(_stats(disconnected_at="2025-03-14T10:10:00Z", uplink_count="7"))
+    assert gw.seen == ("disconnected", None, 7)
+    # A connection that started before that end but after the ended one: alive.
+    gw.poll(_stats(connected_at="2025-03-14T10:09:00Z", uplink_count="2"))
+    assert gw.seen == ("connected", "2025-03-14T10:09:00+00:00", 2)
+    # A later end is taken; then a poll without times, in flight, is not.
+    gw.poll(_stats(disconnected_at="2025-03-14T10:20:00Z"))
+    assert gw.seen == ("disconnected", None, 0)
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:21:00Z", None, NEW_CONNECTION)
+    gw.poll(GatewayConnection(ConnectionState.NOT_CONNECTED), in_flight=True)
+    assert gw.seen == ("connected", "2025-03-14T10:21:00+00:00", 0)
+    gw.poll(GatewayConnection(ConnectionState.NOT_CONNECTED))
+    assert gw.seen == ("not_connected", None, None)
+
+
+def test_rules_no_rights_and_unknown_starts() -> None:
+    """A gateway the key may not read ignores events; traffic alone revives."""
+    gw = _Gateway(GatewayConnection(ConnectionState.NO_RIGHTS))
+    assert not gw.event("gs.gateway.connect", T0, None, NEW_CONNECTION)
+    gw.poll(_stats(connected_at=T0))
+    assert gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:10:00Z", None, OLD_CONNECTION
+    )
+    # Another connection's uplink: alive since an unknown moment.
+    assert gw.event("gs.up.receive", "2025-03-14T10:10:05Z", None, NEW_CONNECTION)
+    assert gw.seen == ("connected", None, None)
+    assert not gw.event("gs.up.receive", "2025-03-14T10:10:05Z", None, NEW_CONNECTION)
+    # A poll showing an end before that uplink is old; its stats bring the start.
+    gw.poll(_stats(disconnected_at="2025-03-14T10:10:00Z"))
+    assert gw.seen == ("connected", None, None)
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:10:06Z",
+        {"connected_at": "2025-03-14T10:09:30Z", "uplink_count": "4"},
+        NEW_CONNECTION,
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:09:30+00:00", 4)

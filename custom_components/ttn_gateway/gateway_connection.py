@@ -113,6 +113,8 @@ class ConnectionTracker:
     # moment into the stats registry too (``updateConnStats``), so a poll may
     # show it while the newer connection lives.
     superseded_end: datetime | None = None
+    # When traffic proved a connection of unknown start alive.
+    alive_at: datetime | None = None
 
     @property
     def connected_at(self) -> datetime | None:
@@ -173,7 +175,7 @@ class ConnectionTracker:
         self.connection = connection
         self.connection_id = connection_id
         self.approximate = approximate
-        self.ended_id = self.ended_start = None
+        self.ended_id = self.ended_start = self.alive_at = None
 
     # --- events ----------------------------------------------------------------
 
@@ -349,6 +351,7 @@ class ConnectionTracker:
             self._start(
                 GatewayConnection(ConnectionState.CONNECTED, stats), connection_id
             )
+            self.alive_at = at
         else:
             return False
         if event.name == EventName.GATEWAY_STATUS:
@@ -396,9 +399,7 @@ class ConnectionTracker:
             and stats is not None
             and stats.disconnected_at is not None
         ):
-            self._merge_polled_end(
-                polled, known.stats, stats.disconnected_at, pushed_during_poll
-            )
+            self._merge_polled_end(polled, known.stats, stats.disconnected_at)
         elif not pushed_during_poll:
             self._start(polled, None)
 
@@ -435,10 +436,9 @@ class ConnectionTracker:
         polled: GatewayConnection,
         known_stats: GatewayConnectionStats,
         ended_at: datetime,
-        pushed_during_poll: bool,
     ) -> None:
         if self.connection.state is ConnectionState.CONNECTED:
-            started = self.connected_at
+            started = self.connected_at or self.alive_at
             if started is not None and ended_at <= started:
                 return  # the end of a connection before the current one
             if (
@@ -446,8 +446,6 @@ class ConnectionTracker:
                 and abs(ended_at - self.superseded_end) <= CONNECT_SLACK
             ):
                 return  # the superseded connection's end, written late
-            if started is None and pushed_during_poll:
-                return
             self._start(polled, None)
             return
         known_end = known_stats.disconnected_at
