@@ -20,11 +20,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 import pytest
-import voluptuous as vol
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+import voluptuous as vol
 
 from custom_components.ttn_gateway.const import (
     CONF_APPLICATION_ID,
@@ -412,9 +412,7 @@ async def test_send_downlink_over_mqtt_only_without_the_right_recorded(
 ) -> None:
     """Recorded rights without downlinks: the direct connection carries it
     (TTS checks the key's rights there); while it is down, that is said."""
-    entry = await _set_up(
-        hass, _entry(app_key, **{CONF_RIGHTS: READ_RIGHTS})
-    )
+    entry = await _set_up(hass, _entry(app_key, **{CONF_RIGHTS: READ_RIGHTS}))
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
     await _send_downlink(
         hass,
@@ -424,7 +422,12 @@ async def test_send_downlink_over_mqtt_only_without_the_right_recorded(
     assert topic == f"v3/{USERNAME}/devices/{FEATHER}/down/replace"
     assert json.loads(payload) == {
         "downlinks": [
-            {"f_port": 1, "frm_payload": "Af8=", "confirmed": False, "priority": "NORMAL"}
+            {
+                "f_port": 1,
+                "frm_payload": "Af8=",
+                "confirmed": False,
+                "priority": "NORMAL",
+            }
         ]
     }
     assert fake_tts.simulator.downlinks == []

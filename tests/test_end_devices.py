@@ -9,11 +9,11 @@ import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.mqtt import MQTT_CONNECTION_STATE
 
 # Imported before time is frozen: the supervisor models it pulls in cannot be
 # imported under freezegun.
 import homeassistant.components.mqtt.config_flow  # noqa: F401
-from homeassistant.components.mqtt import MQTT_CONNECTION_STATE
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import (
     CONF_API_KEY,

@@ -58,6 +58,7 @@ DOWNLINK_EVENTS = {
 def _source_of(application_id: str) -> str:
     return DIRECT if application_id == APP else BROKER
 
+
 _ids = st.one_of(
     st.sampled_from([APP, FEATHER, "node-1", "node-2", "x", "Upper", ""]),
     st.text(alphabet="abz09-", min_size=3, max_size=8),
@@ -185,9 +186,7 @@ def test_intake_never_raises_and_caps_hold(
         payload=bytes([f_cnt % 256]),
         received_at=NOW[0],
     )
-    device = INTAKE.take(
-        topic(device_id=PROBE), encode(valid).encode(), NOW[0], DIRECT
-    )
+    device = INTAKE.take(topic(device_id=PROBE), encode(valid).encode(), NOW[0], DIRECT)
     assert device is not None
     assert device.key == (APP, PROBE)
     assert device.uplink is not None

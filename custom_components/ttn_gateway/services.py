@@ -34,7 +34,6 @@ MODE_PUSH = "push"
 MODE_REPLACE = "replace"
 
 
-
 def _whole_number(value: Any) -> int:
     """An FPort as a whole number: 2, 2.0 and "2" are 2; 1.9 is refused."""
     if isinstance(value, bool):

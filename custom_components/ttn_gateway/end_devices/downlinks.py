@@ -62,8 +62,7 @@ async def async_send_downlinks(
     # The rights recorded at configuration lack the right; the key may have
     # it by now, and TTS checks it on the connection (it says nothing if not).
     LOGGER.debug(
-        "Downlink to %s over MQTT: the key's recorded rights do not allow the "
-        "HTTP API",
+        "Downlink to %s over MQTT: the key's recorded rights do not allow the HTTP API",
         device_key_text(key),
     )
     topic = source.settings.downlink_topic(key[1], replace=replace)
