@@ -336,6 +336,14 @@ async def test_send_downlink_through_the_http_api(
             {"f_port": 1, "decoded_payload": {"text": "x" * 4096}},
             "downlink_decoded_payload_too_large",
         ),
+        (
+            {"f_port": 1, "decoded_payload": {"level": float("nan")}},
+            "downlink_invalid_decoded_payload",
+        ),
+        (
+            {"f_port": 1, "decoded_payload": {"at": timedelta(seconds=1)}},
+            "downlink_invalid_decoded_payload",
+        ),
     ],
 )
 async def test_invalid_downlinks_are_refused_before_sending(

@@ -23,6 +23,7 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
@@ -1698,3 +1699,23 @@ async def test_end_devices_follow_the_broker_connection(
     assert _state(hass, "sensor.feather_m0_1_value") == "9"
     await _send(hass, uplink(f_cnt=2, payload=b"\x0a"))
     assert _state(hass, "sensor.feather_m0_1_value") == "10"
+
+
+async def test_no_downlink_for_an_application_without_a_key(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """A device of the migrated catch-all sub-entry: nothing can send for it."""
+    await _send(hass, uplink())
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
+        mqtt_entry.entry_id,
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": device.id, "f_port": 1, "payload": "01"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_no_application"

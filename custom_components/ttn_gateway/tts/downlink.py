@@ -132,7 +132,8 @@ class Downlink:
 def _check_decoded_payload(decoded: Mapping[str, Any]) -> None:
     """Refuse an object that is no JSON or larger than the bound."""
     try:
-        size = len(json.dumps(dict(decoded), separators=(",", ":")).encode())
+        text = json.dumps(dict(decoded), separators=(",", ":"), allow_nan=False)
+        size = len(text.encode())
     except (TypeError, ValueError, RecursionError) as err:
         raise DownlinkError(
             "invalid_decoded_payload", "the object cannot be written as JSON"
