@@ -308,8 +308,9 @@ async def test_send_downlink_through_the_http_api(
         ),
     )
     device_id = _device_id(hass, entry, "Soil sensor")
+    # A template gives text: a whole number in it is taken.
     await _send_downlink(
-        hass, {"device_id": device_id, "f_port": 10, "payload": "AQID"}
+        hass, {"device_id": device_id, "f_port": "10", "payload": "AQID"}
     )
     (record,) = fake_tts.simulator.downlinks
     assert (record["device_id"], record["via"], record["replace"]) == (
@@ -318,6 +319,7 @@ async def test_send_downlink_through_the_http_api(
         False,
     )
     assert record["downlinks"][0]["frm_payload"] == "AQID"
+    assert record["downlinks"][0]["f_port"] == 10
 
 
 @pytest.mark.parametrize(

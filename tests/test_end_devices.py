@@ -1628,6 +1628,10 @@ async def test_downlink_events_pass_the_intake_checks(
         ),
         on=_down_topic("failed"),
     )
+    # No event in it: ignored.
+    ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
+    await _send(hass, json.dumps({"end_device_ids": ids}), on=_down_topic("sent"))
+    assert _diagnostics(mqtt_entry)["messages"]["ignored"] == 1
     # node-2's event on the Feather's topic.
     await _send(
         hass, _downlink_event("downlink_sent", "node-2"), on=_down_topic("sent")
