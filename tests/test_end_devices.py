@@ -627,6 +627,12 @@ async def test_mqtt_missing_raises_repair_issue(
 ) -> None:
     """Without MQTT: a repair issue, gateways still work; MQTT later: uplinks."""
     mock_config_entry.add_to_hass(hass)
+    # An end device from before MQTT went: there is something to keep.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=mock_config_entry.entry_id,
+        identifiers={(DOMAIN, f"{mock_config_entry.unique_id}/device/app/sensor-1")},
+        name="sensor-1",
+    )
     await _setup(hass, mock_config_entry)
     issue_id = f"mqtt_not_set_up_{_subentry_id(mock_config_entry)}"
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
