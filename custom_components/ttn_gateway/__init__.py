@@ -153,7 +153,10 @@ def _migrate_to_applications(hass: HomeAssistant, entry: ConfigEntry) -> None:
     if (
         subentry is None
         and enabled
-        and (end_devices or hass.config_entries.async_entries(mqtt.DOMAIN, include_ignore=False))
+        and (
+            end_devices
+            or hass.config_entries.async_entries(mqtt.DOMAIN, include_ignore=False)
+        )
     ):
         subentry = ConfigSubentry(
             data=MappingProxyType(
