@@ -593,7 +593,8 @@ async def test_a_device_deleted_by_the_user_stays_away_from_lists(
     freezer: FrozenDateTimeFactory,
     hass_ws_client: WebSocketGenerator,
 ) -> None:
-    """Deleted in Home Assistant: not back with the next list, back when it sends."""
+    """Deleted in Home Assistant: not back with lists (also after a restart),
+    back with its TTS name when it sends."""
     assert await async_setup_component(hass, "config", {})
     entry = await _set_up(hass, _entry(app_key))
     client = await hass_ws_client(hass)
@@ -607,6 +608,10 @@ async def test_a_device_deleted_by_the_user_stays_away_from_lists(
     assert (await client.receive_json())["success"]
     await hass.async_block_till_done()
     await _next_listing(hass, freezer)
+    assert "Feather M0 on the balcony" not in _names(device_registry, entry)
+    # Nor after a restart.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
     assert "Feather M0 on the balcony" not in _names(device_registry, entry)
     app_mqtt.publish(
         f"v3/{USERNAME}/devices/{FEATHER}/up",
@@ -682,3 +687,40 @@ async def test_listed_devices_that_never_sent_give_way_to_devices_that_send(
         "Soil sensor",
         "new-sensor",
     }
+
+
+async def test_deleted_devices_are_read_back_and_removed_with_the_entry(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """What was saved is taken, unreadable parts skipped; gone with the entry."""
+    key = "ttn_gateway.01JTTNGATEWAYTESTENTRY0001.deleted_end_devices"
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": [[APP, FEATHER], ["half"], 7, [APP, 8], "text"],
+    }
+    entry = await _set_up(hass, _entry(app_key))
+    assert _names(device_registry, entry) == {"Climate sensor", "Soil sensor"}
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
+
+async def test_unreadable_deleted_devices_are_none(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Saved data that is no list: every listed device appears."""
+    key = "ttn_gateway.01JTTNGATEWAYTESTENTRY0001.deleted_end_devices"
+    hass_storage[key] = {"version": 1, "key": key, "data": {"not": "a list"}}
+    entry = await _set_up(hass, _entry(app_key))
+    assert len(_names(device_registry, entry)) == 3

@@ -54,7 +54,7 @@ from .const import (
 )
 from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
-from .end_devices.registry import async_move_device
+from .end_devices.registry import async_move_device, async_remove_deleted_devices
 from .identifiers import account_id, migrate_identifier, migrate_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .services import async_setup_services
@@ -259,7 +259,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
-    """Remove the entry's repair issues with the entry: nothing is left to fix."""
+    """Remove the entry's repair issues and stored data with the entry."""
+    await async_remove_deleted_devices(hass, entry.entry_id)
     for subentry_id in entry.subentries:
         for issue in (ISSUE_APPLICATION_KEY_REJECTED, ISSUE_MQTT_NOT_SET_UP):
             ir.async_delete_issue(hass, DOMAIN, f"{issue}_{subentry_id}")

@@ -61,6 +61,7 @@ from .intake import (
 from .registry import (
     LAST_DOWNLINK_KEY,
     STATIC_ENTITY_KEYS,
+    DeletedDevices,
     async_load_known_devices,
     async_remove_device,
     async_update_device,
@@ -147,7 +148,7 @@ class EndDeviceManager:
         # they give way to devices that send once the cap is reached.
         self._silent: dict[DeviceKey, None] = {}
         # Devices the user deleted: lists do not bring them back, an uplink does.
-        self._forgotten: set[DeviceKey] = set()
+        self._forgotten = DeletedDevices(hass, entry.entry_id)
         # Listed devices not in Home Assistant (deleted by the user, or no
         # room): their names and models for when they send.
         self._listed_only: dict[DeviceKey, EndDeviceInfo] = {}
@@ -295,6 +296,7 @@ class EndDeviceManager:
         """
         for issue in self._cap_issue_ids():
             ir.async_delete_issue(self.hass, DOMAIN, issue)
+        await self._forgotten.async_load()
         for source in self.sources.values():
             source.async_start()
         for catalogue in self.catalogues.values():
@@ -351,7 +353,7 @@ class EndDeviceManager:
                 continue
             device = self.devices.get(key)
             if device is None:
-                if key in self._forgotten or len(self.devices) >= self.max_devices:
+                if key in self._forgotten.keys or len(self.devices) >= self.max_devices:
                     # It appears with its first uplink (if there is room).
                     self._listed_only[key] = info
                     continue
@@ -587,7 +589,9 @@ def _application_diagnostics(
         details.update(topic=source.topic, applications=sorted(config.applications))
     if (catalogue := manager.catalogues.get(config.subentry_id)) is not None:
         details.update(
-            devices_listed=catalogue.listed, device_list_error=catalogue.last_error
+            devices_listed=catalogue.listed,
+            device_list_complete=catalogue.complete,
+            device_list_error=catalogue.last_error,
         )
     return details
 

@@ -109,11 +109,6 @@ class Intake:
         hits, self._cap_hits = self._cap_hits, set()
         return hits
 
-    def note_device_cap(self) -> None:
-        """A device from elsewhere (a device list) was over the device cap."""
-        self.counters.over_device_cap += 1
-        self._cap_hits.add(Cap.DEVICES)
-
     @property
     def has_cap_hits(self) -> bool:
         """Whether a cap was exceeded since the last take_cap_hits."""

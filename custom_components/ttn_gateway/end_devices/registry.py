@@ -21,6 +21,7 @@ from homeassistant.helpers import (
     entity_registry as er,
     restore_state,
 )
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
@@ -304,3 +305,65 @@ def async_remove_device(hass: HomeAssistant, entry_id: str, identifier: str) -> 
     for device in dr.async_entries_for_config_entry(device_registry, entry_id):
         if (DOMAIN, identifier) in device.identifiers:
             device_registry.async_remove_device(device.id)
+
+
+class DeletedDevices:
+    """End devices the user deleted, kept across restarts.
+
+    Device lists do not bring them back; their next uplink does.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Nothing is read until async_load."""
+        self._store: Store[list[list[str]]] = Store(
+            hass, 1, deleted_devices_storage_key(entry_id)
+        )
+        self.keys: set[DeviceKey] = set()
+
+    async def async_load(self) -> None:
+        """Read the devices deleted before; anything unreadable is skipped."""
+        saved = await self._store.async_load()
+        if not isinstance(saved, list):
+            return
+        self.keys = {
+            (item[0], item[1])
+            for item in saved
+            if isinstance(item, list)
+            and len(item) == 2  # noqa: PLR2004 - (application ID, device ID)
+            and all(isinstance(part, str) for part in item)
+        }
+
+    @callback
+    def add(self, key: DeviceKey) -> None:
+        """The user deleted the device."""
+        if key not in self.keys:
+            self.keys.add(key)
+            self._save()
+
+    @callback
+    def discard(self, key: DeviceKey) -> None:
+        """The device sent again: it is back."""
+        if key in self.keys:
+            self.keys.discard(key)
+            self._save()
+
+    def _save(self) -> None:
+        self._store.async_delay_save(
+            lambda: [list(key) for key in sorted(self.keys)], SAVE_DELAY_SECONDS
+        )
+
+
+# Seconds a change of the deleted devices waits to be written with the next.
+SAVE_DELAY_SECONDS = 1
+
+
+def deleted_devices_storage_key(entry_id: str) -> str:
+    """Where an entry's deleted end devices are stored."""
+    return f"{DOMAIN}.{entry_id}.deleted_end_devices"
+
+
+async def async_remove_deleted_devices(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget an entry's deleted end devices with the entry."""
+    await Store[list[list[str]]](
+        hass, 1, deleted_devices_storage_key(entry_id)
+    ).async_remove()
