@@ -47,7 +47,8 @@ from custom_components.ttn_gateway.tts import (
     TTSNotFoundError,
     TTSPermissionError,
 )
-from custom_components.ttn_gateway.tts.models import Application, EndDeviceInfo
+from custom_components.ttn_gateway.tts.client import EndDeviceListing
+from custom_components.ttn_gateway.tts.models import Application
 
 from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, FakeTTS
@@ -95,8 +96,8 @@ class FakeApplicationAPI:
 
     async def list_end_devices(
         self, client: TTSClient, application_id: str
-    ) -> list[EndDeviceInfo]:
-        return []
+    ) -> EndDeviceListing:
+        return EndDeviceListing([], complete=True)
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def app_api() -> Iterator[FakeApplicationAPI]:
 
     async def list_end_devices(
         client: TTSClient, application_id: str
-    ) -> list[EndDeviceInfo]:
+    ) -> EndDeviceListing:
         return await api.list_end_devices(client, application_id)
 
     with (
