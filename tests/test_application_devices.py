@@ -94,7 +94,7 @@ def _entry(
 
 @pytest.fixture
 def app_key(fake_tts: FakeTTS) -> str:
-    """The simulated application's key; its three devices exist in TTS."""
+    """The simulated application's key; its four devices exist in TTS."""
     fake_tts.simulator.devices = make_devices(fake_tts.clock())
     return fake_tts.simulator.application.api_key
 
@@ -141,6 +141,7 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         "Feather M0 on the balcony",
         "Climate sensor",
         "Soil sensor",
+        "Office desk sensor",
     }
     feather = next(
         device
@@ -168,6 +169,7 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         assert _names(device_registry, entry) == {
             "Feather on the roof",
             "Climate sensor",
+            "Office desk sensor",
             "Soil sensor",
         }
         await _next_listing(hass, freezer)
@@ -176,7 +178,11 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
             "Feather M0 on the balcony",
             core.DEVICE_NAMES["feather-m0"][1],
         )
-    assert _names(device_registry, entry) == {"Feather on the roof", "Climate sensor"}
+    assert _names(device_registry, entry) == {
+        "Feather on the roof",
+        "Climate sensor",
+        "Office desk sensor",
+    }
 
 
 async def test_device_list_failure_keeps_what_is_known(
@@ -190,13 +196,13 @@ async def test_device_list_failure_keeps_what_is_known(
 ) -> None:
     """A failed hourly list removes nothing; a missing right is said once."""
     entry = await _set_up(hass, _entry(app_key))
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_TRAFFIC_READ"])
     for _ in range(2):
         freezer.tick(timedelta(hours=1, seconds=1))
         async_fire_time_changed(hass)
         await hass.async_block_till_done()
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     assert caplog.text.count("Cannot list the end devices") == 1
 
 
@@ -504,9 +510,11 @@ async def test_an_incomplete_list_deletes_nothing(
     of them an hour apart.
     """
     entry = await _set_up(hass, _entry(app_key))
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     simulator = fake_tts.simulator
-    simulator.devices = simulator.devices[:2]  # the soil sensor is deleted
+    simulator.devices = [  # the soil sensor is deleted
+        device for device in simulator.devices if device.device_id != "soil-sensor"
+    ]
     with ExitStack() as faults:
         if fault == "unreadable item":
             simulator.device_list_extra = [{"ids": {"device_id": "No ID"}}]
@@ -518,15 +526,16 @@ async def test_an_incomplete_list_deletes_nothing(
             faults.enter_context(patch.object(client_module, "LIST_PAGE_SIZE", 1))
         for _ in range(3):
             await _next_listing(hass, freezer)
-            assert len(_names(device_registry, entry)) == 3
+            assert len(_names(device_registry, entry)) == 4
     simulator.device_list_extra = []
     simulator.device_list_shifting = False
     await _next_listing(hass, freezer)
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     await _next_listing(hass, freezer)
     assert _names(device_registry, entry) == {
         "Feather M0 on the balcony",
         "Climate sensor",
+        "Office desk sensor",
     }
 
 
@@ -544,7 +553,7 @@ async def test_a_list_without_total_reads_every_page(
         entry = await _set_up(hass, _entry(app_key))
         for _ in range(2):
             await _next_listing(hass, freezer)
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
 
 
 async def test_a_device_that_sends_while_listing_is_not_judged_by_that_list(
@@ -705,7 +714,11 @@ async def test_deleted_devices_are_read_back_and_removed_with_the_entry(
         "data": [[APP, FEATHER], ["half"], 7, [APP, 8], "text"],
     }
     entry = await _set_up(hass, _entry(app_key))
-    assert _names(device_registry, entry) == {"Climate sensor", "Soil sensor"}
+    assert _names(device_registry, entry) == {
+        "Climate sensor",
+        "Office desk sensor",
+        "Soil sensor",
+    }
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
@@ -723,4 +736,4 @@ async def test_unreadable_deleted_devices_are_none(
     key = "ttn_gateway.01JTTNGATEWAYTESTENTRY0001.deleted_end_devices"
     hass_storage[key] = {"version": 1, "key": key, "data": {"not": "a list"}}
     entry = await _set_up(hass, _entry(app_key))
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4

@@ -127,6 +127,7 @@ class Endpoint(StrEnum):
     APPLICATION = "application"
     END_DEVICES = "end_devices"
     DOWNLINK = "downlink"
+    MQTT_INFO = "mqtt_info"
 
 
 class Action(StrEnum):
@@ -230,8 +231,20 @@ class _Caller:
     def has(self, right: str) -> bool:
         if right in self.rights or "RIGHT_ALL" in self.rights:
             return True
+        # lorawan-stack api/ttn/lorawan/v3/rights.proto: the link rights.
+        if right in _IMPLIED_BY_LINK and _IMPLIED_BY_LINK[right] in self.rights:
+            return True
         group = right.split("_")[1]  # RIGHT_GATEWAY_INFO -> GATEWAY
         return f"RIGHT_{group}_ALL" in self.rights
+
+
+# Rights a link right implies (lorawan-stack api/ttn/lorawan/v3/rights.proto).
+_IMPLIED_BY_LINK = {
+    "RIGHT_GATEWAY_INFO": "RIGHT_GATEWAY_LINK",
+    "RIGHT_APPLICATION_INFO": "RIGHT_APPLICATION_LINK",
+    "RIGHT_APPLICATION_TRAFFIC_READ": "RIGHT_APPLICATION_LINK",
+    "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE": "RIGHT_APPLICATION_LINK",
+}
 
 
 def apply_field_mask(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
@@ -397,12 +410,18 @@ DEVICE_NAMES: dict[str, tuple[str, dict[str, str]]] = {
         "Soil sensor",
         {"brand_id": "dragino", "model_id": "lse01", "band_id": "EU_863_870"},
     ),
+    # vendor/elsys/ems-desk.yaml in TheThingsNetwork/lorawan-devices.
+    "office-desk-sensor": (
+        "Office desk sensor",
+        {"brand_id": "elsys", "model_id": "ems-desk", "band_id": "EU_863_870"},
+    ),
 }
 _APPLICATION_PATH = re.compile(r"/api/v3/applications/([^/]+)")
 _DEVICES_PATH = re.compile(r"/api/v3/applications/([^/]+)/devices")
 _DOWNLINK_PATH = re.compile(
     r"/api/v3/as/applications/([^/]+)/devices/([^/]+)/down/(push|replace)"
 )
+_MQTT_INFO_PATH = re.compile(r"/api/v3/as/applications/([^/]+)/mqtt-connection-info")
 
 
 @dataclass
@@ -490,6 +509,21 @@ class Simulator:
         self.downlinks: list[dict[str, Any]] = []
         self.downlink_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.cluster = cluster
+        # What ``mqtt-connection-info`` answers: the Application Server's
+        # configured public addresses (``as.mqtt.public-address`` and
+        # ``public-tls-address``). The cloud's hosts on a cloud tenant, else
+        # TTS's defaults, ``localhost:1883`` and ``localhost:8883``
+        # (lorawan-stack cmd/ttn-lw-stack/commands/config.go,
+        # DefaultApplicationServerConfig). None: the route is not served.
+        host = (
+            f"{cluster}.cloud.thethings.network"
+            if tenant == "ttn"
+            else f"{tenant}.{cluster}.cloud.thethings.industries"
+            if tenant
+            else "localhost"
+        )
+        self.mqtt_public_address: str | None = f"{host}:1883"
+        self.mqtt_public_tls_address: str | None = f"{host}:8883"
         self.faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self.request_counts: CountingDict[str] = CountingDict()
         self.rate_limiter = (
@@ -1235,6 +1269,39 @@ class Simulator:
         )
         return Response(HTTPStatus.OK, b"{}", headers)
 
+    def _mqtt_connection_info(
+        self, request: Request, caller: _Caller, headers: dict[str, str]
+    ) -> Response:
+        """``GET /as/applications/{id}/mqtt-connection-info``.
+
+        As lorawan-stack pkg/applicationserver/io/grpc/grpc.go
+        (GetMQTTConnectionInfo) answers: RIGHT_APPLICATION_INFO needed, the
+        configured public addresses, and the application's unique ID as
+        username (``app@tenant`` on a multi-tenant deployment).
+        """
+        match = _MQTT_INFO_PATH.fullmatch(request.path)
+        application_id = unquote(match.group(1)) if match else ""
+        if denied := self._application_access(
+            caller, application_id, "RIGHT_APPLICATION_INFO", headers
+        ):
+            return denied
+        if self.mqtt_public_address is None and self.mqtt_public_tls_address is None:
+            return Response(
+                HTTPStatus.NOT_FOUND,
+                tts_json.dumps({"code": 5, "message": "Not Found", "details": []}),
+            )
+        body: dict[str, str] = {
+            "username": f"{application_id}@{self.tenant}"
+            if self.tenant
+            else application_id
+        }
+        # Empty strings are left out of TTS's JSON, as for every proto field.
+        if self.mqtt_public_address:
+            body["public_address"] = self.mqtt_public_address
+        if self.mqtt_public_tls_address:
+            body["public_tls_address"] = self.mqtt_public_tls_address
+        return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
+
     # --- authentication ----------------------------------------------------
 
     def auth_info_key_id(self) -> str:
@@ -1339,6 +1406,8 @@ class Simulator:
             return Endpoint.END_DEVICES
         if method == "POST" and _DOWNLINK_PATH.fullmatch(path):
             return Endpoint.DOWNLINK
+        if method == "GET" and _MQTT_INFO_PATH.fullmatch(path):
+            return Endpoint.MQTT_INFO
         return None
 
     def handle(self, request: Request) -> Response:
@@ -1391,6 +1460,8 @@ class Simulator:
             response = self._list_end_devices(request, caller, headers)
         elif endpoint is Endpoint.DOWNLINK:
             response = self._push_downlink(request, caller, headers)
+        elif endpoint is Endpoint.MQTT_INFO:
+            response = self._mqtt_connection_info(request, caller, headers)
         else:
             response = self._stream(request, caller, headers)
         if fault is not None and fault.kind is FaultKind.CUT:

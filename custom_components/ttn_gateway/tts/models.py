@@ -457,10 +457,18 @@ _PSEUDO_RIGHTS: tuple[tuple[str, str], ...] = (
     ("RIGHT_GATEWAY_ALL", "RIGHT_GATEWAY_"),
     ("RIGHT_APPLICATION_ALL", "RIGHT_APPLICATION_"),
 )
-# Rights implied by a single ordinary right: a gateway's link right (the
-# right of the keys gateways connect with) includes reading its information.
+# Rights implied by a single ordinary right (lorawan-stack
+# ``api/ttn/lorawan/v3/rights.proto``): a gateway's link right implies
+# RIGHT_GATEWAY_INFO; an application's link right implies
+# RIGHT_APPLICATION_INFO, RIGHT_APPLICATION_TRAFFIC_READ and
+# RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE. Keyed by the right implied.
 _IMPLIED_BY_RIGHT: Mapping[str, frozenset[str]] = MappingProxyType(
-    {"RIGHT_GATEWAY_INFO": frozenset({"RIGHT_GATEWAY_LINK"})}
+    {
+        "RIGHT_GATEWAY_INFO": frozenset({"RIGHT_GATEWAY_LINK"}),
+        "RIGHT_APPLICATION_INFO": frozenset({"RIGHT_APPLICATION_LINK"}),
+        "RIGHT_APPLICATION_TRAFFIC_READ": frozenset({"RIGHT_APPLICATION_LINK"}),
+        "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE": frozenset({"RIGHT_APPLICATION_LINK"}),
+    }
 )
 
 
