@@ -17,13 +17,17 @@ SERVICES_YAML = (
 
 
 def _priority(**data: object) -> Priority:
-    call = SEND_DOWNLINK_SCHEMA({"device_id": "abc", "f_port": 1, "payload": "01", **data})
+    call = SEND_DOWNLINK_SCHEMA(
+        {"device_id": "abc", "f_port": 1, "payload": "01", **data}
+    )
     return _downlink(call).priority
 
 
 def test_every_selector_option_is_a_tts_priority() -> None:
     """Each option the action's form offers reaches TTS as its uppercase name."""
-    field = yaml.safe_load(SERVICES_YAML.read_text())["send_downlink"]["fields"]["priority"]
+    field = yaml.safe_load(SERVICES_YAML.read_text())["send_downlink"]["fields"][
+        "priority"
+    ]
     options = field["selector"]["select"]["options"]
     assert options == [priority.value.lower() for priority in Priority]
     assert [_priority(priority=option) for option in options] == list(Priority)
