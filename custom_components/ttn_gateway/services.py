@@ -43,7 +43,9 @@ SEND_DOWNLINK_SCHEMA = vol.Schema(
         # The selector's options are lowercase (translation keys must be);
         # TTS's names are uppercase. Either is accepted.
         vol.Optional(ATTR_PRIORITY, default=Priority.NORMAL.value.lower()): vol.All(
-            cv.string, vol.Lower, vol.In([priority.value.lower() for priority in Priority])
+            cv.string,
+            vol.Lower,
+            vol.In([priority.value.lower() for priority in Priority]),
         ),
         vol.Optional(ATTR_MODE, default=MODE_PUSH): vol.In([MODE_PUSH, MODE_REPLACE]),
     }
