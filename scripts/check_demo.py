@@ -3,7 +3,8 @@
 
 The first run onboards Home Assistant in a fresh state folder, the second
 starts from that state. Each run must print "==> Ready" and then stop
-cleanly (exit 0) on SIGINT, as Ctrl-C in a terminal does. The ports are free
+cleanly (exit 0, no traceback) on SIGINT, sent to the demo and to its
+process group as `timeout -s INT` does (a terminal's Ctrl-C: the group). The ports are free
 ones, the state lives in .dev/demo-check (not the demo's own .dev/demo).
 ./scripts/test compares .venv's packages before and after.
 
@@ -54,6 +55,7 @@ def run_once(state_dir: Path, timeout: float) -> bool:
         "--gateways=2",
     ]
     print(f"$ {' '.join(argv)}", flush=True)
+    output: list[str] = []
     demo = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
@@ -82,8 +84,11 @@ def run_once(state_dir: Path, timeout: float) -> bool:
             print(f"error: the demo ended before it was ready (exit {demo.wait()})")
             return False
         print(f"    {line.rstrip()}", flush=True)
+        output.append(line)
         ready = line.startswith(READY)
-    # Ctrl-C in a terminal signals the whole foreground process group.
+    # Ctrl-C in a terminal signals the whole foreground process group;
+    # `timeout -s INT` signals the demo and then its group: twice.
+    demo.send_signal(signal.SIGINT)
     os.killpg(demo.pid, signal.SIGINT)
     try:
         code = demo.wait(timeout=60)
@@ -93,8 +98,12 @@ def run_once(state_dir: Path, timeout: float) -> bool:
         return False
     while (line := lines.get()) is not None:
         print(f"    {line.rstrip()}", flush=True)
+        output.append(line)
     if code != 0:
         print(f"error: the demo exited {code} after Ctrl-C")
+    if any(line.startswith("Traceback") for line in output):
+        print("error: the demo printed a traceback")
+        return False
     return ready and code == 0
 
 

@@ -46,7 +46,18 @@ APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
+    _ignore_stop_signals()
     raise KeyboardInterrupt(signum)
+
+
+def _ignore_stop_signals() -> None:
+    """Let nothing cut the stopping short.
+
+    Not a second Ctrl-C, nor the signal again to the whole process group (as
+    `timeout -s INT` sends it).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 # How long the first run watches for onboarding's own integrations, and how
@@ -228,6 +239,7 @@ def main() -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     finally:
+        _ignore_stop_signals()
         processes.stop()
     return 0
 
