@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import contextlib
 import os
 from pathlib import Path
 import queue
@@ -87,9 +88,12 @@ def run_once(state_dir: Path, timeout: float) -> bool:
         output.append(line)
         ready = line.startswith(READY)
     # Ctrl-C in a terminal signals the whole foreground process group;
-    # `timeout -s INT` signals the demo and then its group: twice.
+    # `timeout -s INT` signals the demo and then its group: twice. The second
+    # comes while the demo stops, as an impatient second Ctrl-C would.
     demo.send_signal(signal.SIGINT)
-    os.killpg(demo.pid, signal.SIGINT)
+    time.sleep(1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(demo.pid, signal.SIGINT)
     try:
         code = demo.wait(timeout=60)
     except subprocess.TimeoutExpired:
