@@ -6,6 +6,7 @@ import base64
 from collections.abc import Awaitable, Callable
 import json
 import random
+import re
 from typing import Any
 
 import aiohttp
@@ -18,11 +19,15 @@ from custom_components.ttn_gateway.tts import (
     TTSConnectionError,
     TTSServer,
 )
+from custom_components.ttn_gateway.tts.models import parse_timestamp
 from tts_simulator import (
     Action,
+    DeviceKind,
+    EndDevice,
     Fault,
     FaultKind,
     ManualClock,
+    ReconnectOrder,
     Request,
     Response,
     Simulator,
@@ -32,6 +37,7 @@ from tts_simulator import (
 from tts_simulator.server import create_app, parse_fault
 from tts_simulator.tts_json import api_key
 
+from .device_repository import example_bytes, load_examples
 from .fake_tts import API_KEY
 
 BATCH = "/api/v3/gs/gateways/connection/stats"
@@ -543,6 +549,7 @@ def test_devices_publish_tts_uplinks(sim: Simulator, clock: ManualClock) -> None
         "v3/home-sensors@ttn/devices/feather-m0/up",
         "v3/home-sensors@ttn/devices/lpp-climate-sensor/up",
         "v3/home-sensors@ttn/devices/soil-sensor/up",
+        "v3/home-sensors@ttn/devices/office-desk-sensor/up",
     }
     feather = messages["v3/home-sensors@ttn/devices/feather-m0/up"]
     assert feather["end_device_ids"]["application_ids"] == {
@@ -570,12 +577,29 @@ def test_devices_publish_tts_uplinks(sim: Simulator, clock: ManualClock) -> None
     }
     soil = messages["v3/home-sensors@ttn/devices/soil-sensor/up"]["uplink_message"]
     assert 20 < soil["decoded_payload"]["soil_moisture"] < 45
+    assert "normalized_payload" not in soil
+    desk = messages["v3/home-sensors@ttn/devices/office-desk-sensor/up"][
+        "uplink_message"
+    ]
+    assert desk["f_port"] == 1
+    decoded = desk["decoded_payload"]
+    assert set(decoded) == {"temperature", "humidity", "x", "y", "z", "occupancy"}
+    assert 19 < decoded["temperature"] < 26
+    assert desk["normalized_payload"] == [
+        {
+            "air": {
+                "temperature": decoded["temperature"],
+                "relativeHumidity": decoded["humidity"],
+            }
+        }
+    ]
+    assert "normalized_payload_warnings" not in desk
 
     heard = sum(
         sim.live(gid).uplinks.count(clock(), True) - counts[gid] for gid in counts
     )
     background = sum(int(10 // sim.live(gid).uplink_interval) for gid in counts)
-    assert heard >= 3 + background - 2
+    assert heard >= 4 + background - 2
 
     for gateway in list(sim.fleet):
         sim.disconnect(gateway)
@@ -588,19 +612,46 @@ def test_paused_devices_send_nothing_and_resume_without_a_burst(
 ) -> None:
     sim.devices = make_devices(clock(), interval=60)
     clock.advance(10)
-    assert len(sim.advance()) == 3
+    assert len(sim.advance()) == 4
 
     sim.pause_devices()
     clock.advance(300)  # five intervals
     assert sim.advance() == []
-    assert [device.f_cnt for device in sim.devices] == [1, 1, 1]
+    assert [device.f_cnt for device in sim.devices] == [1, 1, 1, 1]
 
     sim.pause_devices(paused=False)
     clock.advance(1)
     resumed = [json.loads(message.payload) for message in sim.advance()]
-    assert [up["uplink_message"]["f_cnt"] for up in resumed] == [2, 2, 2]
+    assert [up["uplink_message"]["f_cnt"] for up in resumed] == [2, 2, 2, 2]
     clock.advance(30)
     assert sim.advance() == []  # next uplinks one interval later
+
+
+def test_repository_codec_device_matches_the_codec_example() -> None:
+    """The desk sensor decodes and normalizes the codec's example as TTS would."""
+    (example,) = [
+        example
+        for example in load_examples()
+        if example["codec_path"] == "vendor/elsys/ems-desk-codec.yaml"
+    ]
+    device = EndDevice(
+        device_id="office-desk-sensor",
+        dev_eui="A81758FFFE0412C5",
+        dev_addr="260B6F08",
+        kind=DeviceKind.REPOSITORY_CODEC,
+        interval=600,
+        next_uplink_at=0,
+    )
+    assert device.f_port == example["f_port"]
+    decoded = device.decode(example_bytes(example))
+    assert decoded == example["decoded"]
+    assert device.normalize(decoded) == example["normalized"]
+    # What it sends has the example's layout; only temperature and humidity vary.
+    rng = random.Random(1)  # noqa: S311
+    sent, original = device.payload(rng, 0), example_bytes(example)
+    assert len(sent) == len(original)
+    assert [sent[i] for i in (0, 3, 5, 9)] == [original[i] for i in (0, 3, 5, 9)]
+    assert sent[6:] == original[6:]
 
 
 # --- the HTTP server --------------------------------------------------------------
@@ -658,31 +709,102 @@ async def test_server_control_api_and_stream(
         assert "disconnected_at" in await page.text()
 
 
-def test_reconnect_sends_the_old_connections_disconnect_late(
-    sim: Simulator, clock: ManualClock
-) -> None:
-    """A new connection first, then the superseded one's disconnect."""
-    response = stream(sim, {"identifiers": ROOFTOP})
+ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def _frames(response: Response) -> list[dict[str, Any]]:
     assert response.events is not None
+    return [json.loads(line)["result"] for line in response.events.poll().splitlines()]
+
+
+def _summary(frames: list[dict[str, Any]], old: str, new: str) -> list[str]:
+    """Each event as "name connection [data]", the connection named old or new."""
+    names = {old: "old", new: "new"}
+    rows = []
+    for frame in frames:
+        ids = frame.get("correlation_ids", [])
+        assert all(ULID.fullmatch(item.rpartition(":")[2]) for item in ids)
+        assert ULID.fullmatch(frame["unique_id"])
+        connection = names.get(ids[0], "?") if ids else "-"
+        data = frame.get("data", {})
+        shown = "end" if "disconnected_at" in data else "data" if data else ""
+        rows.append(f"{frame['name']} {connection} {shown}".strip())
+    return rows
+
+
+OLD_END = ["gs.gateway.disconnect old data", "gs.gateway.connection.stats old end"]
+NEW_START = ["gs.gateway.connect new", "gs.gateway.connection.stats new data"]
+
+
+@pytest.mark.parametrize(
+    ("order", "at_once", "later"),
+    [
+        (ReconnectOrder.ONE_SERVER, [*OLD_END, *NEW_START], []),
+        (ReconnectOrder.CLUSTER, NEW_START, OLD_END),
+        (
+            ReconnectOrder.CLUSTER_STATS_AFTER_END,
+            NEW_START[:1],
+            [*OLD_END, NEW_START[1]],
+        ),
+        (ReconnectOrder.CLUSTER_CONNECT_AFTER_END, [], [*OLD_END, *NEW_START]),
+    ],
+)
+def test_reconnect_orders(
+    sim: Simulator,
+    clock: ManualClock,
+    order: ReconnectOrder,
+    at_once: list[str],
+    later: list[str],
+) -> None:
+    """Every event of a connection carries its gs:conn id; the end comes as ordered."""
+    response = stream(sim, {"identifiers": ROOFTOP})
+    _frames(response)
     old = sim.live("rooftop-gateway").connection_id
-    assert old.startswith("gs:conn:")
-    sim.reconnect("rooftop-gateway", late_disconnect=5)
+    sim.reconnect("rooftop-gateway", late_disconnect=5, order=order)
     new = sim.live("rooftop-gateway").connection_id
     assert new != old
-    frames = [
-        json.loads(line)["result"] for line in response.events.poll().splitlines()
-    ]
-    assert [(f["name"], f["correlation_ids"][0]) for f in frames] == [
-        ("gs.gateway.connect", new),
-        ("gs.gateway.connection.stats", new),
-    ]
+    assert ULID.fullmatch(new.removeprefix("gs:conn:"))
+    assert _summary(_frames(response), old, new) == at_once
     clock.advance(6)
     sim.advance()
-    late = [json.loads(line)["result"] for line in response.events.poll().splitlines()]
-    disconnects = [f for f in late if f["name"] == "gs.gateway.disconnect"]
-    assert [f["correlation_ids"][0] for f in disconnects] == [old]
-    assert disconnects[0]["time"] > frames[0]["data"]["connected_at"]
+    frames = _frames(response)
+    assert _summary(frames, old, new) == later
     assert sim.live("rooftop-gateway").connected
+    if order is not ReconnectOrder.ONE_SERVER:
+        # The old connection's end is later than the new connection's start.
+        ends = [f for f in frames if f["name"] == "gs.gateway.disconnect"]
+        ended = parse_timestamp(ends[0]["time"])
+        assert ended is not None
+        assert ended.timestamp() > sim.live("rooftop-gateway").session_start
+
+
+def test_connect_and_stats_shapes(sim: Simulator, clock: ManualClock) -> None:
+    """A connect without data (observability.go) or with the first stats, and
+    stats events with or without the gs:conn id."""
+    response = stream(sim, {"identifiers": ROOFTOP})
+    sim.disconnect("rooftop-gateway")
+    clock.advance(60)
+    sim.connect("rooftop-gateway")
+    connect, first = _frames(response)[-2:]
+    connection = sim.live("rooftop-gateway").connection_id
+    assert connect["name"] == "gs.gateway.connect"
+    assert "data" not in connect
+    assert connect["correlation_ids"] == first["correlation_ids"] == [connection]
+    # The connect follows the connection's start (io.NewConnection).
+    started = parse_timestamp(first["data"]["connected_at"])
+    assert started is not None
+    assert started < parse_timestamp(connect["time"])  # type: ignore[operator]
+
+    sim.disconnect("rooftop-gateway")
+    sim.connect_event_data = True
+    sim.stats_carry_ids = False
+    clock.advance(60)
+    sim.connect("rooftop-gateway")
+    connect, first = _frames(response)[-2:]
+    assert connect["data"]["connected_at"] == first["data"]["connected_at"]
+    assert connect["correlation_ids"] == [sim.live("rooftop-gateway").connection_id]
+    assert first["name"] == "gs.gateway.connection.stats"
+    assert "correlation_ids" not in first
 
 
 def test_stats_lag_behind_the_events(sim: Simulator, clock: ManualClock) -> None:
@@ -715,3 +837,28 @@ def test_refused_events_and_stream_garbage(sim: Simulator) -> None:
     lines = response.events.poll().splitlines()
     assert len(lines) == 2
     assert b"9" * 5000 in lines[0]
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_server_reconnect_orders_and_event_shapes(
+    sim: Simulator, aiohttp_client: Callable[[web.Application], Awaitable[TestClient]]
+) -> None:
+    client = await aiohttp_client(create_app(sim))
+    old = sim.live("rooftop-gateway").connection_id
+    bad = await client.post(
+        "/sim/gateways/rooftop-gateway/reconnect", json={"order": "sideways"}
+    )
+    assert bad.status == 400
+    assert sim.live("rooftop-gateway").connection_id == old
+    reconnected = await client.post(
+        "/sim/gateways/rooftop-gateway/reconnect",
+        json={"order": "one-server", "late": 1},
+    )
+    assert reconnected.status == 200
+    assert sim.live("rooftop-gateway").connection_id != old
+    shapes = await client.post(
+        "/sim/stream/shapes", json={"connect_data": True, "stats_ids": False}
+    )
+    assert await shapes.json() == {"connect_data": True, "stats_ids": False}
+    assert sim.connect_event_data
+    assert not sim.stats_carry_ids

@@ -205,7 +205,7 @@ def clock_fixture() -> ManualClock:
 
 @pytest.fixture(name="sim")
 def sim_fixture(clock: ManualClock) -> Simulator:
-    """Five live gateways and the three end devices, sending every 60 s."""
+    """Five live gateways and the four end devices, sending every 60 s."""
     simulator = Simulator(api_key=API_KEY, clock=clock)
     for gateway in make_fleet(5, clock()):
         simulator.add_gateway(gateway)
@@ -340,16 +340,26 @@ async def test_uplinks_reach_the_application_only_on_its_topics(
     clock.advance(61)  # every device's next uplink is due
 
     received = {}
-    for _ in range(3):
+    for _ in range(4):
         topic, up = await app.next()
         received[topic] = up
     assert set(received) == {
         f"{TOPICS}/{device}/up"
-        for device in ("feather-m0", "lpp-climate-sensor", "soil-sensor")
+        for device in (
+            "feather-m0",
+            "lpp-climate-sensor",
+            "soil-sensor",
+            "office-desk-sensor",
+        )
     }
     up = received[f"{TOPICS}/soil-sensor/up"]
     assert up["end_device_ids"]["application_ids"] == {"application_id": "home-sensors"}
     assert up["uplink_message"]["f_cnt"] >= 1
+    desk = received[f"{TOPICS}/office-desk-sensor/up"]["uplink_message"]
+    assert (
+        desk["normalized_payload"][0]["air"]["relativeHumidity"]
+        == (desk["decoded_payload"]["humidity"])
+    )
 
     # Another application's traffic never reaches this application's key.
     sim_login.publish("v3/other-app@ttn/devices/x/up", {"secret": True})
@@ -453,34 +463,32 @@ async def test_downlinks_recorded_over_http_are_answered_too(
 
 
 @requires_mosquitto
-async def test_invalid_downlink_fails_and_is_not_recorded(
+async def test_invalid_downlink_is_dropped_without_a_word(
     served: TestClient, sim: Simulator, broker: AppBroker, probes: list[Probe]
 ) -> None:
+    """As TTS's ``connection.deliver`` (``pkg/applicationserver/io/mqtt/mqtt.go``):
+    an invalid downlink, or one to an unknown device, is only logged."""
     app = Probe(broker.port, USERNAME, APP_KEY)
     probes.append(app)
     app.subscribe(*ANSWERS)
-    bad = {"f_port": 0, "frm_payload": "AQ=="}
-    app.publish(f"{TOPICS}/feather-m0/down/push", {"downlinks": [bad]})
-    topic, failed = await app.next()
-    assert topic == f"{TOPICS}/feather-m0/down/failed"
-    assert failed["downlink_failed"]["downlink"] == bad
-    error = failed["downlink_failed"]["error"]
-    assert (error["name"], error["code"]) == ("validation", 3)
-    assert error["attributes"]["field"] == "downlinks[0].f_port"
-
+    app.publish(
+        f"{TOPICS}/feather-m0/down/push",
+        {"downlinks": [{"f_port": 0, "frm_payload": "AQ=="}]},
+    )
     app.publish(f"{TOPICS}/feather-m0/down/push", b"{not json")
-    topic, failed = await app.next()
-    assert topic == f"{TOPICS}/feather-m0/down/failed"
-    assert failed["downlink_failed"]["downlink"] == {}
-
-    good = {"f_port": 1, "frm_payload": "AQ=="}
-    app.publish(f"{TOPICS}/no-such-device/down/push", {"downlinks": [good]})
-    topic, failed = await app.next()
-    assert topic == f"{TOPICS}/no-such-device/down/failed"
-    assert failed["downlink_failed"]["error"]["code"] == 5
-
+    app.publish(
+        f"{TOPICS}/no-such-device/down/push",
+        {"downlinks": [{"f_port": 1, "frm_payload": "AQ=="}]},
+    )
     await app.nothing(0.5)
     assert downlink_recorder(sim).downlinks == []
+    # A valid one after them is answered.
+    app.publish(
+        f"{TOPICS}/feather-m0/down/push",
+        {"downlinks": [{"f_port": 1, "frm_payload": "AQ=="}]},
+    )
+    topic, _ = await app.next()
+    assert topic == f"{TOPICS}/feather-m0/down/queued"
 
 
 # --- the demo's sub-entry flow driver ----------------------------------------
