@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -19,8 +19,6 @@ from ..const import (
     CONF_OFFLINE_THRESHOLD,
     DEFAULT_MAX_END_DEVICES,
     DOMAIN,
-    ISSUE_END_DEVICE_CAP,
-    ISSUE_END_DEVICE_ENTITY_CAP,
     LOGGER,
     MIN_OFFLINE_THRESHOLD,
     OFFLINE_INTERVALS,
@@ -33,12 +31,11 @@ from ..tts import Right, TTSClient, TTSServer
 from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
 from .applications import ApplicationConfig, application_configs, subentry_for
+from .cap import CappedDevices, take_listed
 from .catalogue import DeviceCatalogue
 from .direct import DirectConnection
 from .downlinks import async_send_downlinks
 from .intake import (
-    MAX_ENTITIES_PER_DEVICE,
-    Cap,
     Intake,
     IntakeSettings,
     MessageCounters,
@@ -47,7 +44,6 @@ from .registry import (
     STATIC_ENTITY_KEYS,
     DeletedDevices,
     async_load_known_devices,
-    async_remove_device,
     async_update_device,
     device_key_text,
     end_device_key,
@@ -62,13 +58,8 @@ type UplinkSource = DirectConnection | UplinkSubscription
 # the application sub-entry they belong to).
 type EntityAdder = Callable[[EndDevice, Iterable[str], str | None], None]
 
-_CAP_ISSUES = {
-    Cap.DEVICES: ISSUE_END_DEVICE_CAP,
-    Cap.ENTITIES: ISSUE_END_DEVICE_ENTITY_CAP,
-}
 
-
-class EndDeviceManager:
+class EndDeviceManager(CappedDevices):
     """Receives the uplinks of one config entry's applications."""
 
     def __init__(
@@ -224,7 +215,7 @@ class EndDeviceManager:
         )
         self._forgotten.discard(key)
         if (info := self._listed_only.pop(key, None)) is not None:
-            _take_listed(device, info)
+            take_listed(device, info)
         for platform, entity_key in STATIC_ENTITY_KEYS:
             device.wanted[platform].add(entity_key)
         self.devices[key] = device
@@ -285,76 +276,6 @@ class EndDeviceManager:
             for listener in list(device.listeners):
                 listener.async_handle_device_update()
 
-    # -- Device lists and the cap ------------------------------------------------
-
-    def listed_keys(self, application_id: str) -> set[DeviceKey]:
-        """The devices of an application known now."""
-        return {key for key in self.devices if key[0] == application_id}
-
-    @callback
-    def async_apply_listing(
-        self, config: ApplicationConfig, listed: Collection[EndDeviceInfo]
-    ) -> None:
-        """Take the devices of an application's list from TTS.
-
-        Listed devices appear with their TTS name and model while there is
-        room under the cap (they give way to devices that send); renamed ones
-        follow. A device the user deleted stays away until it sends again.
-        """
-        for key in [
-            key for key in self._listed_only if key[0] == config.application_id
-        ]:
-            del self._listed_only[key]
-        for info in listed:
-            key = (info.application_id, info.device_id)
-            if config.application_id != info.application_id:
-                continue
-            device = self.devices.get(key)
-            if device is None:
-                if key in self._forgotten.keys or len(self.devices) >= self.max_devices:
-                    # It appears with its first uplink (if there is room).
-                    self._listed_only[key] = info
-                    continue
-                device = self._new_device(key)
-                self._silent[key] = None
-            _take_listed(device, info)
-            self._async_device_updated(device)
-
-    @callback
-    def async_remove_deleted(self, key: DeviceKey) -> None:
-        """Remove a device deleted in TTS, with its registry device."""
-        self._remove(key)
-
-    def _remove(self, key: DeviceKey) -> None:
-        self.devices.pop(key, None)
-        self._silent.pop(key, None)
-        self.silence_timers.cancel(key)
-        async_remove_device(
-            self.hass,
-            self.entry.entry_id,
-            end_device_identifier(account_id(self.entry), key),
-        )
-
-    def _make_room(self) -> bool:
-        """Room for a device that sends: a listed device that never sent goes."""
-        while self._silent:
-            key, _ = self._silent.popitem()
-            device = self.devices.get(key)
-            if device is None or device.last_seen is not None:
-                continue  # gone, or it has sent since
-            LOGGER.info(
-                "End device %s, listed but silent, makes room for one that sends "
-                "(maximum end devices: %d)",
-                device_key_text(key),
-                self.max_devices,
-            )
-            self._remove(key)
-            self._listed_only[key] = EndDeviceInfo(
-                key[0], key[1], name=device.tts_name, version_ids=device.version_ids
-            )
-            return True
-        return False
-
     # -- Downlinks -----------------------------------------------------------
 
     async def async_send_downlink(
@@ -410,45 +331,6 @@ class EndDeviceManager:
         async_update_device(
             self.hass, self.entry.entry_id, device, self.subentry_of(device.key)
         )
-
-    def _cap_issue_ids(self) -> tuple[str, ...]:
-        return tuple(f"{issue}_{self.entry.entry_id}" for issue in _CAP_ISSUES.values())
-
-    def _raise_cap_issues(self) -> None:
-        for cap in self.intake.take_cap_hits():
-            issue = _CAP_ISSUES[cap]
-            issue_id = f"{issue}_{self.entry.entry_id}"
-            if ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id):
-                continue
-            LOGGER.warning(
-                "End devices of %s: uplinks over the %s cap are dropped",
-                self.entry.title,
-                cap,
-            )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=issue,
-                translation_placeholders={
-                    "title": self.entry.title,
-                    "max_devices": str(self.max_devices),
-                    "max_entities": str(MAX_ENTITIES_PER_DEVICE),
-                },
-            )
-
-
-def _take_listed(device: EndDevice, info: EndDeviceInfo) -> None:
-    """A device's name and model as the application's list gives them."""
-    changed = device.tts_name != (info.name or None)
-    device.tts_name = info.name or None
-    if info.version_ids is not None and device.version_ids != info.version_ids:
-        device.version_ids = info.version_ids
-        changed = True
-    if changed:
-        device.info_changed = True
 
 
 def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
