@@ -59,7 +59,7 @@ from custom_components.ttn_gateway.const import (
     TRANSPORT_DIRECT,
     TRANSPORT_MQTT,
 )
-from custom_components.ttn_gateway.end_devices import end_device_diagnostics
+from custom_components.ttn_gateway.diagnostics import end_device_diagnostics
 
 from .common import async_poll
 from .compat import device_by_identifier, device_config_entry_id

@@ -32,7 +32,7 @@ from custom_components.ttn_gateway.decoders import (
     describe_reading,
 )
 from custom_components.ttn_gateway.decoders.normalized import BY_KEY, FIELDS
-from custom_components.ttn_gateway.end_devices import end_device_diagnostics
+from custom_components.ttn_gateway.diagnostics import end_device_diagnostics
 from custom_components.ttn_gateway.tts.uplink import (
     MAX_WARNINGS,
     parse_application_up,

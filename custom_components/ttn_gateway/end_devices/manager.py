@@ -1,0 +1,346 @@
+"""The end-device manager: ties the parts of ``end_devices`` together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from functools import partial
+
+from aiohttp import ClientSession
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from ..const import (
+    CONF_DECODERS,
+    CONF_MAX_END_DEVICES,
+    CONF_OFFLINE_THRESHOLD,
+    DEFAULT_MAX_END_DEVICES,
+    DOMAIN,
+    LOGGER,
+    MIN_OFFLINE_THRESHOLD,
+    OFFLINE_INTERVALS,
+    UNKNOWN_INTERVAL_OFFLINE_THRESHOLD,
+)
+from ..decoders import Decoder
+from ..identifiers import account_id, end_device_identifier
+from ..timers import KeyedTimers
+from ..tts import Right, TTSClient, TTSServer
+from ..tts.downlink import Downlink
+from ..tts.models import EndDeviceInfo
+from .applications import ApplicationConfig, application_configs, subentry_for
+from .cap import CappedDevices, take_listed
+from .catalogue import DeviceCatalogue
+from .direct import DirectConnection
+from .downlinks import async_send_downlinks
+from .intake import (
+    Intake,
+    IntakeSettings,
+    MessageCounters,
+)
+from .registry import (
+    STATIC_ENTITY_KEYS,
+    DeletedDevices,
+    async_load_known_devices,
+    async_update_device,
+    device_key_text,
+    end_device_key,
+)
+from .state import DeviceKey, EndDevice
+from .subscription import UplinkSubscription
+
+type UplinkSource = DirectConnection | UplinkSubscription
+
+
+# Adds the entities of one platform for a device: (device, entity keys,
+# the application sub-entry they belong to).
+type EntityAdder = Callable[[EndDevice, Iterable[str], str | None], None]
+
+
+class EndDeviceManager(CappedDevices):
+    """Receives the uplinks of one config entry's applications."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        server: TTSServer,
+        session: ClientSession,
+    ) -> None:
+        """Read the options and sub-entries; nothing is connected yet."""
+        self.hass = hass
+        self.entry = entry
+        self.server = server
+        options = entry.options
+        self.applications = application_configs(entry)
+        self.enabled = bool(self.applications)
+        minutes = options.get(CONF_OFFLINE_THRESHOLD)
+        self.silence_threshold_option = timedelta(minutes=minutes) if minutes else None
+        self.decoders: dict[str, Decoder] = {
+            device: Decoder(decoder)
+            for device, decoder in options.get(CONF_DECODERS, {}).items()
+            if decoder in Decoder.__members__.values()
+        }
+        self.max_devices: int = int(
+            options.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
+        )
+        self.devices: dict[DeviceKey, EndDevice] = {}
+        # Devices that have not sent (listed, or without a saved uplink):
+        # they give way to devices that send once the cap is reached.
+        self._silent: dict[DeviceKey, None] = {}
+        # Devices the user deleted: lists do not bring them back, an uplink does.
+        self._forgotten = DeletedDevices(hass, entry.entry_id)
+        # Listed devices not in Home Assistant (deleted by the user, or no
+        # room): their names and models for when they send.
+        self._listed_only: dict[DeviceKey, EndDeviceInfo] = {}
+        self.silence_timers: KeyedTimers[DeviceKey] = KeyedTimers(hass)
+        self.intake = Intake(
+            IntakeSettings(
+                max_devices=self.max_devices,
+                applications=_allowed_applications(self.applications),
+                decoders=self.decoders,
+                source_of=self._source_of,
+            ),
+            self.devices,
+            self._new_device,
+            server.gateway_server_url,
+            self._make_room,
+        )
+        self.sources: dict[str, UplinkSource] = {}
+        self.clients: dict[str, TTSClient] = {}
+        self.catalogues: dict[str, DeviceCatalogue] = {}
+        for config in self.applications:
+            on_message = partial(self._async_handle_message, config)
+            if config.direct:
+                self.sources[config.subentry_id] = DirectConnection(
+                    hass, entry, config, server, on_message, self._notify_all
+                )
+            else:
+                self.sources[config.subentry_id] = UplinkSubscription(
+                    hass,
+                    entry,
+                    config.subentry_id,
+                    config.topic,
+                    on_message,
+                    self._notify_all,
+                )
+            if config.api_key is None or config.application_id is None:
+                continue
+            client = TTSClient(session, server, config.api_key)
+            self.clients[config.subentry_id] = client
+            if config.grants(Right.APPLICATION_DEVICES_READ):
+                self.catalogues[config.subentry_id] = DeviceCatalogue(
+                    hass, entry, config, client, self
+                )
+        self._adders: dict[Platform, EntityAdder] = {}
+
+    @property
+    def counters(self) -> MessageCounters:
+        """What happened to the messages received."""
+        return self.intake.counters
+
+    @property
+    def receiving(self) -> bool:
+        """Whether uplinks can arrive from at least one application."""
+        return any(source.available for source in self.sources.values())
+
+    def application_of(self, key: DeviceKey) -> ApplicationConfig | None:
+        """The application sub-entry a device belongs to."""
+        return subentry_for(self.applications, key[0])
+
+    def _source_of(self, application_id: str) -> str | None:
+        """The sub-entry whose source an application's messages must come from."""
+        config = subentry_for(self.applications, application_id)
+        return None if config is None else config.subentry_id
+
+    def subentry_of(self, key: DeviceKey) -> str | None:
+        """The ID of the sub-entry a device belongs to."""
+        config = self.application_of(key)
+        return None if config is None else config.subentry_id
+
+    def receiving_for(self, device: EndDevice) -> bool:
+        """Whether the device's uplinks can arrive (its source is up)."""
+        if (subentry_id := self.subentry_of(device.key)) is None:
+            return False
+        return self.sources[subentry_id].available
+
+    def key_of(self, device: dr.DeviceEntry) -> DeviceKey | None:
+        """The end device a registry device stands for; None for gateways."""
+        return end_device_key(account_id(self.entry), device)
+
+    def silence_threshold(self, device: EndDevice) -> timedelta:
+        """How long a device may be silent before it counts as offline."""
+        if self.silence_threshold_option is not None:
+            return self.silence_threshold_option
+        if (interval := device.uplink_interval) is None:
+            return UNKNOWN_INTERVAL_OFFLINE_THRESHOLD
+        return max(
+            MIN_OFFLINE_THRESHOLD, timedelta(seconds=interval * OFFLINE_INTERVALS)
+        )
+
+    # -- Setup ---------------------------------------------------------------
+
+    @callback
+    def async_load_known_devices(self) -> None:
+        """Recreate the devices seen before from the registries, within the cap.
+
+        Devices of an application that no longer has a sub-entry are removed,
+        and so are those over the cap (the ones that sent least recently).
+        """
+
+        def known(key: DeviceKey, last_seen: datetime | None) -> EndDevice | None:
+            if len(self.devices) >= self.max_devices:
+                return None
+            device = self._new_device(key)
+            device.restore(last_seen, None)
+            if last_seen is None:
+                self._silent[key] = None
+            return device
+
+        async_load_known_devices(
+            self.hass,
+            self.entry.entry_id,
+            account_id(self.entry),
+            self.subentry_of,
+            known,
+        )
+
+    def _new_device(self, key: DeviceKey) -> EndDevice:
+        device = EndDevice(
+            key=key,
+            identifier=end_device_identifier(account_id(self.entry), key),
+            decoder=self.decoders.get(device_key_text(key), Decoder.AUTO),
+        )
+        self._forgotten.discard(key)
+        if (info := self._listed_only.pop(key, None)) is not None:
+            take_listed(device, info)
+        for platform, entity_key in STATIC_ENTITY_KEYS:
+            device.wanted[platform].add(entity_key)
+        self.devices[key] = device
+        return device
+
+    @callback
+    def async_register_platform(self, platform: Platform, adder: EntityAdder) -> None:
+        """Let a platform add entities; it gets those of known devices now."""
+        self._adders[platform] = adder
+        for device in self.devices.values():
+            self._add_missing(device, platform)
+
+    def _add_missing(self, device: EndDevice, platform: Platform) -> None:
+        if (adder := self._adders.get(platform)) is None:
+            return
+        if missing := device.wanted[platform] - device.created[platform]:
+            device.created[platform].update(missing)
+            adder(device, sorted(missing), self.subentry_of(device.key))
+
+    async def async_setup(self) -> None:
+        """Start every application's source; never waits for a connection.
+
+        Without MQTT a repair issue says what to do, and the devices of
+        applications on Home Assistant's MQTT are unavailable until it is
+        loaded; a direct connection keeps its devices unavailable until it
+        is up.
+        """
+        for issue in self._cap_issue_ids():
+            ir.async_delete_issue(self.hass, DOMAIN, issue)
+        await self._forgotten.async_load()
+        for source in self.sources.values():
+            source.async_start()
+        for catalogue in self.catalogues.values():
+            catalogue.async_start()
+
+    @callback
+    def async_stop(self) -> None:
+        """Disconnect and stop the timers; the entry is unloading."""
+        for source in self.sources.values():
+            source.async_stop()
+        for catalogue in self.catalogues.values():
+            catalogue.async_stop()
+        self.silence_timers.cancel_all()
+
+    @callback
+    def async_forget(self, device_entry: dr.DeviceEntry) -> None:
+        """Forget a device the user deleted, until it sends again."""
+        if (key := self.key_of(device_entry)) is not None:
+            self.devices.pop(key, None)
+            self._silent.pop(key, None)
+            self._forgotten.add(key)
+            self.silence_timers.cancel(key)
+
+    @callback
+    def _notify_all(self) -> None:
+        """Availability changed: every entity writes its state if it changed."""
+        for device in self.devices.values():
+            for listener in list(device.listeners):
+                listener.async_handle_device_update()
+
+    # -- Downlinks -----------------------------------------------------------
+
+    async def async_send_downlink(
+        self, key: DeviceKey, downlinks: list[Downlink], *, replace: bool
+    ) -> None:
+        """Queue downlinks for a device through its application.
+
+        Raises DownlinkNotSentError with a translation key when impossible.
+        """
+        config = self.application_of(key)
+        subentry_id = None if config is None else config.subentry_id
+        await async_send_downlinks(
+            config,
+            self.sources.get(subentry_id or ""),
+            self.clients.get(subentry_id or ""),
+            key,
+            downlinks,
+            replace=replace,
+        )
+
+    # -- Messages ------------------------------------------------------------
+
+    @callback
+    def _async_handle_message(
+        self, config: ApplicationConfig, topic: str, payload: bytes
+    ) -> None:
+        """Take one MQTT message from an application's source; never raises."""
+        try:
+            device = self.intake.take(
+                topic, payload, dt_util.utcnow(), config.subentry_id
+            )
+            if self.intake.has_cap_hits:
+                self._raise_cap_issues()
+            if device is not None:
+                self._async_device_updated(device)
+        except Exception:  # noqa: BLE001 - one bad uplink must not stop the rest
+            self.counters.dropped += 1
+            self.counters.drop_reasons["error"] += 1
+            LOGGER.exception("Error handling an uplink on %.200s", topic)
+
+    def _async_device_updated(self, device: EndDevice) -> None:
+        had_entities = any(device.created.values())
+        if device.info_changed:
+            device.info_changed = False
+            if had_entities:
+                self._update_device_registry(device)
+        for platform in self._adders:
+            self._add_missing(device, platform)
+        for listener in device.listeners:
+            listener.async_handle_device_update()
+
+    def _update_device_registry(self, device: EndDevice) -> None:
+        async_update_device(
+            self.hass, self.entry.entry_id, device, self.subentry_of(device.key)
+        )
+
+
+def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
+    """The applications whose uplinks are taken; empty for all."""
+    allowed: set[str] = set()
+    for config in configs:
+        if config.application_id is not None:
+            allowed.add(config.application_id)
+        elif not config.applications:
+            return frozenset()
+        else:
+            allowed.update(config.applications)
+    return frozenset(allowed)
