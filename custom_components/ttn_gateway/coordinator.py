@@ -31,7 +31,7 @@ from .const import (
     RELAXED_SCAN_INTERVAL,
 )
 from .end_devices import is_end_device
-from .identifiers import account_id, gateway_identifier
+from .identifiers import account_id, account_identifier, gateway_identifier
 from .store import GatewayData, GatewayStore
 from .tts import (
     ConnectionState,
@@ -277,6 +277,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                     config_entry_id=entry_id, **self.device_info(current.gateway)
                 )
         wanted = {(DOMAIN, self.device_identifier(gateway_id)) for gateway_id in data}
+        wanted.add((DOMAIN, account_identifier(account_id(self.config_entry))))
         for device in dr.async_entries_for_config_entry(registry, entry_id):
             if not device.identifiers & wanted and not is_end_device(
                 account_id(self.config_entry), device

@@ -12,7 +12,8 @@ from homeassistant.core import HomeAssistant
 from .end_devices import end_device_diagnostics
 from .runtime import TTSConfigEntry
 
-TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
+# Gateways' antenna coordinates place someone's home: never in a download.
+TO_REDACT = {CONF_API_KEY, "remote_ip", "ip", "latitude", "longitude", "altitude"}
 REDACTED = "**REDACTED**"
 
 
