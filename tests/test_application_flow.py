@@ -484,12 +484,15 @@ async def test_repair_flow_takes_a_new_key(
     result = await _start(hass, init_integration)
     await _submit(hass, result["flow_id"], **_user_input())
     await hass.async_block_till_done()
-    # The key is revoked: the next connection is refused.
-    app_mqtt.api_key = NEW_KEY
-    assert await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    assert app_mqtt.connected
     subentry = _application(init_integration)
     issue_id = f"application_key_rejected_{subentry.subentry_id}"
+    # The key is deleted in the Console: the MQTT server and auth_info refuse it.
+    app_mqtt.api_key = NEW_KEY
+    app_api.error = TTSAuthenticationError("401")
+    app_mqtt.drop()
+    for _ in range(10):
+        await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
 
     client = await hass_client()

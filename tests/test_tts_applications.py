@@ -36,6 +36,7 @@ from custom_components.ttn_gateway.tts.downlink import (
 from custom_components.ttn_gateway.tts.models import EndDeviceInfo
 from custom_components.ttn_gateway.tts.mqtt import (
     MqttConnectionInfo,
+    MqttNotAuthorizedError,
     MqttSettings,
     connect_application,
     mqtt_settings,
@@ -550,10 +551,10 @@ async def test_session_receives_and_publishes(broker: AppBroker) -> None:
     assert (topic, payload) == (f"v3/{USERNAME}/devices/dev/down/push", b'{"a":1}')
 
 
-async def test_wrong_key_is_an_authentication_error(broker: AppBroker) -> None:
+async def test_wrong_key_is_not_authorized(broker: AppBroker) -> None:
     """Not authorized: the key is never in the message."""
     other = api_key(random.Random(22))  # noqa: S311
-    with pytest.raises(TTSAuthenticationError) as err:
+    with pytest.raises(MqttNotAuthorizedError) as err:
         async with connect_application(_settings(broker.port), other, ssl_context=None):
             pass
     assert other not in str(err.value)
@@ -571,7 +572,12 @@ async def test_nobody_listening_is_a_connection_error(socket_enabled: None) -> N
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [(3, TTSRateLimitError), (5, TTSAuthenticationError), (2, TTSConnectionError)],
+    [
+        (3, TTSRateLimitError),
+        (4, MqttNotAuthorizedError),
+        (5, MqttNotAuthorizedError),
+        (2, TTSConnectionError),
+    ],
 )
 async def test_connack_codes(
     socket_enabled: None, code: int, error: type[Exception]

@@ -43,7 +43,7 @@ from .tts import (
     TTSServer,
 )
 from .tts.models import Application
-from .tts.mqtt import MqttSettings, mqtt_settings
+from .tts.mqtt import MqttNotAuthorizedError, MqttSettings, mqtt_settings
 
 API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 LIST_RIGHTS = {
@@ -217,7 +217,7 @@ async def validate_mqtt_login(settings: MqttSettings, api_key: str) -> None:
             ),
         ):
             pass
-    except TTSAuthenticationError as err:
+    except (TTSAuthenticationError, MqttNotAuthorizedError) as err:
         raise FlowError("mqtt_invalid_auth", {"username": settings.username}) from err
     except TimeoutError as err:
         raise FlowError(

@@ -17,7 +17,7 @@ account's reconfigure stores that server in it before changing the account's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -52,7 +52,8 @@ class ApplicationConfig:
     transport: str
     # None: every application on the uplink topic (a migrated entry).
     application_id: str | None
-    api_key: str | None = None
+    # Never in repr: a config may end up in a log line or a traceback.
+    api_key: str | None = field(default=None, repr=False)
     uplink_topic: str | None = None
     # With no application ID: only these applications, or all when empty.
     applications: frozenset[str] = frozenset()

@@ -28,18 +28,34 @@ from urllib.parse import urlsplit
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .errors import TTSAuthenticationError, TTSConnectionError, TTSRateLimitError
+from .errors import TTSConnectionError, TTSError, TTSRateLimitError
 from .servers import TTSServer
 
 TLS_PORT: Final = 8883
 PLAIN_PORT: Final = 1883
-# CONNACK return codes of MQTT 3.1.1 and the reason codes paho maps them to.
-_REFUSED_KEY: Final = frozenset({4, 5, 134, 135})
+# CONNACK return codes of MQTT 3.1.1 and the reason codes paho maps them to:
+# 4 bad username or password, 5 not authorized, 3 server unavailable.
+_NOT_AUTHORIZED: Final = frozenset({4, 5, 134, 135})
 _UNAVAILABLE: Final = frozenset({3, 136})
-# When the server says it is unavailable (TTS's answer to a rate limit).
+# When the server says it is unavailable: TTS's answer to a rate limit, whose
+# profiles count accesses per minute (lorawan-stack pkg/ratelimit/config.go).
 UNAVAILABLE_RETRY_SECONDS: Final = 60.0
 # How long connecting, subscribing and publishing may take.
 TIMEOUT_SECONDS: Final = 15.0
+
+
+class MqttNotAuthorizedError(TTSError):
+    """The MQTT server refused the login (CONNACK "not authorized").
+
+    Not proof of a bad key. TTS's Application Server answers 5 for a key
+    without rights on the application, but also for every other error while
+    it sets up the session (mystique ``pkg/session/connect.go`` ReadConnect:
+    an error of ``Connect`` that is no return code becomes "not authorized"):
+    an invalid or unknown application ID, a wrong tenant, an Identity Server
+    or Application Server it cannot reach (lorawan-stack
+    ``pkg/applicationserver/io/mqtt/mqtt.go`` Connect). Only a rate limit
+    (resource exhausted) becomes 3, "server unavailable".
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,14 +283,14 @@ async def connect_application(
 
 def _error(
     err: aiomqtt.MqttError, settings: MqttSettings
-) -> TTSAuthenticationError | TTSRateLimitError | TTSConnectionError:
+) -> MqttNotAuthorizedError | TTSRateLimitError | TTSConnectionError:
     """This package's error for an aiomqtt error; never with the key in it."""
     where = f"{settings.host}:{settings.port}"
     if isinstance(err, aiomqtt.MqttCodeError):
         rc = err.rc
         code = rc.value if isinstance(rc, ReasonCode) else rc
-        if code in _REFUSED_KEY:
-            return TTSAuthenticationError(
+        if code in _NOT_AUTHORIZED:
+            return MqttNotAuthorizedError(
                 f"{where} refused {settings.username}: not authorized"
             )
         if code in _UNAVAILABLE:
