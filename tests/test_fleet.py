@@ -194,3 +194,16 @@ async def test_end_devices_online(
     await hass.async_block_till_done()
     assert _count(hass, ONLINE) == 0
     assert hass.states.get(ONLINE).attributes["known"] == 2
+
+    # Renamed by the user: still counted; deleted: no longer.
+    entities = er.async_get(hass)
+    entities.async_update_entity(
+        "binary_sensor.feather_m0_1_online", new_entity_id="binary_sensor.feather"
+    )
+    await hass.async_block_till_done()
+    await _send(hass, uplink(f_cnt=2))
+    assert hass.states.get("binary_sensor.feather").state == "on"
+    assert _count(hass, ONLINE) == 1
+    entities.async_remove("binary_sensor.feather")
+    await hass.async_block_till_done()
+    assert _count(hass, ONLINE) == 0

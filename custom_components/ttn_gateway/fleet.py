@@ -177,18 +177,21 @@ class FleetWatcher:
 
     @callback
     def _async_registry_updated(self, event: Event[Any]) -> None:
-        """An entity was added, removed or renamed: find the Online sensors again."""
+        """Follow Online sensors as they are added, removed or renamed."""
         entity_id = event.data.get("entity_id")
-        old_entity_id = event.data.get("old_entity_id")
-        if event.data.get("action") == "create":
+        action = event.data.get("action")
+        if action == "create":
             entry = er.async_get(self._hass).async_get(entity_id)
-            if entry is None or not self._is_online_entry(entry):
-                return
-        elif entity_id not in self._online_sensors and (
-            old_entity_id not in self._online_sensors
-        ):
-            return
-        self._async_find_online_sensors()
+            if entry is not None and self._is_online_entry(entry):
+                self._online_sensors.add(entry.entity_id)
+                self._async_changed()
+        elif action == "remove":
+            if entity_id in self._online_sensors:
+                self._online_sensors.discard(entity_id)
+                self._online.discard(entity_id)
+                self._async_changed()
+        elif event.data.get("old_entity_id") in self._online_sensors:
+            self._async_find_online_sensors()
 
     def _is_online_entry(self, entry: er.RegistryEntry) -> bool:
         account = account_id(self._entry)
