@@ -151,6 +151,7 @@ async def test_public_location_without_the_right_to_view_the_gateway(
         ([{"location": {"latitude": 91.0, "longitude": 4.9}}], None),
         ([{"location": {"latitude": 52.1, "longitude": float("nan")}}], None),
         ([{"location": {"latitude": True, "longitude": 4.9}}], None),
+        ([{"location": {"latitude": 10**400, "longitude": 4.9}}], None),
         ([{"gain": 3}, "antenna", {"location": {"longitude": -0.5}}], (0.0, -0.5)),
         ({"location": {"latitude": 52.1, "longitude": 4.9}}, None),
         ([{"location": [52.1, 4.9]}], None),

@@ -99,7 +99,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the trackers of gateways and end devices that have a position."""
-    async_add_gateway_trackers(entry, async_add_entities)
+    async_add_gateway_trackers(hass, entry, async_add_entities)
     async_add_end_device_entities(
         hass, entry, Platform.DEVICE_TRACKER, async_add_entities, _tracker_entity
     )

@@ -17,10 +17,12 @@ from homeassistant.components.device_tracker import (  # type: ignore[attr-defin
     SourceType,
     TrackerEntity,
 )
-from homeassistant.core import CALLBACK_TYPE, callback
+from homeassistant.const import Platform
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import DOMAIN
 from .entity import GatewayEntity, GatewayEntityDescription
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .tts import AntennaLocation
@@ -74,7 +76,9 @@ class GatewayTracker(GatewayEntity, TrackerEntity):
 
 @callback
 def async_add_gateway_trackers(
-    entry: TTSConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+    hass: HomeAssistant,
+    entry: TTSConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Give gateways with a location a tracker; remove it when the location goes."""
     runtime = entry.runtime_data
@@ -92,7 +96,7 @@ def async_add_gateway_trackers(
             async_add_entities([trackers[gateway_id]])
         elif not located and tracker is not None:
             del trackers[gateway_id]
-            _remove(tracker)
+            _remove(hass, tracker)
 
     @callback
     def sync_gateways() -> None:
@@ -122,12 +126,10 @@ def _new_tracker(runtime: TTSRuntimeData, gateway_id: str) -> GatewayTracker:
     return GatewayTracker(runtime, gateway_id, GATEWAY_LOCATION)
 
 
-def _remove(tracker: GatewayTracker) -> None:
-    """Remove a tracker and its registry entry (it may not be added yet)."""
-    if tracker.hass is None or tracker.entity_id is None:
-        return
-    registry = er.async_get(tracker.hass)
-    if registry.async_get(tracker.entity_id) is not None:
-        registry.async_remove(tracker.entity_id)
-    else:
-        tracker.hass.async_create_task(tracker.async_remove())
+def _remove(hass: HomeAssistant, tracker: GatewayTracker) -> None:
+    """Remove a tracker through its registry entry, which removes the entity."""
+    registry = er.async_get(hass)
+    if entity_id := registry.async_get_entity_id(
+        Platform.DEVICE_TRACKER, DOMAIN, str(tracker.unique_id)
+    ):
+        registry.async_remove(entity_id)
