@@ -9,13 +9,16 @@ removed, so the map shows no stale position. It comes back with the location.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-# The package exports both (implicitly, for the type checker); the modules
+# The package exports these (implicitly, for the type checker); the modules
 # that define them differ between Home Assistant versions.
 from homeassistant.components.device_tracker import (  # type: ignore[attr-defined]
     SourceType,
     TrackerEntity,
+    TrackerEntityDescription,
 )
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -27,14 +30,23 @@ from .entity import GatewayEntity, GatewayEntityDescription
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .tts import AntennaLocation
 
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayTrackerEntityDescription(
+    GatewayEntityDescription, TrackerEntityDescription
+):
+    """Describes the tracker of a gateway."""
+
+
 # Named after its gateway, as a device's main feature is.
-GATEWAY_LOCATION = GatewayEntityDescription(key="location", name=None)
+GATEWAY_LOCATION = GatewayTrackerEntityDescription(key="location", name=None)
 
 
 class GatewayTracker(GatewayEntity, TrackerEntity):
     """Where a gateway's antenna is, as TTS's gateway registry has it."""
 
     _attr_source_type = SourceType.GPS
+    entity_description: GatewayTrackerEntityDescription
 
     @property
     def _location(self) -> AntennaLocation | None:
@@ -107,7 +119,7 @@ def async_add_gateway_trackers(
             trackers.pop(gateway_id, None)
         for gateway_id in current - watching.keys():
             watching[gateway_id] = store.async_subscribe_gateway(
-                gateway_id, lambda gateway_id=gateway_id: check(gateway_id)
+                gateway_id, partial(check, gateway_id)
             )
             check(gateway_id)
 
