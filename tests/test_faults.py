@@ -476,11 +476,10 @@ async def test_empty_account(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    # Only the account's counts.
+    # Only the account's gateway counts (the entry has no application).
     assert integration_states(hass) == {
         "sensor.jdoe_eu1_cloud_thethings_network_gateways_connected": "0",
         FLEET_SILENT: "0",
-        "sensor.jdoe_eu1_cloud_thethings_network_end_devices_online": "0",
     }
     await poll(hass, freezer)
     assert fake_tts.count("batch") == 0  # nothing to ask
