@@ -1166,7 +1166,12 @@ async def test_options_save_and_reload(
     assert set(entry.runtime_data.coordinator.data) == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     assert gateways_with_entities() == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
-    assert {device.name for device in devices} == {"Rooftop gateway", "Kerlink garden"}
+    assert {device.name for device in devices} == {
+        "Rooftop gateway",
+        "Kerlink garden",
+        # The account's own device.
+        entry.title,
+    }
 
     # The form now shows what was saved.
     result = await _start_gateway_options(hass, entry.entry_id)

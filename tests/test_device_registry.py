@@ -59,7 +59,8 @@ async def test_gateway_device_fields_are_strings(
     devices = dr.async_entries_for_config_entry(
         device_registry, mock_config_entry.entry_id
     )
-    assert len(devices) == len(fake_tts.gateways)
+    # Each gateway, and the account's own device.
+    assert len(devices) == len(fake_tts.gateways) + 1
     assert {device.name: _non_strings(device) for device in devices} == {
         device.name: {} for device in devices
     }

@@ -43,3 +43,22 @@ async def test_diagnostics_redact_key_and_ips(
     assert "gs.gateway.disconnect" in streams["names"]
     assert streams["streams"][0]["given_up"] is True
     assert diagnostics["silence"]["default_threshold_minutes"] == 30
+
+
+async def test_diagnostics_leave_out_coordinates(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The download never places a gateway: its antenna's coordinates are redacted."""
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, init_integration
+    )
+    dump = json.dumps(diagnostics)
+    # The rooftop and garden gateways' locations in gateways-list.json.
+    for coordinate in ("52.37403", "4.88969", "52.3731", "4.8922"):
+        assert coordinate not in dump
+    location = diagnostics["gateways"][GATEWAY_ROOFTOP]["gateway"]["location"]
+    assert location["latitude"] == "**REDACTED**"
+    assert location["longitude"] == "**REDACTED**"
+    assert location["altitude"] == "**REDACTED**"

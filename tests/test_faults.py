@@ -64,6 +64,7 @@ ROOFTOP = "binary_sensor.rooftop_gateway_connectivity"
 STATION = "binary_sensor.basic_station_gw_connectivity"
 GARDEN = "binary_sensor.kerlink_garden_connectivity"
 ROOFTOP_UPLINKS = "sensor.rooftop_gateway_uplinks"
+FLEET_SILENT = "sensor.jdoe_eu1_cloud_thethings_network_gateways_silent"
 NEW_KEY = (
     "NNSXS.OTHERKEYOTHERKEYOTHERKEYOTHERKEYOTHERK."
     "OTHERSECRETOTHERSECRETOTHERSECRETOTHERSECRETOTHERSE"
@@ -71,12 +72,14 @@ NEW_KEY = (
 
 
 def _device_ids(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:
+    """The entry's gateways and end devices (not the account's own device)."""
     return {
         identifier
         for device in dr.async_entries_for_config_entry(
             dr.async_get(hass), entry.entry_id
         )
         for _, identifier in device.identifiers
+        if identifier != f"{entry.unique_id}/account"
     }
 
 
@@ -239,8 +242,12 @@ async def test_status_right_missing_on_one_gateway(
     assert {entity for entity, state in now.items() if state == STATE_UNAVAILABLE} == (
         station_entities
     )
-    assert {e: s for e, s in now.items() if e not in station_entities} == {
-        e: s for e, s in before.items() if e not in station_entities
+    # The account's counts lose the station, whose connection is now unknown.
+    fleet_connected = "sensor.jdoe_eu1_cloud_thethings_network_gateways_connected"
+    assert int(now[fleet_connected]) == int(before[fleet_connected]) - 1
+    unchanged = station_entities | {fleet_connected, FLEET_SILENT}
+    assert {e: s for e, s in now.items() if e not in unchanged} == {
+        e: s for e, s in before.items() if e not in unchanged
     }
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
@@ -469,7 +476,11 @@ async def test_empty_account(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    assert integration_states(hass) == {}
+    # Only the account's gateway counts (the entry has no application).
+    assert integration_states(hass) == {
+        "sensor.jdoe_eu1_cloud_thethings_network_gateways_connected": "0",
+        FLEET_SILENT: "0",
+    }
     await poll(hass, freezer)
     assert fake_tts.count("batch") == 0  # nothing to ask
 

@@ -149,6 +149,8 @@ async def test_devices(
         "Kerlink garden",
         "Never connected",
         "basic-station-gw",
+        # The account's own device, with its fleet sensors.
+        "jdoe (eu1.cloud.thethings.network)",
     }
     rooftop = device_by_identifier(
         device_registry,
@@ -246,7 +248,13 @@ async def test_new_removed_and_renamed_gateways(
             device_registry, mock_config_entry.entry_id
         )
     }
-    assert names == {"Roof", "Never connected", "basic-station-gw", "New gateway"}
+    assert names == {
+        "Roof",
+        "Never connected",
+        "basic-station-gw",
+        "New gateway",
+        "jdoe (eu1.cloud.thethings.network)",
+    }
     assert hass.states.get("binary_sensor.kerlink_garden_connectivity") is None
 
     # A removed gateway that comes back gets its entities again.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from custom_components.ttn_gateway.tts import (
+    AntennaLocation,
     AuthInfo,
     ConnectionState,
     Gateway,
@@ -478,6 +479,9 @@ def test_gateway_from_listing_sample() -> None:
         frequency_plan_ids=("EU_863_870_TTN",),
         status_public=True,
         location_public=True,
+        location=AntennaLocation(
+            latitude=52.37403, longitude=4.88969, altitude=12, source="SOURCE_REGISTRY"
+        ),
     )
     assert garden == Gateway(
         gateway_id="kerlink-garden",
@@ -485,6 +489,10 @@ def test_gateway_from_listing_sample() -> None:
         name="Kerlink garden",
         gateway_server_address="eu1.cloud.thethings.network",
         frequency_plan_ids=("EU_863_870_TTN",),
+        # The altitude TTS omits is 0.
+        location=AntennaLocation(
+            latitude=52.3731, longitude=4.8922, source="SOURCE_REGISTRY"
+        ),
     )
     assert garden is not None
     assert garden.description is None

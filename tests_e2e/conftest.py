@@ -72,7 +72,8 @@ def entry_devices(devices: list[dict[str, Any]], entry_id: str) -> EntryDevices:
     """Tell gateways from end devices by their device registry identifier.
 
     A gateway is ``<owner@server>/gateway/<gateway id>``, an end device
-    ``<owner@server>/device/<application id>/<device id>``.
+    ``<owner@server>/device/<application id>/<device id>``; the account's own
+    device ``<owner@server>/account`` is neither.
     """
     found = EntryDevices({}, {})
     for device in devices:
@@ -86,6 +87,9 @@ def entry_devices(devices: list[dict[str, Any]], entry_id: str) -> EntryDevices:
             case [_account, "device", application_id, device_id]:
                 assert application_id == APPLICATION_ID
                 found.end_devices[device_id] = device
+            case [_account, "account"]:
+                # The account's own device, with the fleet sensors.
+                continue
             case _:
                 raise AssertionError(f"unexpected identifier {identifier}")
     return found

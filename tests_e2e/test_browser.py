@@ -100,25 +100,30 @@ async def test_integration_and_device_pages(
 async def test_end_device_on_the_map(
     hass_client: HomeAssistantClient, screenshot_dir: Path
 ) -> None:
-    """The soil sensor's position from TTS is a device tracker on the map."""
+    """The soil sensor's position from TTS is a device tracker on the map.
+
+    So are the simulated gateways' antennas, all but the spare gateway's.
+    """
     from playwright.async_api import async_playwright
 
     executable = chromium()
     await wait_for_entry_devices(hass_client)
+    entity_id = f"device_tracker.{object_id('soil-sensor')}"
     deadline = time.monotonic() + 60
     while True:
         trackers = {
-            entity_id: state
-            for entity_id, state in (await hass_client.states()).items()
-            if entity_id.startswith("device_tracker.")
+            tracker_id: state
+            for tracker_id, state in (await hass_client.states()).items()
+            if tracker_id.startswith("device_tracker.")
             and state["attributes"].get("latitude") is not None
         }
-        if trackers:
+        if entity_id in trackers:
             break
         assert time.monotonic() < deadline, "no device tracker with a position"
         await asyncio.sleep(0.5)
-    ((entity_id, tracker),) = trackers.items()
-    assert entity_id == f"device_tracker.{object_id('soil-sensor')}"
+    tracker = trackers[entity_id]
+    assert "device_tracker.rooftop_gateway" in trackers
+    assert "device_tracker.spare_gateway" not in trackers
     assert tracker["attributes"]["source_type"] == "gps"
     assert (tracker["attributes"]["latitude"], tracker["attributes"]["longitude"]) == (
         52.0907,

@@ -31,7 +31,12 @@ from .const import (
     RELAXED_SCAN_INTERVAL,
 )
 from .end_devices import is_end_device
-from .identifiers import account_id, gateway_id_of, gateway_identifier
+from .identifiers import (
+    account_id,
+    account_identifier,
+    gateway_id_of,
+    gateway_identifier,
+)
 from .store import GatewayData, GatewayStore
 from .tts import (
     ConnectionState,
@@ -310,6 +315,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             (DOMAIN, self.device_identifier(gateway_id))
             for gateway_id in (*data, *pending)
         }
+        wanted.add((DOMAIN, account_identifier(account_id(self.config_entry))))
         for device in dr.async_entries_for_config_entry(registry, entry_id):
             if not device.identifiers & wanted and not is_end_device(
                 account_id(self.config_entry), device

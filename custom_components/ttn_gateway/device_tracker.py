@@ -1,4 +1,7 @@
-"""Where end devices are: a GPS tracker per device whose uplinks give a position.
+"""Where gateways and end devices are: GPS trackers on Home Assistant's map.
+
+Gateways get theirs from the gateway list (``gateway_tracker``). An end
+device gets a tracker per device whose uplinks give a position.
 
 A device gets its tracker with the first uplink that gives coordinates (a
 Cayenne LPP GPS record, payload formatter fields latitude and longitude, or
@@ -30,6 +33,7 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from .end_device_entities import EndDeviceEntity, async_add_end_device_entities
 from .end_devices import EndDevice, EndDeviceManager
 from .end_devices.registry import LOCATION_KEY
+from .gateway_tracker import async_add_gateway_trackers
 from .runtime import TTSConfigEntry
 from .store import GatewayStore
 
@@ -94,7 +98,8 @@ async def async_setup_entry(
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the trackers of end devices that gave a position."""
+    """Set up the trackers of gateways and end devices that have a position."""
+    async_add_gateway_trackers(hass, entry, async_add_entities)
     async_add_end_device_entities(
         hass, entry, Platform.DEVICE_TRACKER, async_add_entities, _tracker_entity
     )

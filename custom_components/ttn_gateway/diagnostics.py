@@ -16,7 +16,8 @@ from .end_devices.direct import DirectConnection
 from .end_devices.intake import MAX_ENTITIES_PER_DEVICE
 from .runtime import TTSConfigEntry
 
-TO_REDACT = {CONF_API_KEY, "remote_ip", "ip"}
+# Gateways' antenna coordinates place someone's home: never in a download.
+TO_REDACT = {CONF_API_KEY, "remote_ip", "ip", "latitude", "longitude", "altitude"}
 
 
 def _without_owner(text: str | None, owner: str) -> str | None:

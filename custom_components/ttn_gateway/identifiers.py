@@ -4,6 +4,7 @@ They are made from stable identities of The Things Stack, not from the
 config entry id, so that removing and re-adding an account brings back the
 same entities with their history and customisations:
 
+- the account's own device: ``{owner@server}/account``
 - gateway device: ``{owner@server}/gateway/{gateway_id}``
 - end device: ``{owner@server}/device/{application_id}/{device_id}``
 - entity: ``{device identifier}/{key}``
@@ -19,6 +20,7 @@ import re
 
 from homeassistant.config_entries import ConfigEntry
 
+_ACCOUNT = "account"
 _GATEWAY = "gateway"
 _DEVICE = "device"
 
@@ -29,6 +31,11 @@ def account_id(entry: ConfigEntry) -> str:
     Every entry the config flow makes has one; the entry id stands in otherwise.
     """
     return entry.unique_id or entry.entry_id
+
+
+def account_identifier(account: str) -> str:
+    """Device identifier of the account itself (its fleet sensors)."""
+    return f"{account}/{_ACCOUNT}"
 
 
 def gateway_identifier(account: str, gateway_id: str) -> str:

@@ -34,6 +34,7 @@ from .end_devices import device_key_text
 from .end_devices.heard import HeardIndex
 from .end_devices.state import DeviceKey
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .fleet import async_add_fleet_entities
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .store import GatewayData
 from .tts import ConnectionState, GatewayConnectionStats
@@ -240,7 +241,8 @@ async def async_setup_entry(
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the sensors of every monitored gateway and end device."""
+    """Set up the sensors of the account, every monitored gateway and end device."""
+    async_add_fleet_entities(hass, entry, async_add_entities)
     sensors = SENSORS
     # End devices are heard through applications; the entry reloads when one
     # is added or the last one removed.

@@ -798,6 +798,15 @@ class Simulator:
             if _field(item, "ids", "gateway_id") == gateway_id:
                 self.gateways[index] = gateway.record()
 
+    def move(self, gateway_id: str, latitude: float | None, longitude: float) -> None:
+        """Set (or, with no latitude, remove) a gateway's antenna location."""
+        gateway = self.live(gateway_id)
+        gateway.latitude, gateway.longitude = latitude, longitude
+        gateway.updated_at = self.clock()
+        for index, item in enumerate(self.gateways):
+            if _field(item, "ids", "gateway_id") == gateway_id:
+                self.gateways[index] = gateway.record()
+
     def pause_devices(self, paused: bool = True) -> None:
         """Stop the end devices sending, or let them send again."""
         self.devices_paused = paused

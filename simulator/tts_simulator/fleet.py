@@ -118,9 +118,12 @@ class SimGateway:
     model_id: str = ""
     hardware_version: str = ""
     firmware_version: str = ""
-    latitude: float = 52.37403
+    # Where its antenna is; None: no location set in the registry.
+    latitude: float | None = 52.37403
     longitude: float = 4.88969
     altitude: int = 12
+    # The location comes from the gateway's GPS, through its status messages.
+    update_location_from_status: bool = False
     remote_ip: str = "203.0.113.17"
     server_address: str = "eu1.cloud.thethings.network"
     status_public: bool = False
@@ -175,18 +178,25 @@ class SimGateway:
         item["gateway_server_address"] = self.server_address
         item["frequency_plan_id"] = "EU_863_870_TTN"
         item["frequency_plan_ids"] = ["EU_863_870_TTN"]
-        item["antennas"] = [
-            {
-                "gain": 3,
-                "location": {
-                    "latitude": self.latitude,
-                    "longitude": self.longitude,
-                    "altitude": self.altitude,
-                    "source": "SOURCE_REGISTRY",
-                },
-                "placement": "OUTDOOR",
+        # GatewayAntenna{gain, location, placement} (lorawan-stack
+        # api/ttn/lorawan/v3/gateway.proto); the Location message
+        # (metadata.proto) is omitted when none is set. With
+        # update_location_from_status the Gateway Server writes the status's
+        # location into antennas[0] as SOURCE_GPS (pkg/gatewayserver/
+        # gatewayserver.go handleLocationUpdates).
+        antenna: dict[str, Any] = {"gain": 3, "placement": "OUTDOOR"}
+        if self.latitude is not None:
+            antenna["location"] = {
+                "latitude": self.latitude,
+                "longitude": self.longitude,
+                "altitude": self.altitude,
+                "source": "SOURCE_GPS"
+                if self.update_location_from_status
+                else "SOURCE_REGISTRY",
             }
-        ]
+        item["antennas"] = [antenna]
+        if self.update_location_from_status:
+            item["update_location_from_status"] = True
         if self.status_public:
             item["status_public"] = True
         if self.location_public:
@@ -309,7 +319,7 @@ class SimGateway:
         if self.temperature is not None:
             metrics["temp"] = self.temperature
         metrics["lpps"] = 0
-        return {
+        status: dict[str, Any] = {
             "time": tts_json.timestamp(math.floor(status_at)),
             "versions": {
                 "ttn-lw-gateway-server": TTS_VERSION,
@@ -317,17 +327,21 @@ class SimGateway:
                 "dsp": "31",
                 "hal": "5.0.1",
             },
-            "antenna_locations": [
+        }
+        if self.latitude is not None:
+            # The stat's lati/long/alti (pkg/ttnpb/udp/translation.go); a
+            # gateway without coordinates sends none.
+            status["antenna_locations"] = [
                 {
                     "latitude": self.latitude,
                     "longitude": self.longitude,
                     "altitude": self.altitude,
                     "source": "SOURCE_GPS",
                 }
-            ],
-            "ip": [self.remote_ip],
-            "metrics": metrics,
-        }
+            ]
+        status["ip"] = [self.remote_ip]
+        status["metrics"] = metrics
+        return status
 
     def _sub_bands(self, downlinks: int, now: float) -> list[dict[str, Any]]:
         # Duty-cycle use over the last hour: RX1 downlinks in the 868.0-868.6
@@ -414,7 +428,8 @@ def make_fleet(
 
     The first five are named and cover every case (connected UDP, connected
     Basics Station, quiet, disconnected two hours ago, never connected); the
-    rest are mostly connected, some Basics Station, a few offline.
+    rest are mostly connected, some Basics Station, a few offline. Every
+    gateway but the spare one has an antenna location near Amsterdam.
     """
     rng = random.Random(seed)
     gateways: list[SimGateway] = []
@@ -451,10 +466,15 @@ def make_fleet(
             remote_ip=f"198.51.100.{index % 250 + 1}",
             server_address=server_address or "eu1.cloud.thethings.network",
             status_public=index == 0,
+            # Only the rooftop gateway's location is public; the spare gateway
+            # has none set; the barn gateway's comes from its GPS.
             location_public=index == 0,
+            update_location_from_status=gateway_id == "barn-gateway",
             uplink_interval=rng.choice((10.0, 15.0, 20.0, 30.0)),
             temperature=temp,
         )
+        if gateway_id == "spare-gateway":
+            gateway.latitude = None
         if state is not GatewayState.NEVER_CONNECTED:
             # Connected for a few hours to a few days, so counters are not 0.
             gateway.connect(now - rng.uniform(3 * 3600, 3 * 86400))

@@ -23,6 +23,8 @@ a response asks for (wait, hang, drop the connection, stream events).
 - ``POST /sim/stream/garbage`` with ``{"kind": "malformed|huge-counter|nested|binary"}``:
   a line that is no event, on every open stream
 - ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
+- ``POST /sim/gateways/{id}/move`` with ``{"latitude": 52.1, "longitude": 4.3}``
+  (``{}``: no location)
 - ``POST /sim/devices/pause|resume``: end devices stop sending, or send again
 - ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|cut|malformed",
   "endpoint": "*|auth_info|gateways|batch|single|events", "times": 1,
@@ -40,6 +42,7 @@ import contextlib
 from http import HTTPStatus
 import json
 import logging
+import math
 from typing import Any, Final
 
 from aiohttp import web
@@ -69,6 +72,7 @@ GATEWAY_ACTIONS: Final = (
     "forbid",
     "allow",
     "rename",
+    "move",
     "reconnect",
     "lag",
     "refuse-events",
@@ -254,6 +258,19 @@ async def _gateway_action(request: web.Request) -> web.Response:
         )
     elif action in ("refuse-events", "allow-events"):
         simulator.set_events_refused(gateway_id, action == "refuse-events")
+    elif action == "move":
+        body = await _body(request)
+        latitude, longitude = body.get("latitude"), body.get("longitude", 0.0)
+        if not all(
+            value is None or (isinstance(value, int | float) and math.isfinite(value))
+            for value in (latitude, longitude)
+        ):
+            raise web.HTTPBadRequest(text="latitude and longitude are numbers")
+        simulator.move(
+            gateway_id,
+            None if latitude is None else float(latitude),
+            float(longitude or 0.0),
+        )
     else:
         name = str((await request.json()).get("name") or gateway_id)
         simulator.rename(gateway_id, name)

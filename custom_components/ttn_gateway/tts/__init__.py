@@ -3,6 +3,7 @@
 This package has no Home Assistant imports; it takes an injected aiohttp session.
 """
 
+from .antennas import AntennaLocation
 from .client import BATCH_SIZE, STREAM_IDLE_TIMEOUT_SECONDS, TTSClient
 from .errors import (
     TTSAuthenticationError,
@@ -35,6 +36,7 @@ __all__ = [
     "BATCH_SIZE",
     "STREAM_IDLE_TIMEOUT_SECONDS",
     "TTN_CLUSTERS",
+    "AntennaLocation",
     "AuthInfo",
     "ConnectionState",
     "EventName",

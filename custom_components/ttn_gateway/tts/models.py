@@ -20,6 +20,8 @@ import re
 from types import MappingProxyType
 from typing import Any
 
+from .antennas import AntennaLocation
+
 _TIMESTAMP = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?"
     r"(Z|z|[+-]\d{2}:\d{2})$"
@@ -152,6 +154,8 @@ class Gateway:
     frequency_plan_ids: tuple[str, ...] = ()
     status_public: bool = False
     location_public: bool = False
+    # Where its antenna is, when the listing shows it (see antennas.py).
+    location: AntennaLocation | None = None
 
     @classmethod
     def from_json(cls, data: object) -> Gateway | None:
@@ -174,6 +178,7 @@ class Gateway:
             ),
             status_public=raw.get("status_public") is True,
             location_public=raw.get("location_public") is True,
+            location=AntennaLocation.from_antennas(raw.get("antennas")),
         )
 
 
