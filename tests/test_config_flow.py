@@ -1401,6 +1401,7 @@ async def test_decoder_options_one_device_at_a_time(
     decoder = result["data_schema"].schema[_field(result, "decoder")]
     assert decoder.config["options"] == [
         "auto",
+        "normalized",
         "feather_m0",
         "cayenne_lpp",
         "payload_formatter",
