@@ -27,7 +27,13 @@ from homeassistant.helpers.event import async_call_later, async_track_point_in_u
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
+from .end_device_coverage import (
+    COVERAGE_SENSORS,
+    END_DEVICES_ONLY_HERE,
+    GatewayOnlyHereSensor,
+)
 from .end_device_entities import async_add_end_device_entities
+from .end_device_fair_use import FAIR_USE_SENSORS
 from .end_devices import device_key_text
 from .end_devices.heard import HeardIndex
 from .end_devices.state import DeviceKey
@@ -237,7 +243,16 @@ async def async_setup_entry(
 ) -> None:
     """Set up the sensors of every monitored gateway and end device."""
     async_add_gateway_entities(entry, async_add_entities, SENSORS, _gateway_sensor)
-    async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
+    async_add_gateway_entities(
+        entry, async_add_entities, (END_DEVICES_ONLY_HERE,), GatewayOnlyHereSensor
+    )
+    async_add_end_device_entities(
+        hass,
+        entry,
+        Platform.SENSOR,
+        async_add_entities,
+        by_key=COVERAGE_SENSORS | FAIR_USE_SENSORS,
+    )
 
 
 def _gateway_sensor(

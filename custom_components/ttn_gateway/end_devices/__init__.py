@@ -45,7 +45,12 @@ from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
 from ..tts import Right, TTSClient, TTSError, TTSServer
 from ..tts.client import END_DEVICE_LIST_MAX
-from ..tts.downlink import Downlink, downlink_request_json, parse_downlink_event
+from ..tts.downlink import (
+    Downlink,
+    DownlinkStatus,
+    downlink_request_json,
+    parse_downlink_event,
+)
 from ..tts.models import EndDeviceInfo
 from ..tts.uplink import UplinkError
 from .applications import ApplicationConfig, application_configs, subentry_for
@@ -60,6 +65,7 @@ from .intake import (
     MessageCounters,
 )
 from .registry import (
+    FAIR_USE_ENTITY_KEYS,
     LAST_DOWNLINK_KEY,
     STATIC_ENTITY_KEYS,
     async_load_known_devices,
@@ -202,6 +208,11 @@ class EndDeviceManager:
         config = self.application_of(key)
         return None if config is None else config.subentry_id
 
+    @property
+    def fair_use_applies(self) -> bool:
+        """Whether The Things Network's Fair Use Policy applies (its servers only)."""
+        return self.server.is_the_things_network
+
     def receiving_for(self, device: EndDevice) -> bool:
         """Whether the device's uplinks can arrive (its source is up)."""
         if (subentry_id := self.subentry_of(device.key)) is None:
@@ -252,6 +263,9 @@ class EndDeviceManager:
         )
         for platform, entity_key in STATIC_ENTITY_KEYS:
             device.wanted[platform].add(entity_key)
+        if self.fair_use_applies:
+            for platform, entity_key in FAIR_USE_ENTITY_KEYS:
+                device.wanted[platform].add(entity_key)
         self.devices[key] = device
         return device
 
@@ -411,6 +425,13 @@ class EndDeviceManager:
         if device is None:
             self.counters.ignored += 1
             return
+        if event.status is DownlinkStatus.SENT:
+            now = dt_util.utcnow()
+            self.intake.fair_use.add_downlink(
+                device.key,
+                (event.f_cnt, event.received_at),
+                min(event.received_at or now, now),
+            )
         last = device.last_downlink
         if (
             last is not None

@@ -23,6 +23,8 @@ from homeassistant.util.json import json_loads
 from ..const import LOGGER
 from ..decoders import DecodeError, Decoder, decode
 from ..tts.uplink import Uplink, UplinkError, parse_application_up
+from .airtime import FairUse
+from .coverage import CoverageIndex
 from .heard import HeardIndex
 from .registry import BATTERY_KEY, LOCATION_KEY, device_key_text
 from .state import DeviceKey, EndDevice
@@ -95,6 +97,8 @@ class Intake:
         self._console_base = console_base
         self.counters = MessageCounters()
         self.heard = HeardIndex()
+        self.coverage = CoverageIndex()
+        self.fair_use = FairUse()
         # Caps exceeded since the last call of take_cap_hits.
         self._cap_hits: set[Cap] = set()
 
@@ -163,6 +167,8 @@ class Intake:
             return None
         elif device.is_older(uplink, now):
             self.counters.older += 1
+            # Late, yet it was sent: it used airtime and proves coverage.
+            self._account(device, uplink, now)
             return None
         self.counters.uplinks += 1
         self._apply(device, uplink, now)
@@ -209,7 +215,14 @@ class Intake:
         if device.location is not None:
             self._want(device, Platform.DEVICE_TRACKER, LOCATION_KEY)
         self.heard.record(uplink, device.key, min(device.received(uplink, now), now))
+        self._account(device, uplink, now)
         self._update_info(device, uplink)
+
+    def _account(self, device: EndDevice, uplink: Uplink, now: datetime) -> None:
+        """The gateways that heard an uplink, and the airtime it used."""
+        when = min(device.received(uplink, now), now)
+        self.coverage.record(uplink, device.key, when)
+        self.fair_use.add_uplink(device.key, uplink.consumed_airtime, when)
 
     def _want(self, device: EndDevice, platform: Platform, key: str) -> None:
         """Add an entity the uplink gave a value for, within the entity cap."""

@@ -42,7 +42,15 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "airtime"),
     (Platform.SENSOR, "last_seen"),
     (Platform.SENSOR, "best_gateway"),
+    (Platform.SENSOR, "gateways_in_reach"),
     (Platform.BINARY_SENSOR, "online"),
+    (Platform.BINARY_SENSOR, "no_fallback_gateway"),
+)
+# Fair Use Policy figures: only for devices on The Things Network.
+FAIR_USE_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
+    (Platform.SENSOR, "airtime_today"),
+    (Platform.SENSOR, "downlinks_today"),
+    (Platform.BINARY_SENSOR, "fair_use_exceeded"),
 )
 # The sensor of a device's latest downlink, made with its first downlink.
 LAST_DOWNLINK_KEY = "last_downlink"
@@ -56,7 +64,7 @@ LATER_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, BATTERY_KEY),
     (Platform.DEVICE_TRACKER, LOCATION_KEY),
 )
-_KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *LATER_ENTITY_KEYS))
+_KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *FAIR_USE_ENTITY_KEYS, *LATER_ENTITY_KEYS))
 
 
 def end_device_key(account: str, device: dr.DeviceEntry) -> DeviceKey | None:
