@@ -602,6 +602,11 @@ def end_device_diagnostics(manager: EndDeviceManager) -> dict[str, Any]:
         "devices": {
             device_key_text(key): {
                 "decoder": str(device.decoder),
+                "decoder_used": None
+                if device.decoder_used is None
+                else str(device.decoder_used),
+                "formatter_warnings": list(device.warnings),
+                "formatter_failed": device.formatter_failed,
                 "last_seen": device.last_seen,
                 "uplink_interval_seconds": device.uplink_interval,
                 "silence_threshold_seconds": manager.silence_threshold(

@@ -21,18 +21,20 @@ from homeassistant.const import Platform
 from homeassistant.util.json import json_loads
 
 from ..const import LOGGER
-from ..decoders import DecodeError, Decoder, decode
+from ..decoders import BATTERY_PERCENT, DecodeError, Decoder, Readings, decode_uplink
 from ..tts.uplink import Uplink, UplinkError, parse_application_up
 from .airtime import FairUse
 from .coverage import CoverageIndex
 from .heard import HeardIndex
-from .registry import BATTERY_KEY, LOCATION_KEY, device_key_text
+from .registry import BATTERY_KEY, DECODER_KEY, LOCATION_KEY, device_key_text
 from .state import DeviceKey, EndDevice
 
 # An ApplicationUp is a few kB; anything larger is not a TTS uplink.
 MAX_MESSAGE_BYTES = 64 * 1024
 # Entities of one device, radio figures and online sensor included.
 MAX_ENTITIES_PER_DEVICE = 64
+# Decoders that read TTS's formatter output.
+_FORMATTER_DECODERS = (Decoder.NORMALIZED, Decoder.PAYLOAD_FORMATTER)
 
 
 class Cap(StrEnum):
@@ -174,13 +176,31 @@ class Intake:
         self._apply(device, uplink, now)
         return device
 
-    def _apply(self, device: EndDevice, uplink: Uplink, now: datetime) -> None:
+    def _decode(self, device: EndDevice, uplink: Uplink) -> Readings:
+        """The uplink's readings; the previous ones when its formatter failed."""
+        device.warnings = uplink.warnings
+        device.formatter_failed = (
+            device.decoder_used in _FORMATTER_DECODERS
+            and device.decoder in (Decoder.AUTO, *_FORMATTER_DECODERS)
+            and bool(uplink.frm_payload)
+            and uplink.decoded_payload is None
+            and uplink.normalized_payload is None
+        )
+        if device.formatter_failed:
+            LOGGER.debug(
+                "Uplink %s of %s has no formatter output; keeping its readings",
+                uplink.f_cnt,
+                device_key_text(device.key),
+            )
+            return dict(device.readings)
         try:
-            readings = decode(
+            decoded = decode_uplink(
                 device.decoder,
                 uplink.f_port,
                 uplink.frm_payload,
                 uplink.decoded_payload,
+                uplink.normalized_payload,
+                battery_percent=BATTERY_PERCENT.key in device.wanted[Platform.SENSOR],
             )
         except DecodeError as err:
             self.counters.undecodable += 1
@@ -191,7 +211,14 @@ class Intake:
                 device.decoder,
                 err,
             )
-            readings = {}
+            device.decoder_used = None
+            return {}
+        device.decoder_used = decoded.decoder
+        return decoded.readings
+
+    def _apply(self, device: EndDevice, uplink: Uplink, now: datetime) -> None:
+        readings = self._decode(device, uplink)
+        self._want(device, Platform.SENSOR, DECODER_KEY)
         for reading_key in list(readings):
             reading = readings[reading_key]
             platform = (
