@@ -2,10 +2,12 @@
 
 The Things Network's Fair Use Policy allows each device 30 seconds of uplink
 airtime and 10 downlinks per 24 hours
-(https://www.thethingsnetwork.org/docs/lorawan/duty-cycle/#fair-use-policy).
-The figures count from 00:00 UTC, the day The Things Network's own Console
-counts by, so they reset at UTC midnight; an uplink or downlink of an earlier
-day that arrives late does not count towards today.
+(https://www.thethingsnetwork.org/docs/lorawan/duty-cycle/; the forum's
+"Fair Use Policy explained", t/1300). The figures count per UTC day (from
+00:00 UTC, not a sliding 24 hours: a day one can name, and no per-uplink
+history to keep), so they reset at UTC midnight; an uplink or downlink of an
+earlier day that arrives late does not count towards today. Downlinks are the
+``down/sent`` events TTS reports to the application.
 """
 
 from __future__ import annotations
