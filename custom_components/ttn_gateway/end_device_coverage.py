@@ -199,6 +199,8 @@ class NoFallbackGatewayBinarySensor(_EndDeviceCoverageEntity, BinarySensorEntity
 class GatewayOnlyHereSensor(GatewayEntity, SensorEntity):
     """How many end devices no other own gateway heard in the last 24 hours."""
 
+    entity_description: GatewayOnlyHereEntityDescription
+
     _count: int = 0
     _names: tuple[str, ...] = ()
 
@@ -206,7 +208,7 @@ class GatewayOnlyHereSensor(GatewayEntity, SensorEntity):
         self,
         runtime: TTSRuntimeData,
         gateway_id: str,
-        description: GatewayEntityDescription,
+        description: GatewayOnlyHereEntityDescription,
     ) -> None:
         """Initialise for a monitored gateway."""
         super().__init__(runtime, gateway_id, description)

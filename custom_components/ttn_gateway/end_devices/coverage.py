@@ -67,11 +67,12 @@ class CoverageIndex:
 
     def record(self, uplink: Uplink, device: DeviceKey, when: datetime) -> None:
         """Every gateway in the uplink's metadata heard the device at when."""
-        heard = {
-            PACKET_BROKER if rx.via_packet_broker else rx.gateway_id: when
-            for rx in uplink.rx_metadata
-            if rx.via_packet_broker or rx.gateway_id is not None
-        }
+        heard: dict[str, datetime] = {}
+        for rx in uplink.rx_metadata:
+            if rx.via_packet_broker:
+                heard[PACKET_BROKER] = when
+            elif rx.gateway_id is not None:
+                heard[rx.gateway_id] = when
         self._take(device, heard)
 
     def restore(self, device: DeviceKey, heard: dict[str, datetime]) -> None:
