@@ -50,7 +50,8 @@ from custom_components.ttn_gateway.tts import (
     TTSNotFoundError,
     TTSPermissionError,
 )
-from custom_components.ttn_gateway.tts.models import Application, EndDeviceInfo
+from custom_components.ttn_gateway.tts.client import EndDeviceListing
+from custom_components.ttn_gateway.tts.models import Application
 from custom_components.ttn_gateway.tts.mqtt import MqttConnectionInfo
 
 from .fake_app_mqtt import FakeAppMqtt, serving
@@ -128,9 +129,9 @@ class FakeApplicationAPI:
 
     async def list_end_devices(
         self, client: TTSClient, application_id: str
-    ) -> list[EndDeviceInfo]:
+    ) -> EndDeviceListing:
         self._log(client)
-        return []
+        return EndDeviceListing([], complete=True)
 
     async def get_mqtt_connection_info(
         self, client: TTSClient, application_id: str
@@ -157,7 +158,7 @@ def app_api() -> Iterator[FakeApplicationAPI]:
 
     async def list_end_devices(
         client: TTSClient, application_id: str
-    ) -> list[EndDeviceInfo]:
+    ) -> EndDeviceListing:
         return await api.list_end_devices(client, application_id)
 
     async def get_mqtt_connection_info(

@@ -1,4 +1,7 @@
-"""Tests of the TTS JSON models against recorded payloads."""
+"""Tests of the TTS JSON models against payloads in TTS's wire format.
+
+fixtures/README.md says where each payload comes from.
+"""
 
 from __future__ import annotations
 

@@ -139,6 +139,27 @@ class Action(StrEnum):
     CUT = "cut"  # send the status, headers and part of the body, then close
 
 
+class ReconnectOrder(StrEnum):
+    """The order a gateway's reconnect reaches the events stream in.
+
+    TTS ids every connection (``gs:conn:<ULID>``, lorawan-stack
+    ``pkg/gatewayserver/gatewayserver.go``, ``Connect``); how the superseded
+    connection's end and the new connection's events interleave depends on
+    which Gateway Server holds each.
+    """
+
+    # One server: ``Connect`` disconnects the gateway's connection and waits
+    # for its tasks (its disconnect and last stats) before the new connect.
+    ONE_SERVER = "one-server"
+    # A cluster: the new connection's connect and first stats, then another
+    # server's late end of the old one (an expired UDP connection).
+    CLUSTER = "cluster"
+    # As CLUSTER, with the new connection's first stats only after the end.
+    CLUSTER_STATS_AFTER_END = "cluster-stats-after-end"
+    # As CLUSTER, with the connect delivered after the old one's later end.
+    CLUSTER_CONNECT_AFTER_END = "cluster-connect-after-end"
+
+
 class FaultKind(StrEnum):
     """Injectable failures."""
 
@@ -490,6 +511,11 @@ class Simulator:
         self.devices: list[EndDevice] = []
         # Paused devices send nothing, as if switched off.
         self.devices_paused = False
+        # Fault switches of the device list (see _list_end_devices).
+        self.device_list_total = True
+        self.device_list_shifting = False
+        self.device_list_extra: list[Any] = []
+        self._device_list_shifted = 0
         self.application_id = application_id
         self.tenant = tenant
         self.application = SimApplication(
@@ -528,6 +554,13 @@ class Simulator:
         self._event_seq = 0
         # Events published later: (due time, event), e.g. late disconnects.
         self._deferred: list[tuple[float, dict[str, Any]]] = []
+        # Whether gs.gateway.connect carries the first stats (newer TTS hands
+        # them to registerGatewayConnect) or no data (observability.go).
+        self.connect_event_data = False
+        # Whether stats events carry the gs:conn id: updateConnStats publishes
+        # with the connection's context values (io.Server.FromRequestContext
+        # keeps them); False covers a TTS that drops them.
+        self.stats_carry_ids = True
         # Gateways the key has no right on at all: TTS refuses to stream them.
         self.events_refused: set[str] = set()
         self.subscriptions: list[EventSubscription] = []
@@ -565,73 +598,147 @@ class Simulator:
         if not gateway.connected:
             return
         gateway.disconnect(now)
-        self._gateway_event(
+        for event in self._connection_end(gateway, gateway.connection_id, now):
+            self.publish(event)
+
+    def _connection_end(
+        self,
+        gateway: SimGateway,
+        connection_id: str,
+        at: float,
+        error: tuple[str, str, str, int] = (
+            "pkg/gatewayserver/io/udp",
+            "connection_expired",
+            "connection expired",
+            2,  # errors.Define: Unknown (pkg/gatewayserver/io/udp)
+        ),
+    ) -> list[dict[str, Any]]:
+        """The end of a connection: its disconnect, then its last stats.
+
+        gatewayserver.go: handleUpstream publishes the disconnect with the
+        error that ended the connection as ErrorDetails (observability.go,
+        registerGatewayDisconnect); updateConnStats then publishes stats
+        with connected_at nil and disconnected_at.
+        """
+        namespace, name, message, code = error
+        disconnect = self._event_body(
             gateway,
             "gs.gateway.disconnect",
             {
                 "@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
-                "namespace": "pkg/gatewayserver/io/udp",
-                "name": "connection_expired",
-                "message_format": "connection expired",
+                "namespace": namespace,
+                "name": name,
+                "message_format": message,
                 "correlation_id": tts_json.correlation_id(self.rng),
-                "code": 2,
+                "code": code,
             },
-            now,
+            at,
+            STATUS_VISIBILITY,
+            connection_id,
         )
-        self._stats_event(gateway, now)
+        stats = {
+            "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
+            "disconnected_at": tts_json.timestamp(at),
+        }
+        return [disconnect, self._stats_body(gateway, stats, at, connection_id)]
 
     def connect(self, gateway_id: str) -> None:
         """The gateway (re)connects; TTS restarts its stats."""
         gateway, now = self.live(gateway_id), self.clock()
         if gateway.connected:
             return
-        self._open_connection(gateway, now)
+        for event in self._open_connection(gateway, now):
+            self.publish(event)
 
-    def _open_connection(self, gateway: SimGateway, now: float) -> None:
+    def _open_connection(self, gateway: SimGateway, now: float) -> list[dict[str, Any]]:
+        """A new connection: its connect, then its first stats.
+
+        gatewayserver.go, Connect: a new gs:conn id on the connection's
+        context; io.NewConnection takes connected_at, just before the connect
+        event. updateConnStats publishes the first stats right after.
+        """
         gateway.connect(now)
         gateway.connection_id = f"gs:conn:{tts_json.ulid(now, self.rng)}"
         gateway.quiet = False
         stats = gateway.connection_stats(now)
-        if isinstance(stats, dict):
+        if not isinstance(stats, dict):
+            return []
+        data: dict[str, Any] | None = None
+        if self.connect_event_data:
             data = {
                 "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
                 **{
                     key: stats[key]
                     for key in ("connected_at", "protocol", "gateway_remote_address")
+                    if key in stats
                 },
             }
-            self._gateway_event(gateway, "gs.gateway.connect", data, now)
-        self._stats_event(gateway, now)
+        at = now + 0.0003  # the event follows connected_at
+        connect = self._event_body(
+            gateway,
+            "gs.gateway.connect",
+            data,
+            at,
+            STATUS_VISIBILITY,
+            gateway.connection_id,
+        )
+        first = {
+            "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
+            **stats,
+        }
+        return [connect, self._stats_body(gateway, first, at, gateway.connection_id)]
 
-    def reconnect(self, gateway_id: str, late_disconnect: float = 5.0) -> None:
-        """The gateway opens a new connection before the old one is closed.
+    def reconnect(
+        self,
+        gateway_id: str,
+        late_disconnect: float = 5.0,
+        order: ReconnectOrder = ReconnectOrder.CLUSTER,
+    ) -> None:
+        """The gateway opens a new connection; the old one ends (`ReconnectOrder`).
 
-        As on a multi-instance cluster, the superseded connection's
-        disconnect event arrives ``late_disconnect`` seconds after the new
-        connection's connect event.
+        In the cluster orders the superseded connection's end comes
+        ``late_disconnect`` seconds after the new connection's connect.
         """
         gateway, now = self.live(gateway_id), self.clock()
         if not gateway.connected:
             self.connect(gateway_id)
             return
         old_connection = gateway.connection_id
-        self._open_connection(gateway, now)
-        at = now + late_disconnect
-        event = self._event_body(
-            gateway,
-            "gs.gateway.disconnect",
-            {
-                "@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
-                "namespace": "pkg/gatewayserver",
-                "name": "context_canceled",
-                "message_format": "context canceled",
-                "code": 1,
-            },
-            at,
-            STATUS_VISIBILITY,
-            old_connection,
-        )
-        self._deferred.append((at, event))
+        if order is ReconnectOrder.ONE_SERVER:
+            gateway.disconnect(now)
+            ended = self._connection_end(
+                gateway,
+                old_connection,
+                now,
+                (  # errNewConnection: errors.DefineAborted (gatewayserver.go)
+                    "pkg/gatewayserver",
+                    "new_connection",
+                    "new connection from same gateway",
+                    10,
+                ),
+            )
+            for event in [*ended, *self._open_connection(gateway, now + 0.001)]:
+                self.publish(event)
+            return
+        opened = self._open_connection(gateway, now)
+        end_at = now + late_disconnect
+        ended = self._connection_end(gateway, old_connection, end_at)
+        if not opened:  # the key may not read this gateway's status
+            self._deferred.extend((end_at, event) for event in ended)
+            return
+        connect, first_stats = opened
+        if order is ReconnectOrder.CLUSTER_CONNECT_AFTER_END:
+            self._deferred.extend((end_at, event) for event in ended)
+            self._deferred.append((end_at + 0.5, connect))
+            self._deferred.append((end_at + 0.5, first_stats))
+            return
+        self.publish(connect)
+        if order is ReconnectOrder.CLUSTER_STATS_AFTER_END:
+            self._deferred.extend((end_at, event) for event in ended)
+            self._deferred.append((end_at + 0.5, first_stats))
+            return
+        self.publish(first_stats)
+        self._deferred.extend((end_at, event) for event in ended)
 
     def publish_uplinks(self, count: int) -> None:
         """Publish ``count`` uplink events, round-robin over connected gateways."""
@@ -801,9 +908,8 @@ class Simulator:
         }
         if data is not None:
             event["data"] = data
-        event["correlation_ids"] = [
-            connection_id or f"gs:conn:{tts_json.ulid(now, self.rng)}"
-        ]
+        if connection_id:
+            event["correlation_ids"] = [connection_id]
         event["origin"] = ORIGIN
         event["context"] = TENANT_CONTEXT
         event["visibility"] = {"rights": list(visibility)}
@@ -817,7 +923,20 @@ class Simulator:
                 "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
                 **stats,
             }
-            self._gateway_event(gateway, "gs.gateway.connection.stats", data, now)
+            self.publish(self._stats_body(gateway, data, now, gateway.connection_id))
+
+    def _stats_body(
+        self, gateway: SimGateway, data: dict[str, Any], now: float, connection_id: str
+    ) -> dict[str, Any]:
+        """A gs.gateway.connection.stats event (gatewayserver.go, updateConnStats)."""
+        return self._event_body(
+            gateway,
+            "gs.gateway.connection.stats",
+            data,
+            now,
+            STATUS_VISIBILITY,
+            connection_id if self.stats_carry_ids else "",
+        )
 
     def _periodic_events(self, gateway: SimGateway, since: float, now: float) -> None:
         uplinks = gateway.uplinks.count(now, not gateway.quiet) - gateway.uplinks.count(
@@ -1153,6 +1272,23 @@ class Simulator:
     def _list_end_devices(
         self, request: Request, caller: _Caller, headers: dict[str, str]
     ) -> Response:
+        """``GET /applications/{id}/devices`` as the Identity Server answers it.
+
+        Ordered by device ID and cut with LIMIT and OFFSET, the total counted
+        on every request and sent as ``X-Total-Count``
+        (lorawan-stack ``pkg/identityserver/end_device_registry.go``
+        listEndDevices, ``bunstore/end_device_store.go`` listEndDevicesBy,
+        ``store/pagination.go``; the header is mapped by
+        ``pkg/rpcserver/rpcserver.go``). A page past the end is ``{}``.
+
+        Fault switches: ``device_list_total = False`` leaves the header out
+        (TTS always sets it; a proxy in front of a self-hosted server may
+        not pass it on). ``device_list_shifting`` answers as if the first
+        device was deleted before every other request and created again
+        before the next: offset pages of a list that changes while it is
+        read skip or repeat a device, and the total changes. ``device_list_extra`` items (any JSON value)
+        are listed first, as TTS never would: unreadable items.
+        """
         match = _DEVICES_PATH.fullmatch(request.path)
         application_id = unquote(match.group(1)) if match else ""
         if denied := self._application_access(
@@ -1160,7 +1296,7 @@ class Simulator:
         ):
             return denied
         created = tts_json.timestamp(self.clock() - 30 * 86400)
-        records = []
+        records: list[Any] = list(self.device_list_extra)
         for device in sorted(self.devices, key=lambda device: device.device_id):
             name, version_ids = DEVICE_NAMES.get(device.device_id, ("", {}))
             record: dict[str, Any] = {
@@ -1177,23 +1313,33 @@ class Simulator:
                 record["name"] = name
                 record["version_ids"] = version_ids
             records.append(record)
+        if self.device_list_shifting:
+            # The first device is gone at every other request.
+            records = records[self._device_list_shifted % 2 :]
+            self._device_list_shifted += 1
         try:
-            limit = max(1, int(request.query.get("limit", "1000")))
-            page = max(1, int(request.query.get("page", "1")))
+            # limit 0 (or none) is the default page size; page 0 is page 1.
+            limit = int(request.query.get("limit") or DEFAULT_PAGE_SIZE)
+            page = max(1, int(request.query.get("page") or 1))
         except ValueError:
             return self._error(self._validation("limit", "not a number"), headers)
+        if not 0 <= limit <= MAX_PAGE_SIZE:
+            return self._error(
+                self._validation("limit", "value must be less than or equal to 1000"),
+                headers,
+            )
+        limit = limit or DEFAULT_PAGE_SIZE
         fields = [f for f in request.query.get("field_mask", "").split(",") if f]
         items = [
             {**apply_field_mask(record, fields), "ids": record["ids"]}
-            if fields
+            if fields and isinstance(record, Mapping) and "ids" in record
             else record
             for record in records[(page - 1) * limit : page * limit]
         ]
-        return Response(
-            HTTPStatus.OK,
-            tts_json.dumps({"end_devices": items}),
-            {**headers, "X-Total-Count": str(len(records))},
-        )
+        if self.device_list_total:
+            headers = {**headers, "X-Total-Count": str(len(records))}
+        body = {"end_devices": items} if items else {}
+        return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
 
     def _push_downlink(
         self, request: Request, caller: _Caller, headers: dict[str, str]

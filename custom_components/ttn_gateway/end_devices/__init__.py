@@ -12,10 +12,9 @@ only when it changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timedelta
 from functools import partial
-import re
 from typing import Any
 
 from aiohttp import ClientSession
@@ -23,9 +22,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.json import json_bytes
 from homeassistant.util import dt as dt_util
-from homeassistant.util.json import json_loads
 
 from ..const import (
     CONF_DECODERS,
@@ -43,19 +40,13 @@ from ..const import (
 from ..decoders import Decoder, describe_reading
 from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
-from ..tts import Right, TTSClient, TTSError, TTSServer
-from ..tts.client import END_DEVICE_LIST_MAX
-from ..tts.downlink import (
-    Downlink,
-    DownlinkStatus,
-    downlink_request_json,
-    parse_downlink_event,
-)
+from ..tts import Right, TTSClient, TTSServer
+from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
-from ..tts.uplink import UplinkError
 from .applications import ApplicationConfig, application_configs, subentry_for
 from .catalogue import DeviceCatalogue
-from .direct import DirectConnection, NotConnectedError
+from .direct import DirectConnection
+from .downlinks import DownlinkNotSentError, async_send_downlinks
 from .intake import (
     MAX_ENTITIES_PER_DEVICE,
     MAX_MESSAGE_BYTES,
@@ -68,6 +59,7 @@ from .registry import (
     FAIR_USE_ENTITY_KEYS,
     LAST_DOWNLINK_KEY,
     STATIC_ENTITY_KEYS,
+    DeletedDevices,
     async_load_known_devices,
     async_remove_device,
     async_update_device,
@@ -79,19 +71,6 @@ from .state import DeviceKey, EndDevice, EndDeviceListener
 from .subscription import UplinkSubscription
 
 type UplinkSource = DirectConnection | UplinkSubscription
-
-# …/devices/<device-id>/down/<event>: a downlink's progress.
-_DOWNLINK_EVENT = re.compile(r"/devices/[^/]+/down/[a-z]+$")
-
-
-class DownlinkNotSentError(Exception):
-    """A downlink could not be queued; the translation key says why."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        """Say why, for the user."""
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 __all__ = [
@@ -150,16 +129,26 @@ class EndDeviceManager:
             options.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
         )
         self.devices: dict[DeviceKey, EndDevice] = {}
+        # Devices that have not sent (listed, or without a saved uplink):
+        # they give way to devices that send once the cap is reached.
+        self._silent: dict[DeviceKey, None] = {}
+        # Devices the user deleted: lists do not bring them back, an uplink does.
+        self._forgotten = DeletedDevices(hass, entry.entry_id)
+        # Listed devices not in Home Assistant (deleted by the user, or no
+        # room): their names and models for when they send.
+        self._listed_only: dict[DeviceKey, EndDeviceInfo] = {}
         self.silence_timers: KeyedTimers[DeviceKey] = KeyedTimers(hass)
         self.intake = Intake(
             IntakeSettings(
                 max_devices=self.max_devices,
                 applications=_allowed_applications(self.applications),
                 decoders=self.decoders,
+                source_of=self._source_of,
             ),
             self.devices,
             self._new_device,
             server.gateway_server_url,
+            self._make_room,
         )
         self.sources: dict[str, UplinkSource] = {}
         self.clients: dict[str, TTSClient] = {}
@@ -185,7 +174,7 @@ class EndDeviceManager:
             self.clients[config.subentry_id] = client
             if config.grants(Right.APPLICATION_DEVICES_READ):
                 self.catalogues[config.subentry_id] = DeviceCatalogue(
-                    hass, entry, config, client, self._async_apply_catalogue
+                    hass, entry, config, client, self
                 )
         self._adders: dict[Platform, EntityAdder] = {}
 
@@ -202,6 +191,11 @@ class EndDeviceManager:
     def application_of(self, key: DeviceKey) -> ApplicationConfig | None:
         """The application sub-entry a device belongs to."""
         return subentry_for(self.applications, key[0])
+
+    def _source_of(self, application_id: str) -> str | None:
+        """The sub-entry whose source an application's messages must come from."""
+        config = subentry_for(self.applications, application_id)
+        return None if config is None else config.subentry_id
 
     def subentry_of(self, key: DeviceKey) -> str | None:
         """The ID of the sub-entry a device belongs to."""
@@ -237,15 +231,20 @@ class EndDeviceManager:
 
     @callback
     def async_load_known_devices(self) -> None:
-        """Recreate the devices seen before from the registries (within the cap).
+        """Recreate the devices seen before from the registries, within the cap.
 
-        Devices of an application that no longer has a sub-entry are removed.
+        Devices of an application that no longer has a sub-entry are removed,
+        and so are those over the cap (the ones that sent least recently).
         """
 
-        def known(key: DeviceKey) -> EndDevice | None:
+        def known(key: DeviceKey, last_seen: datetime | None) -> EndDevice | None:
             if len(self.devices) >= self.max_devices:
                 return None
-            return self._new_device(key)
+            device = self._new_device(key)
+            device.restore(last_seen, None)
+            if last_seen is None:
+                self._silent[key] = None
+            return device
 
         async_load_known_devices(
             self.hass,
@@ -261,6 +260,9 @@ class EndDeviceManager:
             identifier=end_device_identifier(account_id(self.entry), key),
             decoder=self.decoders.get(device_key_text(key), Decoder.AUTO),
         )
+        self._forgotten.discard(key)
+        if (info := self._listed_only.pop(key, None)) is not None:
+            _take_listed(device, info)
         for platform, entity_key in STATIC_ENTITY_KEYS:
             device.wanted[platform].add(entity_key)
         if self.fair_use_applies:
@@ -293,6 +295,7 @@ class EndDeviceManager:
         """
         for issue in self._cap_issue_ids():
             ir.async_delete_issue(self.hass, DOMAIN, issue)
+        await self._forgotten.async_load()
         for source in self.sources.values():
             source.async_start()
         for catalogue in self.catalogues.values():
@@ -312,6 +315,8 @@ class EndDeviceManager:
         """Forget a device the user deleted, until it sends again."""
         if (key := self.key_of(device_entry)) is not None:
             self.devices.pop(key, None)
+            self._silent.pop(key, None)
+            self._forgotten.add(key)
             self.silence_timers.cancel(key)
 
     @callback
@@ -321,59 +326,75 @@ class EndDeviceManager:
             for listener in list(device.listeners):
                 listener.async_handle_device_update()
 
-    # -- Device lists ----------------------------------------------------------
+    # -- Device lists and the cap ------------------------------------------------
+
+    def listed_keys(self, application_id: str) -> set[DeviceKey]:
+        """The devices of an application known now."""
+        return {key for key in self.devices if key[0] == application_id}
 
     @callback
-    def _async_apply_catalogue(
-        self, config: ApplicationConfig, listed: list[EndDeviceInfo]
+    def async_apply_listing(
+        self, config: ApplicationConfig, listed: Collection[EndDeviceInfo]
     ) -> None:
-        """Take an application's complete device list from TTS.
+        """Take the devices of an application's list from TTS.
 
-        Listed devices appear (within the cap) with their TTS name and
-        model; renamed ones follow; known devices of the application that
-        are no longer listed were deleted in TTS and are removed.
+        Listed devices appear with their TTS name and model while there is
+        room under the cap (they give way to devices that send); renamed ones
+        follow. A device the user deleted stays away until it sends again.
         """
-        keys = set()
+        for key in [
+            key for key in self._listed_only if key[0] == config.application_id
+        ]:
+            del self._listed_only[key]
         for info in listed:
             key = (info.application_id, info.device_id)
             if config.application_id != info.application_id:
                 continue
-            keys.add(key)
             device = self.devices.get(key)
             if device is None:
-                if len(self.devices) >= self.max_devices:
-                    self.intake.note_device_cap()
+                if key in self._forgotten.keys or len(self.devices) >= self.max_devices:
+                    # It appears with its first uplink (if there is room).
+                    self._listed_only[key] = info
                     continue
                 device = self._new_device(key)
-            changed = device.tts_name != (info.name or None)
-            device.tts_name = info.name or None
-            if info.version_ids is not None and device.version_ids != info.version_ids:
-                device.version_ids = info.version_ids
-                changed = True
-            if changed:
-                device.info_changed = True
+                self._silent[key] = None
+            _take_listed(device, info)
             self._async_device_updated(device)
-        if self.intake.has_cap_hits:
-            self._raise_cap_issues()
-        if len(listed) >= END_DEVICE_LIST_MAX:
-            # The list may be cut short: a missing device need not be deleted.
-            return
-        for key in [
-            key
-            for key in self.devices
-            if key[0] == config.application_id and key not in keys
-        ]:
+
+    @callback
+    def async_remove_deleted(self, key: DeviceKey) -> None:
+        """Remove a device deleted in TTS, with its registry device."""
+        self._remove(key)
+
+    def _remove(self, key: DeviceKey) -> None:
+        self.devices.pop(key, None)
+        self._silent.pop(key, None)
+        self.silence_timers.cancel(key)
+        async_remove_device(
+            self.hass,
+            self.entry.entry_id,
+            end_device_identifier(account_id(self.entry), key),
+        )
+
+    def _make_room(self) -> bool:
+        """Room for a device that sends: a listed device that never sent goes."""
+        while self._silent:
+            key, _ = self._silent.popitem()
+            device = self.devices.get(key)
+            if device is None or device.last_seen is not None:
+                continue  # gone, or it has sent since
             LOGGER.info(
-                "End device %s was deleted in The Things Stack: removing it",
+                "End device %s, listed but silent, makes room for one that sends "
+                "(maximum end devices: %d)",
                 device_key_text(key),
+                self.max_devices,
             )
-            self.devices.pop(key)
-            self.silence_timers.cancel(key)
-            async_remove_device(
-                self.hass,
-                self.entry.entry_id,
-                end_device_identifier(account_id(self.entry), key),
+            self._remove(key)
+            self._listed_only[key] = EndDeviceInfo(
+                key[0], key[1], name=device.tts_name, version_ids=device.version_ids
             )
+            return True
+        return False
 
     # -- Downlinks -----------------------------------------------------------
 
@@ -382,70 +403,18 @@ class EndDeviceManager:
     ) -> None:
         """Queue downlinks for a device through its application.
 
-        Over the direct connection they are published on the application's
-        push or replace topic; otherwise they go through TTS's HTTP API.
         Raises DownlinkNotSentError with a translation key when impossible.
         """
         config = self.application_of(key)
-        if config is None or config.application_id is None:
-            raise DownlinkNotSentError("downlink_no_application")
-        if not config.grants(Right.APPLICATION_TRAFFIC_DOWN_WRITE):
-            raise DownlinkNotSentError("downlink_no_right")
-        source = self.sources[config.subentry_id]
-        if isinstance(source, DirectConnection):
-            topic = source.settings.downlink_topic(key[1], replace=replace)
-            payload = json_bytes(downlink_request_json(downlinks))
-            try:
-                await source.async_publish(topic, payload)
-            except NotConnectedError as err:
-                raise DownlinkNotSentError("downlink_not_connected") from err
-            return
-        client = self.clients.get(config.subentry_id)
-        if client is None:  # pragma: no cover - an application ID has a key
-            raise DownlinkNotSentError("downlink_no_application")
-        try:
-            await client.push_downlinks(key[0], key[1], downlinks, replace=replace)
-        except TTSError as err:
-            LOGGER.debug("Downlink to %s failed: %s", device_key_text(key), err)
-            raise DownlinkNotSentError("downlink_failed", str(err)) from err
-
-    def _async_handle_downlink_event(self, topic: str, payload: bytes) -> None:
-        """A downlink was queued, sent, acknowledged or failed."""
-        try:
-            event = parse_downlink_event(json_loads(payload))
-        except (UplinkError, ValueError) as err:
-            self.counters.dropped += 1
-            self.counters.drop_reasons["downlink event"] += 1
-            LOGGER.debug("Dropped the message on %.200s: %s", topic, err)
-            return
-        if event is None:
-            self.counters.ignored += 1
-            return
-        device = self.devices.get((event.application_id, event.device_id))
-        if device is None:
-            self.counters.ignored += 1
-            return
-        if event.status is DownlinkStatus.SENT:
-            now = dt_util.utcnow()
-            self.intake.fair_use.add_downlink(
-                device.key,
-                (event.f_cnt, event.received_at),
-                min(event.received_at or now, now),
-            )
-        last = device.last_downlink
-        if (
-            last is not None
-            and last.received_at is not None
-            and event.received_at is not None
-            and event.received_at < last.received_at
-        ):
-            # Newest wins: a late "queued" must not hide the "sent" after it.
-            self.counters.older += 1
-            return
-        device.last_downlink = event
-        if any(device.created.values()):
-            device.wanted[Platform.SENSOR].add(LAST_DOWNLINK_KEY)
-        self._async_device_updated(device)
+        subentry_id = None if config is None else config.subentry_id
+        await async_send_downlinks(
+            config,
+            self.sources.get(subentry_id or ""),
+            self.clients.get(subentry_id or ""),
+            key,
+            downlinks,
+            replace=replace,
+        )
 
     # -- Messages ------------------------------------------------------------
 
@@ -453,12 +422,11 @@ class EndDeviceManager:
     def _async_handle_message(
         self, config: ApplicationConfig, topic: str, payload: bytes
     ) -> None:
-        """Take one MQTT message of an application; never raises."""
+        """Take one MQTT message from an application's source; never raises."""
         try:
-            if _DOWNLINK_EVENT.search(topic):
-                self._async_handle_downlink_event(topic, payload)
-                return
-            device = self.intake.take(topic, payload, dt_util.utcnow())
+            device = self.intake.take(
+                topic, payload, dt_util.utcnow(), config.subentry_id
+            )
             if self.intake.has_cap_hits:
                 self._raise_cap_issues()
             if device is not None:
@@ -517,6 +485,17 @@ class EndDeviceManager:
 REDACTED = "**REDACTED**"
 
 
+def _take_listed(device: EndDevice, info: EndDeviceInfo) -> None:
+    """A device's name and model as the application's list gives them."""
+    changed = device.tts_name != (info.name or None)
+    device.tts_name = info.name or None
+    if info.version_ids is not None and device.version_ids != info.version_ids:
+        device.version_ids = info.version_ids
+        changed = True
+    if changed:
+        device.info_changed = True
+
+
 def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
     """The applications whose uplinks are taken; empty for all."""
     allowed: set[str] = set()
@@ -561,9 +540,18 @@ def _application_diagnostics(
         )
     else:
         details.update(topic=source.topic, applications=sorted(config.applications))
+    details["messages_for_other_sources"] = {
+        application_id: count
+        for (source, application_id), count in sorted(
+            manager.counters.other_source.items()
+        )
+        if source == config.subentry_id
+    }
     if (catalogue := manager.catalogues.get(config.subentry_id)) is not None:
         details.update(
-            devices_listed=catalogue.listed, device_list_error=catalogue.last_error
+            devices_listed=catalogue.listed,
+            device_list_complete=catalogue.complete,
+            device_list_error=catalogue.last_error,
         )
     return details
 

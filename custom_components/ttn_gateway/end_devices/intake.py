@@ -1,12 +1,14 @@
 """Message intake: validation, caps, de-duplication and decoder dispatch.
 
-``Intake.take`` turns one MQTT message into a device update, or drops it
-and counts why. It runs no Home Assistant machinery (the manager does that
-with what it returns), so it can be fuzzed directly. Whatever the message,
-what it can create is bounded: a message is at most 64 KiB, the topic's
-application and device IDs must be the message's own, the application must
-be allowed, at most ``max_devices`` devices and 64 entities per device are
-created, and every string that reaches a registry is cut to a sane length.
+``Intake.take`` turns one MQTT message, an uplink or a downlink event, into
+a device update, or drops it and counts why. It runs no Home Assistant
+machinery (the manager does that with what it returns), so it can be fuzzed
+directly. Whatever the message, what it can create is bounded: a message is
+at most 64 KiB, the topic's application and device IDs must be the
+message's own, the application must be allowed and arrive from the source
+its sub-entry chose, at most ``max_devices`` devices and 64 entities per
+device are created, and every string that reaches a registry is cut to a
+sane length.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from homeassistant.util.json import json_loads
 
 from ..const import LOGGER
 from ..decoders import BATTERY_PERCENT, DecodeError, Decoder, Readings, decode_uplink
+from ..tts.downlink import DownlinkStatus, parse_downlink_event
 from ..tts.uplink import Uplink, UplinkError, parse_application_up
 from .airtime import FairUse
 from .coverage import CoverageIndex
+from .downlinks import track_downlink_event
 from .heard import HeardIndex
-from .registry import BATTERY_KEY, DECODER_KEY, LOCATION_KEY, device_key_text
+from .registry import (
+    BATTERY_KEY,
+    DECODER_KEY,
+    LAST_DOWNLINK_KEY,
+    LOCATION_KEY,
+    device_key_text,
+)
 from .state import DeviceKey, EndDevice
 
 # An ApplicationUp is a few kB; anything larger is not a TTS uplink.
@@ -58,9 +68,13 @@ class MessageCounters:
     over_device_cap: int = 0
     over_entity_cap: int = 0
     drop_reasons: Counter[str] = field(default_factory=Counter)
+    # (sub-entry ID, application ID): messages of an application that
+    # arrived from a source other than the one its sub-entry chose.
+    other_source: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-# <app>[@tenant]/devices/<device>/up: the last levels of an uplink topic.
+# <app>[@tenant]/devices/<device>/up: the last levels of an uplink topic;
+# …/down/<event> has one level more.
 _TOPIC_LEVELS = 4
 
 
@@ -68,6 +82,24 @@ def topic_ids(topic: str) -> DeviceKey | None:
     """(application ID, device ID) of ``…/v3/<app>[@tenant]/devices/<dev>/up``."""
     levels = topic.rsplit("/", _TOPIC_LEVELS)[-_TOPIC_LEVELS:]
     if len(levels) != _TOPIC_LEVELS or levels[1] != "devices" or levels[3] != "up":
+        return None
+    return levels[0].split("@", 1)[0], levels[2]
+
+
+def downlink_event_topic_ids(topic: str) -> DeviceKey | None:
+    """(application ID, device ID) of ``…/<app>[@tenant]/devices/<dev>/down/<event>``.
+
+    The events are TTS's ``down/queued``, ``sent``, ``ack``, ``nack``,
+    ``failed`` and ``invalidated`` (``pkg/applicationserver/io/mqtt/topics/v3.go``);
+    ``push`` and ``replace`` are what applications publish, not events.
+    """
+    levels = topic.rsplit("/", _TOPIC_LEVELS + 1)[-_TOPIC_LEVELS - 1 :]
+    if (
+        len(levels) != _TOPIC_LEVELS + 1
+        or levels[1] != "devices"
+        or levels[3] != "down"
+        or levels[4] in ("push", "replace")
+    ):
         return None
     return levels[0].split("@", 1)[0], levels[2]
 
@@ -80,6 +112,9 @@ class IntakeSettings:
     # Application IDs whose uplinks are taken; empty for all.
     applications: frozenset[str] = frozenset()
     decoders: Mapping[str, Decoder] = field(default_factory=dict)
+    # The source (sub-entry ID) an application's messages must come from;
+    # None: any source.
+    source_of: Callable[[str], str | None] | None = None
 
 
 class Intake:
@@ -91,11 +126,17 @@ class Intake:
         devices: dict[DeviceKey, EndDevice],
         new_device: Callable[[DeviceKey], EndDevice],
         console_base: Callable[[str | None], str],
+        make_room: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Take uplinks into devices; new_device makes (and stores) a device."""
+        """Take uplinks into devices; new_device makes (and stores) a device.
+
+        At the device cap, make_room may free a place (True) for a device
+        that sends.
+        """
         self.settings = settings
         self.devices = devices
         self._new_device = new_device
+        self._make_room = make_room
         self._console_base = console_base
         self.counters = MessageCounters()
         self.heard = HeardIndex()
@@ -109,11 +150,6 @@ class Intake:
         hits, self._cap_hits = self._cap_hits, set()
         return hits
 
-    def note_device_cap(self) -> None:
-        """A device from elsewhere (a device list) was over the device cap."""
-        self.counters.over_device_cap += 1
-        self._cap_hits.add(Cap.DEVICES)
-
     @property
     def has_cap_hits(self) -> bool:
         """Whether a cap was exceeded since the last take_cap_hits."""
@@ -124,30 +160,61 @@ class Intake:
         self.counters.drop_reasons[reason.split(":", 1)[0]] += 1
         LOGGER.debug("Dropped the message on %.200s: %s", topic, reason)
 
-    def take(self, topic: str, payload: bytes | str, now: datetime) -> EndDevice | None:
-        """Take one MQTT message; the device it updated, or None.
-
-        The device's ``info_changed`` says whether its registry entry needs
-        an update.
-        """
+    def _admit(
+        self, topic: str, payload: bytes | str, source: str | None
+    ) -> tuple[DeviceKey, bool, object] | None:
+        """The checks every message passes: (topic's device, is an event, JSON)."""
         self.counters.received += 1
         if len(payload) > MAX_MESSAGE_BYTES:
             self._drop(topic, f"message larger than {MAX_MESSAGE_BYTES} bytes")
             return None
+        is_event = False
         if (topic_key := topic_ids(topic)) is None:
+            topic_key = downlink_event_topic_ids(topic)
+            is_event = True
+        if topic_key is None:
             self._drop(topic, "not an uplink topic (…/devices/<device-id>/up)")
             return None
         applications = self.settings.applications
         if applications and topic_key[0] not in applications:
             self._drop(topic, "application not set up")
             return None
-        try:
-            uplink = parse_application_up(json_loads(payload))
-        except UplinkError as err:
-            self._drop(topic, str(err))
+        source_of = self.settings.source_of
+        if (
+            source is not None
+            and source_of is not None
+            and source_of(topic_key[0]) != source
+        ):
+            self.counters.other_source[source, topic_key[0]] += 1
+            self._drop(topic, "application taken from another source")
             return None
+        try:
+            return topic_key, is_event, json_loads(payload)
         except ValueError as err:
             self._drop(topic, f"not JSON: {err}")
+            return None
+
+    def take(
+        self,
+        topic: str,
+        payload: bytes | str,
+        now: datetime,
+        source: str | None = None,
+    ) -> EndDevice | None:
+        """Take one MQTT message from a source; the device it updated, or None.
+
+        The device's ``info_changed`` says whether its registry entry needs
+        an update.
+        """
+        if (admitted := self._admit(topic, payload, source)) is None:
+            return None
+        topic_key, is_event, data = admitted
+        if is_event:
+            return self._take_downlink_event(topic, topic_key, data, now)
+        try:
+            uplink = parse_application_up(data)
+        except UplinkError as err:
+            self._drop(topic, str(err))
             return None
         if uplink is None:
             self.counters.ignored += 1
@@ -157,7 +224,7 @@ class Intake:
             self._drop(topic, "topic and end_device_ids name different devices")
             return None
         if (device := self.devices.get(key)) is None:
-            if len(self.devices) >= self.settings.max_devices:
+            if len(self.devices) >= self.settings.max_devices and not self._make_room():
                 self.counters.over_device_cap += 1
                 self._cap_hits.add(Cap.DEVICES)
                 self._drop(topic, "over the end-device cap")
@@ -174,6 +241,39 @@ class Intake:
             return None
         self.counters.uplinks += 1
         self._apply(device, uplink, now)
+        return device
+
+    def _take_downlink_event(
+        self, topic: str, topic_key: DeviceKey, data: object, now: datetime
+    ) -> EndDevice | None:
+        """A downlink was queued, sent, acknowledged, failed or invalidated."""
+        try:
+            event = parse_downlink_event(data)
+        except UplinkError as err:
+            self._drop(topic, f"downlink event: {err}")
+            return None
+        if event is None:
+            self.counters.ignored += 1
+            return None
+        if (event.application_id, event.device_id) != topic_key:
+            self._drop(topic, "topic and end_device_ids name different devices")
+            return None
+        if (device := self.devices.get(topic_key)) is None:
+            # Downlink events create no devices.
+            self.counters.ignored += 1
+            return None
+        if event.status is DownlinkStatus.SENT:
+            # Counted before the newest-wins check: a late "sent" was sent.
+            self.fair_use.add_downlink(
+                device.key,
+                (event.f_cnt, event.received_at),
+                min(event.received_at or now, now),
+            )
+        if not track_downlink_event(device, event):
+            self.counters.older += 1
+            return None
+        if any(device.created.values()):
+            self._want(device, Platform.SENSOR, LAST_DOWNLINK_KEY)
         return device
 
     def _decode(self, device: EndDevice, uplink: Uplink) -> Readings:

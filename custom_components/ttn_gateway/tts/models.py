@@ -505,7 +505,8 @@ class StreamEvent:
     name: str
     time: datetime | None
     gateway_ids: tuple[str, ...] = ()
-    # Connect and connection stats events carry GatewayConnectionStats.
+    # Connection stats events carry GatewayConnectionStats; connect events
+    # do in newer TTS versions, without data in older ones (None).
     stats: GatewayConnectionStats | None = None
     # Status events carry the gateway's GatewayStatus.
     status: GatewayStatus | None = None
@@ -535,7 +536,10 @@ class StreamEvent:
         payload = _mapping(raw.get("data"))
         stats = status = reason = None
         if name in (EventName.GATEWAY_CONNECT, EventName.GATEWAY_CONNECTION_STATS):
-            stats = GatewayConnectionStats.from_json(payload)
+            # TTS publishes the connect without data (lorawan-stack
+            # pkg/gatewayserver/observability.go, registerGatewayConnect).
+            if payload.keys() - {"@type"}:
+                stats = GatewayConnectionStats.from_json(payload)
         elif name == EventName.GATEWAY_STATUS:
             status = GatewayStatus.from_json(payload)
         elif name == EventName.GATEWAY_DISCONNECT:

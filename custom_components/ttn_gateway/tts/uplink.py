@@ -185,12 +185,19 @@ class Location:
 
     @classmethod
     def from_json(cls, data: object) -> Location | None:
-        """Parse a TTS ``Location`` object; None when it is not a position."""
+        """Parse a TTS ``Location`` object; None when it is not a position.
+
+        TTS leaves zero values out of its JSON (``pkg/jsonpb/ttn.go``: protojson
+        without ``EmitUnpopulated``), so a missing coordinate is 0: a position
+        on the equator or the prime meridian. Both missing is no position.
+        """
         if not isinstance(data, Mapping):
             return None
+        if "latitude" not in data and "longitude" not in data:
+            return None
         return cls.from_values(
-            data.get("latitude"),
-            data.get("longitude"),
+            data.get("latitude", 0.0),
+            data.get("longitude", 0.0),
             data.get("altitude"),
             data.get("accuracy"),
             data.get("source"),
