@@ -644,7 +644,6 @@ async def test_connection_info_or_the_fallback_suggests_the_direct_settings(
         CONF_MQTT_USERNAME: username,
         CONF_MQTT_TLS: True,
     }
-    assert result["description_placeholders"]["warning"] == ""
     result = await _submit(hass, result["flow_id"], **_suggested(result))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_MQTT_USERNAME] == username
@@ -746,21 +745,19 @@ async def test_cleartext_to_a_remote_host_is_warned_about(
     result = await _submit(hass, result["flow_id"], **_user_input())
     assert result["step_id"] == "direct"
     assert _suggested(result)[CONF_MQTT_TLS] is False
-    assert "unencrypted" in result["description_placeholders"]["warning"]
+    assert result["errors"] == {"base": "mqtt_cleartext"}
 
     # TLS on: no warning; then off again for another host: warned first.
     settings = {**_suggested(result), CONF_MQTT_TLS: True, CONF_MQTT_PORT: 8883}
     app_mqtt.reachable = False
     result = await _submit(hass, result["flow_id"], **settings)
     assert result["errors"] == {"base": "mqtt_cannot_connect"}
-    assert result["description_placeholders"]["warning"] == ""
     app_mqtt.reachable = True
     settings = {**settings, CONF_MQTT_TLS: False, CONF_MQTT_HOST: "mqtt.example.net"}
     attempts = app_mqtt.attempts
     result = await _submit(hass, result["flow_id"], **settings)
     assert result["step_id"] == "direct"
-    assert result["errors"] == {}
-    assert "unencrypted" in result["description_placeholders"]["warning"]
+    assert result["errors"] == {"base": "mqtt_cleartext"}
     assert app_mqtt.attempts == attempts
     result = await _submit(hass, result["flow_id"], **settings)
     assert result["type"] is FlowResultType.CREATE_ENTRY

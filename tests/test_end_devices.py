@@ -944,7 +944,7 @@ async def test_setup_does_not_wait_for_mqtt(
     assert _diagnostics(mock_config_entry)["receiving"] is False
     # MQTT is configured: no repair issue about it.
     assert not issue_registry.async_get_issue(
-        DOMAIN, f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+        DOMAIN, f"mqtt_not_set_up_{_subentry_id(mock_config_entry)}"
     )
 
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
