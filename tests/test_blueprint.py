@@ -32,7 +32,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from .event_feed import EventFeed, start_line, stream_line
-from .fake_tts import GATEWAY_ROOFTOP, FakeTTS
+from .fake_tts import GATEWAY_GARDEN, GATEWAY_ROOFTOP, FakeTTS
 from .uplinks import APP, FEATHER, LPP_NODE, encode, topic, uplink
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation"
@@ -246,8 +246,9 @@ async def test_blueprint_names_dependent_end_devices_and_says_how_long(
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """The silence message lists the end devices the gateway heard; the
-    recovery message says how long it was silent in words.
+    """The silence message lists the end devices that lost their only gateway
+    first, then the others it heard; the recovery message says how long it
+    was silent in words.
     """
     feed = EventFeed()
     fake_tts.events = feed
@@ -255,13 +256,15 @@ async def test_blueprint_names_dependent_end_devices_and_says_how_long(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     feed.current.send(start_line())
-    for device_id in (LPP_NODE, FEATHER):
+    # The garden gateway heard the Feather too: only the LPP node lost its
+    # only gateway when the rooftop goes.
+    rooftop = (GATEWAY_ROOFTOP, -90.0, 5.0)
+    garden = (GATEWAY_GARDEN, -110.0, 1.0)
+    for device_id, gateways in ((LPP_NODE, (rooftop,)), (FEATHER, (rooftop, garden))):
         async_fire_mqtt_message(
             hass,
             topic(device_id=device_id),
-            encode(
-                uplink(device_id=device_id, gateways=((GATEWAY_ROOFTOP, -90.0, 5.0),))
-            ),
+            encode(uplink(device_id=device_id, gateways=gateways)),
         )
     await hass.async_block_till_done()
     calls = async_mock_service(hass, "notify", "test")
@@ -311,8 +314,9 @@ async def test_blueprint_names_dependent_end_devices_and_says_how_long(
 
     recovered = await outage("2025-03-14T10:20:01Z", "2025-03-14T10:20:31Z")
     assert calls[-2].data["message"] == (
-        "Rooftop gateway is disconnected from The Things Stack. End devices it "
-        f"heard in the last 24 hours: {APP}/{FEATHER}, {APP}/{LPP_NODE}."
+        "Rooftop gateway is disconnected from The Things Stack. End devices "
+        f"that lost their only gateway: {APP}/{LPP_NODE}. Other end devices it "
+        f"heard in the last 24 hours: {APP}/{FEATHER}."
     )
     assert recovered == "Rooftop gateway is back after less than a minute."
     recovered = await outage("2025-03-14T10:21:00Z", "2025-03-14T10:22:10Z")

@@ -33,7 +33,9 @@ from tts_simulator import (
     Simulator,
     make_devices,
     make_fleet,
+    tts_json,
 )
+from tts_simulator.devices import lora_airtime
 from tts_simulator.server import create_app, parse_fault
 from tts_simulator.tts_json import api_key
 
@@ -837,6 +839,36 @@ def test_refused_events_and_stream_garbage(sim: Simulator) -> None:
     lines = response.events.poll().splitlines()
     assert len(lines) == 2
     assert b"9" * 5000 in lines[0]
+
+
+def test_uplinks_list_every_receiving_gateway_and_their_airtime(
+    sim: Simulator, clock: ManualClock
+) -> None:
+    """Several gateways hear most devices, the soil sensor only one; the
+    airtime follows TTS's time-on-air formula (pkg/toa)."""
+    sim.devices = make_devices(clock(), interval=60)
+    receivers: dict[str, set[frozenset[str]]] = {}
+    for _ in range(30):
+        clock.advance(60)
+        for message in sim.advance():
+            body = json.loads(message.payload)
+            device_id = body["end_device_ids"]["device_id"]
+            uplink = body["uplink_message"]
+            heard = frozenset(
+                meta["gateway_ids"]["gateway_id"] for meta in uplink["rx_metadata"]
+            )
+            receivers.setdefault(device_id, set()).add(heard)
+            size = len(base64.b64decode(uplink["frm_payload"]))
+            spreading_factor = uplink["settings"]["data_rate"]["lora"][
+                "spreading_factor"
+            ]
+            assert uplink["consumed_airtime"] == tts_json.duration(
+                lora_airtime(size, spreading_factor)
+            )
+    assert receivers["soil-sensor"] == {frozenset({"garden-gateway"})}
+    assert any(len(heard) > 1 for heard in receivers["feather-m0"])
+    # 12 bytes at SF7, 125 kHz, 4/5: 25 PHYPayload bytes, 60.25 symbols of 1.024 ms.
+    assert tts_json.duration(lora_airtime(12, 7)) == "0.061696s"
 
 
 @pytest.mark.usefixtures("socket_enabled")

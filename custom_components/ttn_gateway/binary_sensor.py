@@ -15,7 +15,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .end_device_coverage import COVERAGE_BINARY_SENSORS
 from .end_device_entities import async_add_end_device_entities
+from .end_device_fair_use import FAIR_USE_BINARY_SENSORS
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
 from .runtime import TTSConfigEntry
 from .store import GatewayData
@@ -71,7 +73,11 @@ async def async_setup_entry(
         entry, async_add_entities, (SILENT_DESCRIPTION,), GatewaySilentBinarySensor
     )
     async_add_end_device_entities(
-        hass, entry, Platform.BINARY_SENSOR, async_add_entities
+        hass,
+        entry,
+        Platform.BINARY_SENSOR,
+        async_add_entities,
+        by_key=COVERAGE_BINARY_SENSORS | FAIR_USE_BINARY_SENSORS,
     )
 
 

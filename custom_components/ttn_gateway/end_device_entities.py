@@ -8,7 +8,7 @@ changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -655,21 +655,25 @@ def async_add_end_device_entities(
     platform: Platform,
     async_add_entities: AddConfigEntryEntitiesCallback,
     factory: EntityFactory | None = None,
+    by_key: Mapping[str, EntityFactory] | None = None,
 ) -> None:
     """Add end devices' entities of a platform, now and as devices appear.
 
     factory makes an entity from its key; by default the platform's own.
+    by_key names the factories of particular keys (made elsewhere).
     """
     manager = entry.runtime_data.end_devices
     store = entry.runtime_data.store
     factory = factory or _FACTORIES[platform]
+    by_key = by_key or {}
 
     @callback
     def add(device: EndDevice, keys: Iterable[str], subentry_id: str | None) -> None:
         entities = [
             entity
             for key in keys
-            if (entity := factory(manager, device, key, store)) is not None
+            if (entity := by_key.get(key, factory)(manager, device, key, store))
+            is not None
         ]
         if entities:
             async_add_entities(entities, config_subentry_id=subentry_id)

@@ -29,7 +29,13 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
 from .const import SUBENTRY_APPLICATION
+from .end_device_coverage import (
+    COVERAGE_SENSORS,
+    END_DEVICES_ONLY_HERE,
+    GatewayOnlyHereSensor,
+)
 from .end_device_entities import async_add_end_device_entities
+from .end_device_fair_use import FAIR_USE_SENSORS
 from .end_devices import device_key_text
 from .end_devices.heard import HeardIndex
 from .end_devices.state import DeviceKey
@@ -252,16 +258,26 @@ async def async_setup_entry(
     ):
         sensors = tuple(d for d in SENSORS if d.key != END_DEVICES_HEARD)
         _remove_heard_sensors(hass, entry)
+    else:
+        async_add_gateway_entities(
+            entry, async_add_entities, (END_DEVICES_ONLY_HERE,), GatewayOnlyHereSensor
+        )
     async_add_gateway_entities(entry, async_add_entities, sensors, _gateway_sensor)
-    async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
+    async_add_end_device_entities(
+        hass,
+        entry,
+        Platform.SENSOR,
+        async_add_entities,
+        by_key=COVERAGE_SENSORS | FAIR_USE_SENSORS,
+    )
 
 
 def _remove_heard_sensors(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
-    """Remove End devices heard sensors left from when there were applications."""
+    """Remove End devices heard (and only here) sensors left from applications."""
     registry = er.async_get(hass)
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
         if entity.domain == Platform.SENSOR and entity.unique_id.endswith(
-            f"/{END_DEVICES_HEARD}"
+            (f"/{END_DEVICES_HEARD}", f"/{END_DEVICES_ONLY_HERE.key}")
         ):
             registry.async_remove(entity.entity_id)
 

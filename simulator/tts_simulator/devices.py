@@ -34,8 +34,16 @@ EU868_CHANNELS: Final = (
     867_700_000,
     867_900_000,
 )
-# Air time of an uplink by spreading factor, for a ~12 byte frame at 125 kHz.
-AIRTIME: Final = {7: 0.051456, 8: 0.102912, 9: 0.185344, 10: 0.370688}
+# Uplink bandwidth (Hz) and coding rate of the EU868 LoRa data rates used.
+BANDWIDTH: Final = 125_000
+CODING_RATE: Final = "4/5"
+# PHYPayload bytes around the FRMPayload: MHDR 1, FHDR 7 (no FOpts), FPort 1,
+# MIC 4 (LoRaWAN L2 1.0.4, 4.3.1).
+PHY_OVERHEAD: Final = 13
+# LoRa modem constants of the Semtech time-on-air formula (AN1200.13):
+# preamble of 8 symbols plus 4.25, explicit header, CRC on.
+_PREAMBLE_SYMBOLS: Final = 12.25
+_LOW_DATA_RATE_SF: Final = 11
 FEATHER_TX_INTERVAL: Final = 600.0  # TX_INTERVAL of the sketch
 # Cayenne LPP data types used by the climate sensor.
 LPP_ANALOG_INPUT: Final = 0x02
@@ -82,6 +90,8 @@ class EndDevice:
     # Where the device's registry entry in TTS places it (latitude,
     # longitude, altitude); TTS adds it to every uplink as ``locations.user``.
     location: tuple[float, float, int] | None = None
+    # Within reach of one gateway only: its uplinks list a single gateway.
+    single_gateway: bool = False
 
     @property
     def f_port(self) -> int:
@@ -246,6 +256,7 @@ def make_devices(now: float, *, interval: float | None = None) -> list[EndDevice
             next_uplink_at=now + 6,
             spreading_factor=8,
             location=(52.0907, 5.1214, 4),
+            single_gateway=True,
         ),
         EndDevice(
             device_id="office-desk-sensor",
@@ -256,6 +267,31 @@ def make_devices(now: float, *, interval: float | None = None) -> list[EndDevice
             next_uplink_at=now + 8,
         ),
     ]
+
+
+def lora_airtime(frm_payload_size: int, spreading_factor: int) -> float:
+    """Seconds on air of an uplink, as TTS computes ``consumed_airtime``.
+
+    TTS sets it from ``pkg/toa`` ``Compute`` (computeLoRa, sub-GHz: the
+    Semtech formula) over the PHYPayload size, and truncates to nanoseconds
+    (a Go ``time.Duration``). E.g. 12 bytes at SF7: 0.061696 s.
+    """
+    size = frm_payload_size + PHY_OVERHEAD
+    low_rate = (
+        2 if BANDWIDTH == 125_000 and spreading_factor >= _LOW_DATA_RATE_SF else 0
+    )
+    symbol_ms = 2**spreading_factor / (BANDWIDTH / 1000)
+    coded = int(CODING_RATE.split("/")[1])
+    payload_symbols = 8 + max(
+        0,
+        math.ceil(
+            (8 * size - 4 * spreading_factor + 28 + 16)
+            / (4 * (spreading_factor - low_rate))
+        )
+        * coded,
+    )
+    nanoseconds = int((payload_symbols + _PREAMBLE_SYMBOLS) * symbol_ms * 1_000_000)
+    return nanoseconds / 1_000_000_000
 
 
 def uplink_topic(application_id: str, tenant: str, device_id: str) -> str:
@@ -284,6 +320,8 @@ def application_up(
     concentrator = int(sent_at * 1_000_000) % 2**32
     channel = rng.randrange(len(EU868_CHANNELS))
     uplink_ulid = tts_json.ulid(now, rng)
+    # One RxMetadata per gateway that received the uplink, all in one
+    # message (api/api.md ApplicationUplink.rx_metadata, RxMetadata).
     rx_metadata = []
     for gateway in receivers:
         rssi = rng.randint(-118, -62)
@@ -324,9 +362,9 @@ def application_up(
     uplink["settings"] = {
         "data_rate": {
             "lora": {
-                "bandwidth": 125000,
+                "bandwidth": BANDWIDTH,
                 "spreading_factor": device.spreading_factor,
-                "coding_rate": "4/5",
+                "coding_rate": CODING_RATE,
             }
         },
         "frequency": tts_json.uint64(EU868_CHANNELS[channel]),
@@ -334,7 +372,10 @@ def application_up(
         "time": tts_json.timestamp(sent_at),
     }
     uplink["received_at"] = tts_json.timestamp(now - 0.2)
-    uplink["consumed_airtime"] = tts_json.duration(AIRTIME[device.spreading_factor])
+    # ApplicationUplink.consumed_airtime (api/api.md): a protobuf Duration.
+    uplink["consumed_airtime"] = tts_json.duration(
+        lora_airtime(len(payload), device.spreading_factor)
+    )
     if device.location is not None:
         latitude, longitude, altitude = device.location
         uplink["locations"] = {

@@ -24,8 +24,10 @@ from homeassistant.util.json import json_loads
 
 from ..const import LOGGER
 from ..decoders import BATTERY_PERCENT, DecodeError, Decoder, Readings, decode_uplink
-from ..tts.downlink import parse_downlink_event
+from ..tts.downlink import DownlinkStatus, parse_downlink_event
 from ..tts.uplink import Uplink, UplinkError, parse_application_up
+from .airtime import FairUse
+from .coverage import CoverageIndex
 from .downlinks import track_downlink_event
 from .heard import HeardIndex
 from .registry import (
@@ -138,6 +140,8 @@ class Intake:
         self._console_base = console_base
         self.counters = MessageCounters()
         self.heard = HeardIndex()
+        self.coverage = CoverageIndex()
+        self.fair_use = FairUse()
         # Caps exceeded since the last call of take_cap_hits.
         self._cap_hits: set[Cap] = set()
 
@@ -206,7 +210,7 @@ class Intake:
             return None
         topic_key, is_event, data = admitted
         if is_event:
-            return self._take_downlink_event(topic, topic_key, data)
+            return self._take_downlink_event(topic, topic_key, data, now)
         try:
             uplink = parse_application_up(data)
         except UplinkError as err:
@@ -232,13 +236,15 @@ class Intake:
             return None
         elif device.is_older(uplink, now):
             self.counters.older += 1
+            # Late, yet it was sent: it used airtime and proves coverage.
+            self._account(device, uplink, now)
             return None
         self.counters.uplinks += 1
         self._apply(device, uplink, now)
         return device
 
     def _take_downlink_event(
-        self, topic: str, topic_key: DeviceKey, data: object
+        self, topic: str, topic_key: DeviceKey, data: object, now: datetime
     ) -> EndDevice | None:
         """A downlink was queued, sent, acknowledged, failed or invalidated."""
         try:
@@ -256,6 +262,13 @@ class Intake:
             # Downlink events create no devices.
             self.counters.ignored += 1
             return None
+        if event.status is DownlinkStatus.SENT:
+            # Counted before the newest-wins check: a late "sent" was sent.
+            self.fair_use.add_downlink(
+                device.key,
+                (event.f_cnt, event.received_at),
+                min(event.received_at or now, now),
+            )
         if not track_downlink_event(device, event):
             self.counters.older += 1
             return None
@@ -329,7 +342,14 @@ class Intake:
         if device.location is not None:
             self._want(device, Platform.DEVICE_TRACKER, LOCATION_KEY)
         self.heard.record(uplink, device.key, min(device.received(uplink, now), now))
+        self._account(device, uplink, now)
         self._update_info(device, uplink)
+
+    def _account(self, device: EndDevice, uplink: Uplink, now: datetime) -> None:
+        """The gateways that heard an uplink, and the airtime it used."""
+        when = min(device.received(uplink, now), now)
+        self.coverage.record(uplink, device.key, when)
+        self.fair_use.add_uplink(device.key, uplink.consumed_airtime, when)
 
     def _want(self, device: EndDevice, platform: Platform, key: str) -> None:
         """Add an entity the uplink gave a value for, within the entity cap."""

@@ -41,6 +41,7 @@ from .intake import (
     MessageCounters,
 )
 from .registry import (
+    FAIR_USE_ENTITY_KEYS,
     STATIC_ENTITY_KEYS,
     DeletedDevices,
     async_load_known_devices,
@@ -160,6 +161,11 @@ class EndDeviceManager(CappedDevices):
         config = self.application_of(key)
         return None if config is None else config.subentry_id
 
+    @property
+    def fair_use_applies(self) -> bool:
+        """Whether The Things Network's Fair Use Policy applies (its servers only)."""
+        return self.server.is_the_things_network
+
     def receiving_for(self, device: EndDevice) -> bool:
         """Whether the device's uplinks can arrive (its source is up)."""
         if (subentry_id := self.subentry_of(device.key)) is None:
@@ -218,6 +224,9 @@ class EndDeviceManager(CappedDevices):
             take_listed(device, info)
         for platform, entity_key in STATIC_ENTITY_KEYS:
             device.wanted[platform].add(entity_key)
+        if self.fair_use_applies:
+            for platform, entity_key in FAIR_USE_ENTITY_KEYS:
+                device.wanted[platform].add(entity_key)
         self.devices[key] = device
         return device
 

@@ -50,7 +50,15 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "airtime"),
     (Platform.SENSOR, "last_seen"),
     (Platform.SENSOR, "best_gateway"),
+    (Platform.SENSOR, "gateways_in_reach"),
     (Platform.BINARY_SENSOR, "online"),
+    (Platform.BINARY_SENSOR, "no_fallback_gateway"),
+)
+# Fair Use Policy figures: only for devices on The Things Network.
+FAIR_USE_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
+    (Platform.SENSOR, "airtime_today"),
+    (Platform.SENSOR, "downlinks_today"),
+    (Platform.BINARY_SENSOR, "fair_use_exceeded"),
 )
 # The entities that save when the device last sent.
 ONLINE_KEY = "online"
@@ -70,7 +78,7 @@ LATER_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.DEVICE_TRACKER, LOCATION_KEY),
     (Platform.SENSOR, DECODER_KEY),
 )
-_KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *LATER_ENTITY_KEYS))
+_KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *FAIR_USE_ENTITY_KEYS, *LATER_ENTITY_KEYS))
 
 
 def end_device_key(account: str, device: dr.DeviceEntry) -> DeviceKey | None:

@@ -105,6 +105,12 @@ class TTSServer:
         return "ttn" if domain == TTN_DOMAIN else tenant
 
     @property
+    def is_the_things_network(self) -> bool:
+        """Whether this is a community cluster of The Things Network."""
+        cloud = self._cloud
+        return cloud is not None and cloud[1] == TTN_DOMAIN
+
+    @property
     def is_cloud(self) -> bool:
         """Whether this is a TTN or TTI Cloud cluster."""
         return self._cloud is not None

@@ -1,0 +1,249 @@
+"""Fair use entities of an end device on The Things Network.
+
+*Airtime today* and *Downlinks today* count from 00:00 UTC and reset at UTC
+midnight; *Fair use exceeded* is a problem while either is over the Fair Use
+Policy's daily limit (``end_devices.airtime``). Each entity saves both
+figures, so that they survive a restart even with the figures disabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Self
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import callback
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
+from homeassistant.util import dt as dt_util
+
+from .end_device_entities import EndDeviceEntity, EntityFactory
+from .end_devices import EndDevice, EndDeviceManager
+from .end_devices.airtime import (
+    FAIR_USE_AIRTIME_SECONDS,
+    FAIR_USE_DOWNLINKS,
+    FairUse,
+)
+from .store import GatewayStore
+from .timers import KeyedTimers
+
+AIRTIME_TODAY = SensorEntityDescription(
+    key="airtime_today",
+    translation_key="airtime_today",
+    device_class=SensorDeviceClass.DURATION,
+    native_unit_of_measurement=UnitOfTime.SECONDS,
+    state_class=SensorStateClass.TOTAL_INCREASING,
+    suggested_display_precision=1,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
+)
+DOWNLINKS_TODAY = SensorEntityDescription(
+    key="downlinks_today",
+    translation_key="downlinks_today",
+    state_class=SensorStateClass.TOTAL_INCREASING,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
+)
+FAIR_USE_EXCEEDED = BinarySensorEntityDescription(
+    key="fair_use_exceeded",
+    translation_key="fair_use_exceeded",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
+
+def _today() -> date:
+    return dt_util.utcnow().date()
+
+
+@dataclass
+class FairUseStoredData(ExtraStoredData):
+    """A device's figures of one UTC day, kept over a restart."""
+
+    day: date
+    airtime: float
+    downlinks: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a dict to store."""
+        return {
+            "day": self.day.isoformat(),
+            "airtime": self.airtime,
+            "downlinks": self.downlinks,
+        }
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self | None:
+        """Read what as_dict stored; None when it is unusable."""
+        day, airtime, downlinks = (
+            restored.get("day"),
+            restored.get("airtime"),
+            restored.get("downlinks"),
+        )
+        try:
+            parsed = date.fromisoformat(day) if isinstance(day, str) else None
+        except ValueError:
+            parsed = None
+        if (
+            parsed is None
+            or isinstance(airtime, bool)
+            or not isinstance(airtime, int | float)
+            or isinstance(downlinks, bool)
+            or not isinstance(downlinks, int)
+        ):
+            return None
+        return cls(parsed, float(airtime), downlinks)
+
+
+class _FairUseEntity(EndDeviceEntity, RestoreEntity):
+    """An end-device entity made from the day's fair use figures."""
+
+    def __init__(
+        self,
+        manager: EndDeviceManager,
+        device: EndDevice,
+        description: EntityDescription,
+    ) -> None:
+        """Initialise; a timer resets the figures at UTC midnight."""
+        super().__init__(manager, device, description)
+        self._midnight: KeyedTimers[str] = KeyedTimers(manager.hass)
+
+    @property
+    def _fair_use(self) -> FairUse:
+        return self.manager.intake.fair_use
+
+    @property
+    def extra_restore_state_data(self) -> FairUseStoredData:
+        """Save today's figures."""
+        today, key = _today(), self.device.key
+        return FairUseStoredData(
+            today,
+            self._fair_use.airtime(key, today),
+            self._fair_use.downlinks(key, today),
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Take back today's figures (once per device), then follow them."""
+        if (
+            (extra := await self.async_get_last_extra_data()) is not None
+            and (stored := FairUseStoredData.from_dict(extra.as_dict())) is not None
+            and stored.day == _today()
+        ):
+            self._fair_use.restore(
+                self.device.key,
+                stored.day,
+                airtime=stored.airtime,
+                downlinks=stored.downlinks,
+            )
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self._fair_use.follow(self.device.key, self.async_handle_device_update)
+        )
+        self.async_on_remove(self._midnight.cancel_all)
+
+    def _take_device_state(self) -> None:
+        today = _today()
+        self._take_figures(today)
+        midnight = datetime.combine(today + timedelta(days=1), time(), dt_util.UTC)
+        self._midnight.schedule("midnight", midnight, self._async_new_day)
+
+    @callback
+    def _async_new_day(self, _now: datetime) -> None:
+        self.async_handle_device_update()
+
+    def _take_figures(self, today: date) -> None:
+        raise NotImplementedError
+
+
+class AirtimeTodaySensor(_FairUseEntity, SensorEntity):
+    """Seconds of uplink airtime the device used since 00:00 UTC."""
+
+    _attr_native_value: float = 0.0
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_native_value)
+
+    def _take_figures(self, today: date) -> None:
+        self._attr_native_value = round(
+            self._fair_use.airtime(self.device.key, today), 6
+        )
+
+
+class DownlinksTodaySensor(_FairUseEntity, SensorEntity):
+    """Downlinks TTS sent to the device since 00:00 UTC."""
+
+    _attr_native_value: int = 0
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_native_value)
+
+    def _take_figures(self, today: date) -> None:
+        self._attr_native_value = self._fair_use.downlinks(self.device.key, today)
+
+
+class FairUseExceededBinarySensor(_FairUseEntity, BinarySensorEntity):
+    """On while the device is over a daily limit of TTN's Fair Use Policy."""
+
+    _attr_is_on = False
+    _figures: tuple[float, int] = (0.0, 0)
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on, self._figures)
+
+    def _take_figures(self, today: date) -> None:
+        key = self.device.key
+        self._figures = (
+            round(self._fair_use.airtime(key, today), 3),
+            self._fair_use.downlinks(key, today),
+        )
+        self._attr_is_on = self._fair_use.exceeded(key, today)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Today's figures and the limits they are held against."""
+        airtime, downlinks = self._figures
+        return {
+            "airtime_today": airtime,
+            "airtime_limit": FAIR_USE_AIRTIME_SECONDS,
+            "downlinks_today": downlinks,
+            "downlinks_limit": FAIR_USE_DOWNLINKS,
+        }
+
+
+def _airtime_today(
+    manager: EndDeviceManager, device: EndDevice, _key: str, _store: GatewayStore
+) -> Entity:
+    return AirtimeTodaySensor(manager, device, AIRTIME_TODAY)
+
+
+def _downlinks_today(
+    manager: EndDeviceManager, device: EndDevice, _key: str, _store: GatewayStore
+) -> Entity:
+    return DownlinksTodaySensor(manager, device, DOWNLINKS_TODAY)
+
+
+def _fair_use_exceeded(
+    manager: EndDeviceManager, device: EndDevice, _key: str, _store: GatewayStore
+) -> Entity:
+    return FairUseExceededBinarySensor(manager, device, FAIR_USE_EXCEEDED)
+
+
+FAIR_USE_SENSORS: dict[str, EntityFactory] = {
+    AIRTIME_TODAY.key: _airtime_today,
+    DOWNLINKS_TODAY.key: _downlinks_today,
+}
+FAIR_USE_BINARY_SENSORS: dict[str, EntityFactory] = {
+    FAIR_USE_EXCEEDED.key: _fair_use_exceeded
+}

@@ -1,0 +1,156 @@
+"""The coverage index and the fair use figures, without Home Assistant."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from custom_components.ttn_gateway.end_device_coverage import CoverageStoredData
+from custom_components.ttn_gateway.end_device_fair_use import FairUseStoredData
+from custom_components.ttn_gateway.end_devices.airtime import FairUse
+from custom_components.ttn_gateway.end_devices.coverage import (
+    MAX_GATEWAYS_PER_DEVICE,
+    CoverageIndex,
+)
+from custom_components.ttn_gateway.tts import TTSServer
+from custom_components.ttn_gateway.tts.uplink import Uplink, parse_application_up
+
+from .uplinks import uplink
+
+NOW = datetime(2025, 11, 7, 9, tzinfo=UTC)
+DEVICE = ("home-sensors", "feather-m0-1")
+
+
+def _uplink(*gateways: str) -> Uplink:
+    parsed = parse_application_up(
+        uplink(gateways=tuple((gateway, -90.0, 5.0) for gateway in gateways))
+    )
+    assert parsed is not None
+    return parsed
+
+
+def test_index_keeps_the_newest_and_notifies_on_change_only() -> None:
+    """A restore never moves an entry back; an unchanged record is silent."""
+    index = CoverageIndex()
+    calls: list[str] = []
+    unfollow = index.follow_device(DEVICE, lambda: calls.append("device"))
+    index.follow_gateway("rooftop", lambda: calls.append("rooftop"))
+    index.record(_uplink("rooftop", "packetbroker"), DEVICE, NOW)
+    assert calls == ["device", "rooftop"]
+    assert index.heard(DEVICE, NOW) == {"rooftop": NOW, "packetbroker": NOW}
+    assert index.own_gateways(DEVICE, NOW) == {"rooftop"}
+    index.restore(DEVICE, {"rooftop": NOW - timedelta(hours=1)})
+    index.record(_uplink("rooftop"), DEVICE, NOW)
+    assert calls == ["device", "rooftop"]
+    assert index.heard(DEVICE, NOW)["rooftop"] == NOW
+    unfollow()
+    unfollow()
+    index.restore(DEVICE, {"garden": NOW})
+    assert calls == ["device", "rooftop", "rooftop"]
+    index.restore(DEVICE, {})
+    assert index.only_heard_by("rooftop", NOW) == []
+
+
+def test_index_bounds_gateways_per_device_and_drops_old_entries() -> None:
+    """At most MAX_GATEWAYS_PER_DEVICE, the oldest go; 24 h old entries go."""
+    index = CoverageIndex()
+    for number in range(MAX_GATEWAYS_PER_DEVICE + 5):
+        index.restore(DEVICE, {f"gw-{number:03d}": NOW + timedelta(seconds=number)})
+    later = NOW + timedelta(minutes=5)
+    heard = index.heard(DEVICE, later)
+    assert len(heard) == MAX_GATEWAYS_PER_DEVICE
+    assert "gw-000" not in heard
+    assert "gw-104" in heard
+    index.restore(DEVICE, {"late": NOW + timedelta(hours=25)})
+    assert set(index.heard(DEVICE, NOW + timedelta(hours=25))) == {"late"}
+    assert index.expires_at(("other", "device"), NOW) is None
+    assert index.gateway_expires_at("late", NOW + timedelta(hours=25)) == (
+        NOW + timedelta(hours=49)
+    )
+
+
+def test_fair_use_counts_one_day() -> None:
+    """Limits are exceeded above 30 s and 10 downlinks; earlier days are out."""
+    fair_use = FairUse()
+    today = NOW.date()
+    fair_use.add_uplink(DEVICE, None, NOW)
+    fair_use.add_uplink(DEVICE, 0.0, NOW)
+    fair_use.add_uplink(DEVICE, 30.0, NOW)
+    assert fair_use.airtime(DEVICE, today) == 30.0
+    assert not fair_use.exceeded(DEVICE, today)
+    for f_cnt in range(10):
+        fair_use.add_downlink(DEVICE, (f_cnt, NOW), NOW)
+    fair_use.add_downlink(DEVICE, (9, NOW), NOW)
+    assert fair_use.downlinks(DEVICE, today) == 10
+    assert not fair_use.exceeded(DEVICE, today)
+    fair_use.add_downlink(DEVICE, (10, NOW), NOW)
+    assert fair_use.exceeded(DEVICE, today)
+    # Yesterday's late uplink, or its saved figures, do not count today.
+    yesterday = NOW - timedelta(days=1)
+    fair_use.add_uplink(DEVICE, 5.0, yesterday)
+    fair_use.add_downlink(DEVICE, (11, yesterday), yesterday)
+    fair_use.restore(DEVICE, yesterday.date(), airtime=5.0, downlinks=1)
+    assert fair_use.airtime(DEVICE, today) == 30.0
+    assert fair_use.downlinks(DEVICE, today) == 11
+    # Saved figures are taken once, whichever entity restores first.
+    fair_use.restore(DEVICE, today, airtime=2.0, downlinks=1)
+    fair_use.restore(DEVICE, today, airtime=2.0, downlinks=1)
+    assert fair_use.airtime(DEVICE, today) == 32.0
+    # The next day starts from zero.
+    tomorrow = NOW + timedelta(days=1)
+    assert fair_use.airtime(DEVICE, tomorrow.date()) == 0.0
+    fair_use.add_uplink(DEVICE, 1.0, tomorrow)
+    assert fair_use.airtime(DEVICE, tomorrow.date()) == 1.0
+    assert fair_use.downlinks(DEVICE, tomorrow.date()) == 0
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {},
+        {"heard": "rooftop"},
+        {"heard": {"rooftop": 5, "garden": "not a time", "naive": "2025-11-07T09:00"}},
+    ],
+)
+def test_unusable_saved_coverage_is_left_out(stored: dict[str, object]) -> None:
+    """Whatever was saved, only timezone-aware times come back."""
+    assert CoverageStoredData.from_dict(stored).heard == {}
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {},
+        {"day": "yesterday", "airtime": 1.0, "downlinks": 1},
+        {"day": "2025-11-07", "airtime": True, "downlinks": 1},
+        {"day": "2025-11-07", "airtime": 1.0, "downlinks": "1"},
+        {"day": "2025-11-07", "airtime": 1.0, "downlinks": False},
+        {"day": 20251107, "airtime": 1.0, "downlinks": 1},
+    ],
+)
+def test_unusable_saved_fair_use_is_left_out(stored: dict[str, object]) -> None:
+    """Anything but a day, a number and a count is no figure."""
+    assert FairUseStoredData.from_dict(stored) is None
+
+
+def test_saved_fair_use_round_trip() -> None:
+    """What is saved comes back."""
+    saved = FairUseStoredData(date(2025, 11, 7), 12.5, 3)
+    assert FairUseStoredData.from_dict(saved.as_dict()) == saved
+
+
+@pytest.mark.parametrize(
+    ("server", "ttn"),
+    [
+        ("eu1", True),
+        ("https://nam1.cloud.thethings.network", True),
+        ("https://acme.eu1.cloud.thethings.industries", False),
+        ("https://ttn.eu1.cloud.thethings.industries", False),
+        ("https://tts.example.com", False),
+        ("http://eu1.cloud.thethings.network", False),
+    ],
+)
+def test_the_things_network_servers(server: str, ttn: bool) -> None:
+    """Only The Things Network's community clusters have the Fair Use Policy."""
+    assert TTSServer.parse(server).is_the_things_network is ttn
