@@ -1001,3 +1001,34 @@ async def test_reconfiguring_a_moved_application_suggests_the_new_server(
     assert _application(entry).data[CONF_SERVER] == "http://192.168.1.20:1885"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     assert app_mqtt.connected
+
+
+async def test_moving_the_account_leaves_an_application_without_key_alone(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A migrated application of Home Assistant's MQTT holds no key to protect."""
+    from homeassistant.helpers import device_registry as dr
+
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, f"{entry.unique_id}/device/{APP}/feather-m0")},
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    (migrated,) = _subentries(entry)
+    assert CONF_API_KEY not in migrated.data
+
+    await _move_account(hass, entry, NEW_SERVER)
+    (migrated,) = _subentries(entry)
+    assert migrated.subentry_type == SUBENTRY_APPLICATION
+    assert CONF_SERVER not in migrated.data
+    assert not [
+        issue
+        for (domain, _), issue in issue_registry.issues.items()
+        if domain == DOMAIN and issue.translation_key == "application_server_changed"
+    ]

@@ -1381,16 +1381,21 @@ async def test_decoder_options_without_end_devices(
 async def test_decoder_options_one_device_at_a_time(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
-    init_integration: MockConfigEntry,
+    mock_config_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
 ) -> None:
     """A list of known devices; deleted devices' choices are dropped."""
-    entry = init_integration
+    # End devices known before the start: the migration keeps them in an
+    # application of Home Assistant's MQTT.
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    _add_end_device(hass, entry, "home-sensors", "feather-m0-1")
+    _add_end_device(hass, entry, "home-sensors", "lpp-node")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
     hass.config_entries.async_update_entry(
         entry, options={CONF_DECODERS: {"old-app/gone-device": "raw"}}
     )
-    _add_end_device(hass, entry, "home-sensors", "feather-m0-1")
-    _add_end_device(hass, entry, "home-sensors", "lpp-node")
     result = await _start_decoder_options(hass, entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     device = result["data_schema"].schema[_field(result, "device")]
