@@ -47,9 +47,10 @@ from ..tts import Right, TTSClient, TTSError, TTSServer
 from ..tts.client import END_DEVICE_LIST_MAX
 from ..tts.downlink import Downlink, downlink_request_json, parse_downlink_event
 from ..tts.models import EndDeviceInfo
-from ..tts.uplink import UplinkError
+from ..tts.uplink import Uplink, UplinkError
 from .applications import ApplicationConfig, application_configs, subentry_for
 from .catalogue import DeviceCatalogue
+from .catchup import CatchUpStore, StorageCatchUp
 from .direct import DirectConnection, NotConnectedError
 from .intake import (
     MAX_ENTITIES_PER_DEVICE,
@@ -158,11 +159,15 @@ class EndDeviceManager:
         self.sources: dict[str, UplinkSource] = {}
         self.clients: dict[str, TTSClient] = {}
         self.catalogues: dict[str, DeviceCatalogue] = {}
+        # Stored uplinks fetched after a restart or an outage, per sub-entry.
+        self.catch_up_store = CatchUpStore(hass, entry.entry_id)
+        self.catch_ups: dict[str, StorageCatchUp] = {}
         for config in self.applications:
             on_message = partial(self._async_handle_message, config)
+            on_availability = partial(self._async_availability, config.subentry_id)
             if config.direct:
                 self.sources[config.subentry_id] = DirectConnection(
-                    hass, entry, config, server, on_message, self._notify_all
+                    hass, entry, config, server, on_message, on_availability
                 )
             else:
                 self.sources[config.subentry_id] = UplinkSubscription(
@@ -171,7 +176,7 @@ class EndDeviceManager:
                     config.subentry_id,
                     config.topic,
                     on_message,
-                    self._notify_all,
+                    on_availability,
                 )
             if config.api_key is None or config.application_id is None:
                 continue
@@ -279,6 +284,21 @@ class EndDeviceManager:
         """
         for issue in self._cap_issue_ids():
             ir.async_delete_issue(self.hass, DOMAIN, issue)
+        await self.catch_up_store.async_load()
+        for config in self.applications:
+            client = self.clients.get(config.subentry_id)
+            if client is None or not config.grants(Right.APPLICATION_TRAFFIC_READ):
+                continue
+            catch_up = StorageCatchUp(
+                self.hass,
+                self.entry,
+                config,
+                client,
+                self.catch_up_store,
+                self._async_apply_stored,
+            )
+            catch_up.async_start(follow_mqtt=not config.direct)
+            self.catch_ups[config.subentry_id] = catch_up
         for source in self.sources.values():
             source.async_start()
         for catalogue in self.catalogues.values():
@@ -291,6 +311,8 @@ class EndDeviceManager:
             source.async_stop()
         for catalogue in self.catalogues.values():
             catalogue.async_stop()
+        for catch_up in self.catch_ups.values():
+            catch_up.async_stop()
         self.silence_timers.cancel_all()
 
     @callback
@@ -299,6 +321,38 @@ class EndDeviceManager:
         if (key := self.key_of(device_entry)) is not None:
             self.devices.pop(key, None)
             self.silence_timers.cancel(key)
+
+    @callback
+    def _async_availability(self, subentry_id: str) -> None:
+        """A source went up or down: entities follow, a catch-up may start."""
+        self._notify_all()
+        if (catch_up := self.catch_ups.get(subentry_id)) is not None:
+            catch_up.async_source_changed(self.sources[subentry_id].available)
+
+    @callback
+    def _async_apply_stored(
+        self, config: ApplicationConfig, uplinks: list[Uplink]
+    ) -> int:
+        """Apply uplinks fetched from TTS's storage, oldest first.
+
+        They go through the intake like live uplinks (repeats and older ones
+        are left out); each device's entities then write their state once,
+        with the newest values.
+        """
+        now = dt_util.utcnow()
+        updated: dict[DeviceKey, EndDevice] = {}
+        for uplink in uplinks:
+            if not config.takes(uplink.ids.application_id):
+                self.counters.dropped += 1
+                self.counters.drop_reasons["stored uplink of another application"] += 1
+                continue
+            if (device := self.intake.take_uplink(uplink, now, "storage")) is not None:
+                updated[device.key] = device
+        if self.intake.has_cap_hits:
+            self._raise_cap_issues()
+        for device in updated.values():
+            self._async_device_updated(device)
+        return len(updated)
 
     @callback
     def _notify_all(self) -> None:
@@ -442,6 +496,9 @@ class EndDeviceManager:
                 self._raise_cap_issues()
             if device is not None:
                 self._async_device_updated(device)
+                catch_up = self.catch_ups.get(config.subentry_id)
+                if catch_up is not None and device.last_seen is not None:
+                    catch_up.async_note_uplink(device.last_seen)
         except Exception:  # noqa: BLE001 - one bad uplink must not stop the rest
             self.counters.dropped += 1
             self.counters.drop_reasons["error"] += 1
@@ -544,6 +601,8 @@ def _application_diagnostics(
         details.update(
             devices_listed=catalogue.listed, device_list_error=catalogue.last_error
         )
+    if (catch_up := manager.catch_ups.get(config.subentry_id)) is not None:
+        details["stored_uplinks"] = catch_up.diagnostics()
     return details
 
 
