@@ -83,7 +83,7 @@ def _entry(
 
 @pytest.fixture
 def app_key(fake_tts: FakeTTS) -> str:
-    """The simulated application's key; its three devices exist in TTS."""
+    """The simulated application's key; its four devices exist in TTS."""
     fake_tts.simulator.devices = make_devices(fake_tts.clock())
     return fake_tts.simulator.application.api_key
 
@@ -129,6 +129,7 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         "Feather M0 on the balcony",
         "Climate sensor",
         "Soil sensor",
+        "Office desk sensor",
     }
     feather = next(
         device
@@ -159,7 +160,11 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
             "Feather M0 on the balcony",
             core.DEVICE_NAMES["feather-m0"][1],
         )
-    assert _names(device_registry, entry) == {"Feather on the roof", "Climate sensor"}
+    assert _names(device_registry, entry) == {
+        "Feather on the roof",
+        "Climate sensor",
+        "Office desk sensor",
+    }
 
 
 async def test_device_list_failure_keeps_what_is_known(
@@ -173,13 +178,13 @@ async def test_device_list_failure_keeps_what_is_known(
 ) -> None:
     """A failed hourly list removes nothing; a missing right is said once."""
     entry = await _set_up(hass, _entry(app_key))
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_TRAFFIC_READ"])
     for _ in range(2):
         freezer.tick(timedelta(hours=1, seconds=1))
         async_fire_time_changed(hass)
         await hass.async_block_till_done()
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     assert caplog.text.count("Cannot list the end devices") == 1
 
 
@@ -474,10 +479,10 @@ async def test_a_list_cut_at_its_bound_deletes_nothing(
     from custom_components.ttn_gateway import end_devices
 
     entry = await _set_up(hass, _entry(app_key))
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4
     fake_tts.simulator.devices = fake_tts.simulator.devices[:1]
     with patch.object(end_devices, "END_DEVICE_LIST_MAX", 1):
         freezer.tick(timedelta(hours=1, seconds=1))
         async_fire_time_changed(hass)
         await hass.async_block_till_done()
-    assert len(_names(device_registry, entry)) == 3
+    assert len(_names(device_registry, entry)) == 4

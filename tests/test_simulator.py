@@ -20,6 +20,8 @@ from custom_components.ttn_gateway.tts import (
 )
 from tts_simulator import (
     Action,
+    DeviceKind,
+    EndDevice,
     Fault,
     FaultKind,
     ManualClock,
@@ -32,6 +34,7 @@ from tts_simulator import (
 from tts_simulator.server import create_app, parse_fault
 from tts_simulator.tts_json import api_key
 
+from .device_repository import example_bytes, load_examples
 from .fake_tts import API_KEY
 
 BATCH = "/api/v3/gs/gateways/connection/stats"
@@ -543,6 +546,7 @@ def test_devices_publish_tts_uplinks(sim: Simulator, clock: ManualClock) -> None
         "v3/home-sensors@ttn/devices/feather-m0/up",
         "v3/home-sensors@ttn/devices/lpp-climate-sensor/up",
         "v3/home-sensors@ttn/devices/soil-sensor/up",
+        "v3/home-sensors@ttn/devices/office-desk-sensor/up",
     }
     feather = messages["v3/home-sensors@ttn/devices/feather-m0/up"]
     assert feather["end_device_ids"]["application_ids"] == {
@@ -570,12 +574,29 @@ def test_devices_publish_tts_uplinks(sim: Simulator, clock: ManualClock) -> None
     }
     soil = messages["v3/home-sensors@ttn/devices/soil-sensor/up"]["uplink_message"]
     assert 20 < soil["decoded_payload"]["soil_moisture"] < 45
+    assert "normalized_payload" not in soil
+    desk = messages["v3/home-sensors@ttn/devices/office-desk-sensor/up"][
+        "uplink_message"
+    ]
+    assert desk["f_port"] == 1
+    decoded = desk["decoded_payload"]
+    assert set(decoded) == {"temperature", "humidity", "x", "y", "z", "occupancy"}
+    assert 19 < decoded["temperature"] < 26
+    assert desk["normalized_payload"] == [
+        {
+            "air": {
+                "temperature": decoded["temperature"],
+                "relativeHumidity": decoded["humidity"],
+            }
+        }
+    ]
+    assert "normalized_payload_warnings" not in desk
 
     heard = sum(
         sim.live(gid).uplinks.count(clock(), True) - counts[gid] for gid in counts
     )
     background = sum(int(10 // sim.live(gid).uplink_interval) for gid in counts)
-    assert heard >= 3 + background - 2
+    assert heard >= 4 + background - 2
 
     for gateway in list(sim.fleet):
         sim.disconnect(gateway)
@@ -588,19 +609,46 @@ def test_paused_devices_send_nothing_and_resume_without_a_burst(
 ) -> None:
     sim.devices = make_devices(clock(), interval=60)
     clock.advance(10)
-    assert len(sim.advance()) == 3
+    assert len(sim.advance()) == 4
 
     sim.pause_devices()
     clock.advance(300)  # five intervals
     assert sim.advance() == []
-    assert [device.f_cnt for device in sim.devices] == [1, 1, 1]
+    assert [device.f_cnt for device in sim.devices] == [1, 1, 1, 1]
 
     sim.pause_devices(paused=False)
     clock.advance(1)
     resumed = [json.loads(message.payload) for message in sim.advance()]
-    assert [up["uplink_message"]["f_cnt"] for up in resumed] == [2, 2, 2]
+    assert [up["uplink_message"]["f_cnt"] for up in resumed] == [2, 2, 2, 2]
     clock.advance(30)
     assert sim.advance() == []  # next uplinks one interval later
+
+
+def test_repository_codec_device_matches_the_codec_example() -> None:
+    """The desk sensor decodes and normalizes the codec's example as TTS would."""
+    (example,) = [
+        example
+        for example in load_examples()
+        if example["codec_path"] == "vendor/elsys/ems-desk-codec.yaml"
+    ]
+    device = EndDevice(
+        device_id="office-desk-sensor",
+        dev_eui="A81758FFFE0412C5",
+        dev_addr="260B6F08",
+        kind=DeviceKind.REPOSITORY_CODEC,
+        interval=600,
+        next_uplink_at=0,
+    )
+    assert device.f_port == example["f_port"]
+    decoded = device.decode(example_bytes(example))
+    assert decoded == example["decoded"]
+    assert device.normalize(decoded) == example["normalized"]
+    # What it sends has the example's layout; only temperature and humidity vary.
+    rng = random.Random(1)  # noqa: S311
+    sent, original = device.payload(rng, 0), example_bytes(example)
+    assert len(sent) == len(original)
+    assert [sent[i] for i in (0, 3, 5, 9)] == [original[i] for i in (0, 3, 5, 9)]
+    assert sent[6:] == original[6:]
 
 
 # --- the HTTP server --------------------------------------------------------------

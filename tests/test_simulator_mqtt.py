@@ -205,7 +205,7 @@ def clock_fixture() -> ManualClock:
 
 @pytest.fixture(name="sim")
 def sim_fixture(clock: ManualClock) -> Simulator:
-    """Five live gateways and the three end devices, sending every 60 s."""
+    """Five live gateways and the four end devices, sending every 60 s."""
     simulator = Simulator(api_key=API_KEY, clock=clock)
     for gateway in make_fleet(5, clock()):
         simulator.add_gateway(gateway)
@@ -340,16 +340,26 @@ async def test_uplinks_reach_the_application_only_on_its_topics(
     clock.advance(61)  # every device's next uplink is due
 
     received = {}
-    for _ in range(3):
+    for _ in range(4):
         topic, up = await app.next()
         received[topic] = up
     assert set(received) == {
         f"{TOPICS}/{device}/up"
-        for device in ("feather-m0", "lpp-climate-sensor", "soil-sensor")
+        for device in (
+            "feather-m0",
+            "lpp-climate-sensor",
+            "soil-sensor",
+            "office-desk-sensor",
+        )
     }
     up = received[f"{TOPICS}/soil-sensor/up"]
     assert up["end_device_ids"]["application_ids"] == {"application_id": "home-sensors"}
     assert up["uplink_message"]["f_cnt"] >= 1
+    desk = received[f"{TOPICS}/office-desk-sensor/up"]["uplink_message"]
+    assert (
+        desk["normalized_payload"][0]["air"]["relativeHumidity"]
+        == (desk["decoded_payload"]["humidity"])
+    )
 
     # Another application's traffic never reaches this application's key.
     sim_login.publish("v3/other-app@ttn/devices/x/up", {"secret": True})

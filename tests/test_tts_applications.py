@@ -95,6 +95,7 @@ async def test_list_end_devices_page_by_page(
     assert [device.device_id for device in devices] == [
         "feather-m0",
         "lpp-climate-sensor",
+        "office-desk-sensor",
         "soil-sensor",
     ]
     feather = devices[0]

@@ -45,7 +45,12 @@ DEVICE_INTERVAL = 3.0
 APPLICATION_ID = "home-sensors"
 # The application's login on the simulator's MQTT server (TTN tenant).
 APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
-END_DEVICES = ("feather-m0", "lpp-climate-sensor", "soil-sensor")
+END_DEVICES = (
+    "feather-m0",
+    "lpp-climate-sensor",
+    "soil-sensor",
+    "office-desk-sensor",
+)
 # Their names in TTS, which the application's device list gives them.
 END_DEVICE_NAMES = {device_id: DEVICE_NAMES[device_id][0] for device_id in END_DEVICES}
 

@@ -399,6 +399,11 @@ DEVICE_NAMES: dict[str, tuple[str, dict[str, str]]] = {
         "Soil sensor",
         {"brand_id": "dragino", "model_id": "lse01", "band_id": "EU_863_870"},
     ),
+    # vendor/elsys/ems-desk.yaml in TheThingsNetwork/lorawan-devices.
+    "office-desk-sensor": (
+        "Office desk sensor",
+        {"brand_id": "elsys", "model_id": "ems-desk", "band_id": "EU_863_870"},
+    ),
 }
 _APPLICATION_PATH = re.compile(r"/api/v3/applications/([^/]+)")
 _DEVICES_PATH = re.compile(r"/api/v3/applications/([^/]+)/devices")

@@ -1,10 +1,11 @@
 """Simulated end devices and the uplink JSON TTS publishes for them over MQTT.
 
-Three devices of one application: the Feather M0 of the original sketch (one
+Four devices of one application: the Feather M0 of the original sketch (one
 random byte on FPort 1, no payload formatter), a Cayenne LPP sensor decoded by
-TTS's CayenneLPP formatter, and a soil sensor with a custom JavaScript
-formatter. The JSON is the ``ApplicationUp`` of ``v3/{app}@{tenant}/devices/
-{device}/up``, with the same fields and encodings as a real TTN capture.
+TTS's CayenneLPP formatter, a soil sensor with a custom JavaScript formatter,
+and an Elsys EMS Desk whose Device Repository codec also normalizes its uplinks.
+The JSON is the ``ApplicationUp`` of ``v3/{app}@{tenant}/devices/{device}/up``,
+with the same fields and encodings as a real TTN capture.
 """
 
 from __future__ import annotations
@@ -41,6 +42,18 @@ LPP_ANALOG_INPUT: Final = 0x02
 LPP_TEMPERATURE: Final = 0x67
 LPP_HUMIDITY: Final = 0x68
 LPP_BAROMETER: Final = 0x73
+# The EMS Desk's uplink, as in the example of the Device Repository's codec
+# (TheThingsNetwork/lorawan-devices vendor/elsys/ems-desk-codec.yaml at
+# 62c8acdd7f0f1e43b65a86f6c158d83b3d0cd200): FPort 1, bytes
+# 01 00E2 02 29 03 012705 11 02 = temperature 22.6, humidity 41,
+# x/y/z 1/39/5, occupancy 2. Temperature and humidity vary around it.
+ELSYS_F_PORT: Final = 1
+ELSYS_TEMPERATURE: Final = 0x01
+ELSYS_HUMIDITY: Final = 0x02
+ELSYS_ACCELERATION: Final = 0x03
+ELSYS_OCCUPANCY: Final = 0x11
+ELSYS_EXAMPLE_ACCELERATION: Final = (1, 39, 5)
+ELSYS_EXAMPLE_OCCUPANCY: Final = 2
 
 
 class DeviceKind(StrEnum):
@@ -49,6 +62,8 @@ class DeviceKind(StrEnum):
     FEATHER = "feather_m0"
     CAYENNE_LPP = "cayenne_lpp"
     FORMATTER = "formatter"
+    # A Device Repository codec with decodeUplink and normalizeUplink.
+    REPOSITORY_CODEC = "repository_codec"
 
 
 @dataclass
@@ -71,6 +86,8 @@ class EndDevice:
     @property
     def f_port(self) -> int:
         """The application port the device sends on."""
+        if self.kind is DeviceKind.REPOSITORY_CODEC:
+            return ELSYS_F_PORT
         return 1 if self.kind is DeviceKind.FEATHER else 2
 
     def payload(self, rng: random.Random, now: float) -> bytes:
@@ -79,6 +96,20 @@ class EndDevice:
             # readValues(): vals[0] = (unsigned char)rand();
             return bytes([rng.randrange(256)])
         day = math.sin(now / 86400 * 2 * math.pi)
+        if self.kind is DeviceKind.REPOSITORY_CODEC:
+            temperature = round((22.6 + 1.5 * day + rng.uniform(-0.3, 0.3)) * 10)
+            humidity = round(41 - 5 * day + rng.uniform(-2, 2))
+            return struct.pack(
+                ">BhBBBbbbBB",
+                ELSYS_TEMPERATURE,
+                temperature,
+                ELSYS_HUMIDITY,
+                humidity,
+                ELSYS_ACCELERATION,
+                *ELSYS_EXAMPLE_ACCELERATION,
+                ELSYS_OCCUPANCY,
+                ELSYS_EXAMPLE_OCCUPANCY,
+            )
         if self.kind is DeviceKind.CAYENNE_LPP:
             temperature = round((19.0 + 3 * day + rng.uniform(-0.3, 0.3)) * 10)
             humidity = round((55 - 10 * day + rng.uniform(-2, 2)) * 2)
@@ -101,12 +132,62 @@ class EndDevice:
             return None
         if self.kind is DeviceKind.CAYENNE_LPP:
             return decode_cayenne_lpp(payload)
+        if self.kind is DeviceKind.REPOSITORY_CODEC:
+            return decode_elsys(payload)
         moisture, soil_temperature, battery_mv = struct.unpack(">Hhh", payload)
         return {
             "battery_voltage": battery_mv / 1000,
             "soil_moisture": moisture / 10,
             "soil_temperature": soil_temperature / 100,
         }
+
+    def normalize(self, decoded: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        """The ``normalized_payload`` TTS adds, or None without a normalizer.
+
+        A list of measurements in the Device Repository's schema, what the
+        codec's normalizeUplink returns (``normalizedOutput`` of the example in
+        ems-desk-codec.yaml): only ``air``, a field TTS's validator
+        accepts (pkg/messageprocessors/normalizedpayload/uplink.go).
+        """
+        if self.kind is not DeviceKind.REPOSITORY_CODEC or decoded is None:
+            return None
+        return [
+            {
+                "air": {
+                    "temperature": decoded["temperature"],
+                    "relativeHumidity": decoded["humidity"],
+                }
+            }
+        ]
+
+
+def _number(value: float) -> float | int:
+    """A number as TTS writes a Struct value: 22.0 is ``22``."""
+    return int(value) if float(value).is_integer() else value
+
+
+def decode_elsys(payload: bytes) -> dict[str, Any]:
+    """What the EMS Desk's codec returns (``output.data`` of its example)."""
+    (
+        _,
+        temperature,
+        _,
+        humidity,
+        _,
+        x,
+        y,
+        z,
+        _,
+        occupancy,
+    ) = struct.unpack(">BhBBBbbbBB", payload)
+    return {
+        "temperature": _number(temperature / 10),
+        "humidity": humidity,
+        "x": x,
+        "y": y,
+        "z": z,
+        "occupancy": occupancy,
+    }
 
 
 def decode_cayenne_lpp(payload: bytes) -> dict[str, Any]:
@@ -137,7 +218,7 @@ def decode_cayenne_lpp(payload: bytes) -> dict[str, Any]:
 
 
 def make_devices(now: float, *, interval: float | None = None) -> list[EndDevice]:
-    """The three devices; `interval` overrides every device's TX interval."""
+    """The four devices; `interval` overrides every device's TX interval."""
     return [
         EndDevice(
             device_id="feather-m0",
@@ -165,6 +246,14 @@ def make_devices(now: float, *, interval: float | None = None) -> list[EndDevice
             next_uplink_at=now + 6,
             spreading_factor=8,
             location=(52.0907, 5.1214, 4),
+        ),
+        EndDevice(
+            device_id="office-desk-sensor",
+            dev_eui="A81758FFFE0412C5",
+            dev_addr="260B6F08",
+            kind=DeviceKind.REPOSITORY_CODEC,
+            interval=interval or 600.0,
+            next_uplink_at=now + 8,
         ),
     ]
 
@@ -223,8 +312,14 @@ def application_up(
         "f_cnt": device.f_cnt,
         "frm_payload": _b64(payload),
     }
-    if (decoded := device.decode(payload)) is not None:
+    decoded = device.decode(payload)
+    if decoded is not None:
         uplink["decoded_payload"] = decoded
+    # A list of Structs (api/api.md ApplicationUplink); TTS sets it from the
+    # codec's normalizeUplink and omits it when there is none
+    # (pkg/messageprocessors/javascript/javascript.go). No warnings: omitted.
+    if (normalized := device.normalize(decoded)) is not None:
+        uplink["normalized_payload"] = normalized
     uplink["rx_metadata"] = rx_metadata
     uplink["settings"] = {
         "data_rate": {
