@@ -100,8 +100,8 @@ class UplinkStorage:
             # Without the integration nothing serves the route: grpc-gateway's
             # routing error (runtime.DefaultRoutingErrorHandler, NotFound). What
             # TTS answers for an application without the package is not public.
-            body = {"code": 5, "message": "Not Found", "details": []}
-            return HTTPStatus.NOT_FOUND, tts_json.dumps(body), json_headers
+            not_found = {"code": 5, "message": "Not Found", "details": []}
+            return HTTPStatus.NOT_FOUND, tts_json.dumps(not_found), json_headers
         error = self._invalid(message_type, query)
         if error is not None:
             return HTTPStatus.BAD_REQUEST, tts_json.dumps(error), json_headers
