@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 import logging
 from typing import Any
+from unittest.mock import patch
 
+from homeassistant.components.mqtt.const import MQTT_CONNECTION_STATE
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import (
     CONF_API_KEY,
@@ -22,6 +24,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -37,10 +40,13 @@ from custom_components.ttn_gateway.const import (
     CONF_RIGHTS,
     CONF_SERVER,
     CONF_TRANSPORT,
+    CONF_UPLINK_TOPIC,
     DOMAIN,
     SUBENTRY_APPLICATION,
     TRANSPORT_DIRECT,
+    TRANSPORT_MQTT,
 )
+from custom_components.ttn_gateway.end_devices import catchup
 from custom_components.ttn_gateway.end_devices.catchup import (
     RETRY_SECONDS,
     SETTLE_SECONDS,
@@ -136,6 +142,12 @@ async def _reconnect(hass: HomeAssistant, server: FakeAppMqtt) -> None:
             break
     await hass.async_block_till_done()
     assert server.connected
+
+
+def mqtt_mock_entry_id(hass: HomeAssistant) -> str:
+    """The config entry of Home Assistant's (mocked) MQTT integration."""
+    (entry,) = hass.config_entries.async_entries("mqtt")
+    return entry.entry_id
 
 
 def _storage_requests(fake_tts: FakeTTS) -> list[str]:
@@ -445,3 +457,60 @@ async def test_the_last_uplink_time_is_kept_over_a_restart(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert STORE_KEY not in hass_storage
+
+
+# HA's MQTT client leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_home_assistant_mqtt_reconnect_is_caught_up(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mqtt_mock: Any,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Through HA's MQTT: the broker connection coming back fetches the gap."""
+    fake_tts.simulator.set_application(api_key=APP_KEY, rights=RIGHTS)
+    stopped = dt_util.utcnow() - timedelta(hours=1)
+    _saved(hass_storage, stopped)
+    fake_tts.store(*_missed(stopped, 50))
+    mqtt_entry = MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=ENTRY_ID,
+        version=3,
+        title="jdoe (eu1.cloud.thethings.network)",
+        unique_id="jdoe@eu1.cloud.thethings.network",
+        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
+        subentries_data=[
+            ConfigSubentryData(
+                data={
+                    CONF_APPLICATION_ID: APP,
+                    CONF_API_KEY: APP_KEY,
+                    CONF_TRANSPORT: TRANSPORT_MQTT,
+                    CONF_UPLINK_TOPIC: f"v3/{APP}@ttn/devices/+/up",
+                    CONF_RIGHTS: RIGHTS,
+                },
+                subentry_id=SUBENTRY_ID,
+                subentry_type=SUBENTRY_APPLICATION,
+                title="Home sensors",
+                unique_id=APP,
+            )
+        ],
+    )
+    await _set_up(hass, mqtt_entry)
+    assert hass.states.get(VALUE).state == "50"
+    assert len(_storage_requests(fake_tts)) == 1
+
+    # The broker connection drops; an uplink is sent meanwhile and missed.
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
+    await hass.async_block_till_done()
+    fake_tts.store(*_missed(stopped + timedelta(minutes=5), 51))
+    # Home Assistant's MQTT entry reloads while the broker is still away:
+    # nothing to fetch until the broker connection is back.
+    with patch.object(catchup.mqtt, "is_connected", return_value=False):
+        await hass.config_entries.async_reload(mqtt_mock_entry_id(hass))
+        await hass.async_block_till_done()
+    assert len(_storage_requests(fake_tts)) == 1
+
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
+    await hass.async_block_till_done()
+    assert len(_storage_requests(fake_tts)) == 2
+    assert hass.states.get(VALUE).state == "51"
