@@ -25,9 +25,19 @@ from .fake_tts import FIXTURES, SERVER_URL
 
 
 def stream_line(
-    name: str, gateway_id: str, time: str, data: dict[str, Any] | None = None
+    name: str,
+    gateway_id: str,
+    time: str,
+    data: dict[str, Any] | None = None,
+    *,
+    connection: str | None = None,
 ) -> str:
-    """One NDJSON message of the stream, as TTS frames it."""
+    """One NDJSON message of the stream, as TTS frames it.
+
+    ``connection`` is the gs:conn correlation id every event of one gateway
+    connection carries (lorawan-stack pkg/gatewayserver/gatewayserver.go,
+    Connect).
+    """
     event: dict[str, Any] = {
         "name": name,
         "time": time,
@@ -35,6 +45,8 @@ def stream_line(
     }
     if data is not None:
         event["data"] = data
+    if connection is not None:
+        event["correlation_ids"] = [connection]
     return json.dumps({"result": event}, separators=(",", ":")) + "\n"
 
 
@@ -43,7 +55,14 @@ def start_line(time: str = "2025-03-14T10:20:00.5Z") -> str:
     return stream_line("events.stream.start", "eui-b827ebfffe8db887", time)
 
 
-SAMPLE = (FIXTURES / "events-stream-sample.txt").read_text()
+# A stream in TTS's wire format; its # lines say what each message follows.
+SAMPLE = "".join(
+    line
+    for line in (FIXTURES / "events-stream-sample.txt")
+    .read_text()
+    .splitlines(keepends=True)
+    if not line.startswith("#")
+)
 
 
 class LiveStream(AiohttpClientMockResponse):

@@ -16,11 +16,12 @@ import ssl
 from unittest.mock import patch
 
 from custom_components.ttn_gateway.end_devices import direct
-from custom_components.ttn_gateway.tts import (
-    TTSAuthenticationError,
-    TTSConnectionError,
+from custom_components.ttn_gateway.tts import TTSConnectionError, TTSRateLimitError
+from custom_components.ttn_gateway.tts.mqtt import (
+    UNAVAILABLE_RETRY_SECONDS,
+    MqttNotAuthorizedError,
+    MqttSettings,
 )
-from custom_components.ttn_gateway.tts.mqtt import MqttSettings
 
 _CLOSED = None
 
@@ -55,16 +56,31 @@ class FakeSession:
 
 @dataclass
 class FakeAppMqtt:
-    """The server: accepts one key, or refuses, or is unreachable."""
+    """The server: accepts one key, or refuses, or is unreachable.
+
+    Refusals are what ``tts.mqtt`` makes of TTS's CONNACK codes: 5 "not
+    authorized" for a wrong key and, with ``refusing``, for anything else
+    that fails while TTS sets up the session (mystique
+    ``pkg/session/connect.go``); 3 "server unavailable" with
+    ``rate_limited``, TTS's answer to a resource exhausted (lorawan-stack
+    ``pkg/applicationserver/io/mqtt/mqtt.go`` Connect).
+    """
 
     api_key: str
     reachable: bool = True
+    refusing: bool = False
+    rate_limited: bool = False
+    # Connecting raises an error of no kind the client knows: a bug.
+    broken: bool = False
     publish_fails: bool = False
     attempts: int = 0
     sessions: list[FakeSession] = field(default_factory=list)
     published: list[tuple[str, bytes]] = field(default_factory=list)
     ssl_contexts: list[ssl.SSLContext | None] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
+    # Monotonic seconds as the direct connection reads them; sleeping and
+    # ``hold`` advance it.
+    now: float = 1000.0
 
     @asynccontextmanager
     async def connect(
@@ -81,8 +97,14 @@ class FakeAppMqtt:
         self.ssl_contexts.append(ssl_context)
         if not self.reachable:
             raise TTSConnectionError("connection refused")
-        if api_key != self.api_key:
-            raise TTSAuthenticationError("not authorized")
+        if self.broken:
+            raise RuntimeError("a bug")
+        if self.rate_limited:
+            raise TTSRateLimitError(
+                "unavailable (rate limited?)", retry_after=UNAVAILABLE_RETRY_SECONDS
+            )
+        if self.refusing or api_key != self.api_key:
+            raise MqttNotAuthorizedError("refused: not authorized")
         session = FakeSession(self, settings)
         self.sessions.append(session)
         try:
@@ -93,7 +115,16 @@ class FakeAppMqtt:
     async def sleep(self, seconds: float) -> None:
         """Record the reconnect delay and wait no longer than a loop turn."""
         self.delays.append(seconds)
+        self.now += seconds
         await asyncio.sleep(0)
+
+    def clock(self) -> float:
+        """The time the direct connection reads."""
+        return self.now
+
+    def hold(self, seconds: float) -> None:
+        """Let time pass while connected."""
+        self.now += seconds
 
     def publish(self, topic: str, payload: bytes | str) -> None:
         """Deliver a message to every connected client."""
@@ -119,5 +150,6 @@ def serving(api_key: str) -> Iterator[FakeAppMqtt]:
     with (
         patch.object(direct, "CONNECT", server.connect),
         patch.object(direct, "SLEEP", server.sleep),
+        patch.object(direct, "CLOCK", server.clock),
     ):
         yield server

@@ -1,9 +1,10 @@
-"""The TTS simulator behind HA's aiohttp client mocker, fed with recorded payloads.
+"""The TTS simulator behind HA's aiohttp client mocker, fed with sample payloads.
 
 Requests the integration sends through HA's client session are routed into
 `tts_simulator.Simulator`, the same simulator that `./scripts/demo` and the
 end-to-end tests run as a server. This module only sets up its data from the
-recorded payloads in ``fixtures/`` and turns its answers into mock responses.
+payloads in ``fixtures/`` (constructed in TTS's wire format, not recorded) and
+turns its answers into mock responses.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ URL_ANY = re.compile(r".*")
 
 
 def load_json(name: str) -> Any:
-    """Load a recorded TTS payload."""
+    """Load a sample TTS payload."""
     return json.loads((FIXTURES / name).read_text())
 
 

@@ -24,6 +24,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+import voluptuous as vol
 
 from custom_components.ttn_gateway.const import (
     CONF_APPLICATION_ID,
@@ -51,6 +52,7 @@ ALL_RIGHTS = [
     "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE",
     "RIGHT_APPLICATION_TRAFFIC_READ",
 ]
+READ_RIGHTS = ["RIGHT_APPLICATION_DEVICES_READ", "RIGHT_APPLICATION_TRAFFIC_READ"]
 
 
 def _entry(
@@ -223,42 +225,44 @@ def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
     )
 
 
-async def test_send_downlink_over_the_direct_connection(
+async def test_send_downlink_through_the_http_api_when_connected_directly(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
     app_key: str,
     app_mqtt: FakeAppMqtt,
 ) -> None:
-    """Published on the device's push topic; TTS's answers show on the sensor."""
+    """With the right to write downlinks, TTS's HTTP API takes them (its errors
+    come back); the MQTT session is not used. TTS's answers show on the sensor."""
     entry = await _set_up(hass, _entry(app_key))
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
     await _send_downlink(
         hass,
         {"device_id": device_id, "f_port": 1, "payload": "01 FF", "confirmed": True},
     )
-    ((topic, payload),) = app_mqtt.published
-    assert topic == f"v3/{USERNAME}/devices/{FEATHER}/down/push"
-    assert json.loads(payload) == {
-        "downlinks": [
-            {
-                "f_port": 1,
-                "frm_payload": "Af8=",
-                "confirmed": True,
-                "priority": "NORMAL",
-            }
-        ]
-    }
     await _send_downlink(
         hass,
         {
             "device_id": device_id,
-            "f_port": 2,
+            "f_port": 2.0,
             "decoded_payload": {"led": True},
             "mode": "replace",
             "priority": "HIGH",
         },
     )
-    assert app_mqtt.published[1][0] == f"v3/{USERNAME}/devices/{FEATHER}/down/replace"
+    assert app_mqtt.published == []
+    first, second = fake_tts.simulator.downlinks
+    assert (first["device_id"], first["via"], first["replace"]) == (
+        FEATHER,
+        "http",
+        False,
+    )
+    assert first["downlinks"] == [
+        {"f_port": 1, "frm_payload": "Af8=", "confirmed": True, "priority": "NORMAL"}
+    ]
+    assert (second["replace"], second["downlinks"][0]["decoded_payload"]) == (
+        True,
+        {"led": True},
+    )
 
     ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
     for name, body in (
@@ -309,8 +313,9 @@ async def test_send_downlink_through_the_http_api(
         ),
     )
     device_id = _device_id(hass, entry, "Soil sensor")
+    # A template gives text: a whole number in it is taken.
     await _send_downlink(
-        hass, {"device_id": device_id, "f_port": 10, "payload": "AQID"}
+        hass, {"device_id": device_id, "f_port": "10", "payload": "AQID"}
     )
     (record,) = fake_tts.simulator.downlinks
     assert (record["device_id"], record["via"], record["replace"]) == (
@@ -319,6 +324,7 @@ async def test_send_downlink_through_the_http_api(
         False,
     )
     assert record["downlinks"][0]["frm_payload"] == "AQID"
+    assert record["downlinks"][0]["f_port"] == 10
 
 
 @pytest.mark.parametrize(
@@ -333,6 +339,18 @@ async def test_send_downlink_through_the_http_api(
         ),
         ({"f_port": 1, "payload": "zz!"}, "downlink_invalid_payload"),
         ({"f_port": 1, "payload": "00" * 243}, "downlink_payload_too_long"),
+        (
+            {"f_port": 1, "decoded_payload": {"text": "x" * 4096}},
+            "downlink_decoded_payload_too_large",
+        ),
+        (
+            {"f_port": 1, "decoded_payload": {"level": float("nan")}},
+            "downlink_invalid_decoded_payload",
+        ),
+        (
+            {"f_port": 1, "decoded_payload": {"at": timedelta(seconds=1)}},
+            "downlink_invalid_decoded_payload",
+        ),
     ],
 )
 async def test_invalid_downlinks_are_refused_before_sending(
@@ -352,13 +370,32 @@ async def test_invalid_downlinks_are_refused_before_sending(
     assert app_mqtt.published == []
 
 
+@pytest.mark.parametrize("f_port", [1.9, "1.9", True, "one", None])
+async def test_fport_must_be_a_whole_number(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    f_port: Any,
+) -> None:
+    """1.9 is refused, not cut to 1; nothing is sent."""
+    entry = await _set_up(hass, _entry(app_key))
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    with pytest.raises(vol.Invalid, match="FPort must be a whole number"):
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": f_port, "payload": "01"}
+        )
+    assert fake_tts.simulator.downlinks == []
+    assert app_mqtt.published == []
+
+
 async def test_downlink_refusals_name_the_reason(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
     app_key: str,
     app_mqtt: FakeAppMqtt,
 ) -> None:
-    """A gateway, a key without the right, a lost connection."""
+    """A gateway; a downlink TTS refuses over HTTP, said to the caller."""
     entry = _entry(app_key)
     await _set_up(hass, entry)
     gateway = next(
@@ -373,6 +410,49 @@ async def test_downlink_refusals_name_the_reason(
     assert err.value.translation_key == "downlink_not_an_end_device"
 
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_TRAFFIC_READ"])
+    with pytest.raises(HomeAssistantError) as err:
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
+        )
+    assert err.value.translation_key == "downlink_failed"
+    assert app_mqtt.published == []
+
+
+async def test_send_downlink_over_mqtt_only_without_the_right_recorded(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+) -> None:
+    """Recorded rights without downlinks: the direct connection carries it
+    (TTS checks the key's rights there); while it is down, that is said."""
+    entry = await _set_up(hass, _entry(app_key, **{CONF_RIGHTS: READ_RIGHTS}))
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    await _send_downlink(
+        hass,
+        {"device_id": device_id, "f_port": 1, "payload": "01 FF", "mode": "replace"},
+    )
+    ((topic, payload),) = app_mqtt.published
+    assert topic == f"v3/{USERNAME}/devices/{FEATHER}/down/replace"
+    assert json.loads(payload) == {
+        "downlinks": [
+            {
+                "f_port": 1,
+                "frm_payload": "Af8=",
+                "confirmed": False,
+                "priority": "NORMAL",
+            }
+        ]
+    }
+    assert fake_tts.simulator.downlinks == []
+
+    app_mqtt.publish_fails = True
+    with pytest.raises(HomeAssistantError) as err:
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
+        )
+    assert err.value.translation_key == "downlink_not_connected"
     app_mqtt.drop()
     app_mqtt.reachable = False
     await hass.async_block_till_done()
@@ -382,29 +462,44 @@ async def test_downlink_refusals_name_the_reason(
         )
     assert err.value.translation_key == "downlink_not_connected"
 
-    subentry = next(iter(entry.subentries.values()))
-    hass.config_entries.async_update_subentry(
-        entry,
-        subentry,
-        data={**subentry.data, CONF_RIGHTS: ["RIGHT_APPLICATION_TRAFFIC_READ"]},
+
+# HA's MQTT client leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_no_downlink_without_the_right_through_home_assistants_mqtt(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    mqtt_mock: Any,
+) -> None:
+    """Nothing to fall back on: the missing right is said."""
+    entry = await _set_up(
+        hass,
+        _entry(
+            app_key,
+            transport=TRANSPORT_MQTT,
+            **{
+                CONF_UPLINK_TOPIC: f"v3/{USERNAME}/devices/+/up",
+                CONF_RIGHTS: READ_RIGHTS,
+            },
+        ),
     )
-    await hass.async_block_till_done()
+    device_id = _device_id(hass, entry, "Soil sensor")
     with pytest.raises(ServiceValidationError) as err:
         await _send_downlink(
-            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
+            hass, {"device_id": device_id, "f_port": 10, "payload": "AQID"}
         )
     assert err.value.translation_key == "downlink_no_right"
+    assert fake_tts.simulator.downlinks == []
 
 
-async def test_downlink_events_late_unknown_and_failed_sends(
+async def test_downlink_events_late_and_unknown(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
     app_key: str,
     app_mqtt: FakeAppMqtt,
 ) -> None:
-    """A late event does not win; other devices' events are ignored; a lost
-    connection while publishing is said as such."""
-    entry = await _set_up(hass, _entry(app_key))
+    """A late event does not win; other devices' events are ignored."""
+    await _set_up(hass, _entry(app_key))
     ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
 
     def event(name: str, at: str, device: dict[str, Any] = ids) -> str:
@@ -429,14 +524,6 @@ async def test_downlink_events_late_unknown_and_failed_sends(
     state = hass.states.get("sensor.feather_m0_on_the_balcony_last_downlink")
     assert state is not None
     assert state.state == "sent"
-
-    app_mqtt.publish_fails = True
-    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
-    with pytest.raises(HomeAssistantError) as err:
-        await _send_downlink(
-            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
-        )
-    assert err.value.translation_key == "downlink_not_connected"
 
 
 # HA's MQTT client leaves its housekeeping timer behind.

@@ -22,6 +22,7 @@ from custom_components.ttn_gateway.decoders import (
     describe_reading,
     guess_unit,
 )
+from custom_components.ttn_gateway.decoders.units import parse_unit
 
 
 def _values(readings: dict[str, Reading]) -> dict[str, Any]:
@@ -372,3 +373,171 @@ def test_raw_payload_fits_a_state() -> None:
     assert isinstance(long, str)
     assert len(long) <= 255
     assert long == bytes(range(126)).hex().upper() + "…"
+
+
+# Shapes of real codecs (Device Repository examples, see
+# test_device_repository_examples.py for the whole corpus)
+
+
+def _shown(decoded: dict[str, Any]) -> dict[str, tuple[Any, str | None, Any, Any]]:
+    readings = decode_payload_formatter(1, b"", decoded)
+    shown: dict[str, tuple[Any, str | None, Any, Any]] = {}
+    for key, reading in readings.items():
+        description = describe_reading(key, reading.name)
+        assert description is not None
+        assert description.name is not None
+        shown[description.name] = (
+            reading.value,
+            description.unit,
+            description.device_class,
+            description.state_class,
+        )
+    return shown
+
+
+@pytest.mark.parametrize(
+    ("decoded", "name", "expected"),
+    [
+        # Decentlab (vendor/decentlab/dl-sht35-codec.yaml).
+        (
+            {
+                "battery_voltage": {
+                    "displayName": "Battery voltage",
+                    "unit": "V",
+                    "value": 3.168,
+                }
+            },
+            "Battery voltage",
+            (3.168, "V", "voltage", "measurement"),
+        ),
+        # A bare {value, unit}: named after its key.
+        (
+            {"waterTemp": {"value": 12.5, "unit": "℃"}},
+            "Water temp",
+            (12.5, "°C", "temperature", "measurement"),
+        ),
+        # Adeunis (vendor/adeunis/comfort-co2-codec.yaml): values newest first.
+        (
+            {"co2": {"unit": "ppm", "values": [420, 421]}},
+            "Co2",
+            (420, "ppm", "carbon_dioxide", "measurement"),
+        ),
+        # The name decides among the classes a unit fits.
+        (
+            {"p": {"name": "Barometric pressure", "unit": "Pa", "value": 96412}},
+            "Barometric pressure",
+            (96412, "Pa", "atmospheric_pressure", "measurement"),
+        ),
+        (
+            {"soil": {"name": "Soil moisture", "unit": "%", "value": 33}},
+            "Soil moisture",
+            (33, "%", "moisture", "measurement"),
+        ),
+        # A unit no device class takes: kept as it is, no class.
+        (
+            {"o2": {"name": "Dissolved oxygen", "unit": "mg/L", "value": 7.1}},
+            "Dissolved oxygen",
+            (7.1, "mg/L", None, "measurement"),
+        ),
+        # An energy meter's unit: total increasing.
+        (
+            {"energy": {"name": "Energy", "unit": "kWh", "value": 1234.5}},
+            "Energy",
+            (1234.5, "kWh", "energy", "total_increasing"),
+        ),
+        # Numbers sent as text.
+        (
+            {"temperature": "24.1"},
+            "Temperature",
+            (24.1, "°C", "temperature", "measurement"),
+        ),
+        ({"vbat": "3.6 V"}, "Vbat", (3.6, "V", "voltage", "measurement")),
+        ({"status": "3 ok"}, "Status", ("3 ok", None, None, None)),
+        ({"firmware": "v1.2"}, "Firmware", ("v1.2", None, None, None)),
+    ],
+)
+def test_records_with_units(
+    decoded: dict[str, Any], name: str, expected: tuple[Any, ...]
+) -> None:
+    """One sensor per record, with its unit and the class unit and name imply."""
+    shown = _shown(decoded)
+    assert shown[name] == expected
+    assert len(shown) == 1
+
+
+def test_typed_record_lists_are_named() -> None:
+    """Lists of named records give named readings, not list positions."""
+    shown = _shown(
+        {
+            # SenseCAP (vendor/sensecap/sensecap2120-8-in-1-codec.yaml).
+            "messages": [
+                [
+                    {
+                        "type": "report_telemetry",
+                        "measurementId": 4097,
+                        "measurementValue": 21.4,
+                    },
+                    {
+                        "type": "report_telemetry",
+                        "measurementId": "4098",
+                        "measurementValue": 31.4,
+                    },
+                ]
+            ],
+            "sensors": [
+                {"type": "Air temperature", "value": 20.5, "unit": "°C"},
+                {"type": "Air temperature", "value": 20.7, "unit": "°C"},
+                {"name": "Light", "measurementValue": 120, "unit": "lux"},
+            ],
+        }
+    )
+    assert shown == {
+        "Air temperature": (21.4, "°C", "temperature", "measurement"),
+        "Air humidity": (31.4, "%", "humidity", "measurement"),
+        # Two records of one name: numbered, each with its unit.
+        "Air temperature 2": (20.5, "°C", "temperature", "measurement"),
+        "Air temperature 3": (20.7, "°C", "temperature", "measurement"),
+        "Light": (120, "lx", "illuminance", "measurement"),
+    }
+    readings = decode_payload_formatter(
+        1, b"", {"messages": [{"type": "x", "value": 1}]}
+    )
+    assert not any("messages" in key for key in readings)
+
+
+def test_record_keys_keep_the_unit_for_a_restart() -> None:
+    """The unit is in the key: a reading is described without its uplink."""
+    readings = decode_payload_formatter(
+        1, b"", {"t": {"displayName": "Air temperature", "unit": "°C", "value": 21}}
+    )
+    (key,) = readings
+    description = describe_reading(key, "Air temperature")
+    assert description is not None
+    assert (description.unit, description.device_class) == ("°C", "temperature")
+    # Fields without a record keep the keys they had.
+    assert set(decode_payload_formatter(1, b"", {"temperature": 21.5})) == {
+        "formatter_number_temperature"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("°C", "°C"),
+        ("℃", "°C"),
+        ("%RH", "%"),
+        ("lux", "lx"),
+        ("hPa", "hPa"),
+        ("mbar", "mbar"),
+        ("uS/cm", "µS/cm"),
+        ("dS/m", "mS/cm"),
+        ("m3", "m³"),
+        ("kWh", "kWh"),
+        ("mg/L", "mg/L"),
+        ("", None),
+        ("x" * 17, None),
+    ],
+)
+def test_unit_spellings(text: str, unit: str | None) -> None:
+    """Codecs' spellings become Home Assistant's units."""
+    assert parse_unit(text) == unit

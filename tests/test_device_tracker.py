@@ -127,3 +127,22 @@ async def test_position_restored_after_restart(
     # The next position replaces it.
     await _send(hass, uplink(f_cnt=2, decoded={"latitude": 52.2, "longitude": 4.4}))
     assert _position(hass, FEATHER_TRACKER)["latitude"] == 52.2
+
+
+async def test_tts_position_on_the_equator_and_the_prime_meridian(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """TTS leaves a zero coordinate out of its JSON (``pkg/jsonpb/ttn.go``): a
+    position with one coordinate missing is on the equator or the meridian."""
+    await _send(
+        hass, uplink(locations={"frm-payload": {"longitude": 9.5, "altitude": 3}})
+    )
+    position = _position(hass, FEATHER_TRACKER)
+    assert (position["latitude"], position["longitude"]) == (0.0, 9.5)
+    await _send(hass, uplink(f_cnt=2, locations={"user": {"latitude": 51.48}}))
+    position = _position(hass, FEATHER_TRACKER)
+    assert (position["latitude"], position["longitude"]) == (51.48, 0.0)
+    # Neither coordinate is no position: the last one stays.
+    await _send(hass, uplink(f_cnt=3, locations={"user": {"altitude": 20}}))
+    position = _position(hass, FEATHER_TRACKER)
+    assert (position["latitude"], position["longitude"]) == (51.48, 0.0)

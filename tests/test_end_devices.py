@@ -9,24 +9,28 @@ import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.mqtt import MQTT_CONNECTION_STATE
 
 # Imported before time is frozen: the supervisor models it pulls in cannot be
 # imported under freezegun.
 import homeassistant.components.mqtt.config_flow  # noqa: F401
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import (
+    CONF_API_KEY,
     EVENT_HOMEASSISTANT_STOP,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
 )
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -41,18 +45,26 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.ttn_gateway.const import (
+    CONF_APPLICATION_ID,
     CONF_APPLICATIONS,
     CONF_DECODERS,
     CONF_MAX_END_DEVICES,
     CONF_OFFLINE_THRESHOLD,
+    CONF_RIGHTS,
+    CONF_SERVER,
+    CONF_TRANSPORT,
     CONF_UPLINK_TOPIC,
     DOMAIN,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_DIRECT,
+    TRANSPORT_MQTT,
 )
 from custom_components.ttn_gateway.end_devices import end_device_diagnostics
 
 from .common import async_poll
 from .compat import device_by_identifier, device_config_entry_id
-from .fake_tts import GATEWAY_ROOFTOP, FakeTTS, load_json
+from .fake_app_mqtt import serving
+from .fake_tts import API_KEY, GATEWAY_ROOFTOP, SERVER_URL, FakeTTS, load_json
 from .uplinks import (
     APP,
     FEATHER,
@@ -1498,3 +1510,216 @@ async def test_deleted_device_no_longer_counts_as_heard(
     state, attributes = _heard(hass)
     assert state == "1"
     assert attributes["end_devices"] == [f"{APP}/{LPP_NODE}"]
+
+
+# Sources: each application's messages come from the source its sub-entry chose.
+
+DIRECT_KEY = "NNSXS.DIRECTAPPKEY.SECRETPART"
+LAST_DOWNLINK = "sensor.feather_m0_1_last_downlink"
+
+
+def _two_sources_entry() -> MockConfigEntry:
+    """A catch-all sub-entry on HA's broker and APP connected directly."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        entry_id="01JTTNGATEWAYTESTENTRY0001",
+        version=3,
+        title="jdoe (eu1.cloud.thethings.network)",
+        unique_id="jdoe@eu1.cloud.thethings.network",
+        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
+        subentries_data=[
+            ConfigSubentryData(
+                data={
+                    CONF_TRANSPORT: TRANSPORT_MQTT,
+                    CONF_UPLINK_TOPIC: "v3/+/devices/+/up",
+                },
+                subentry_id="01JTTNCATCHALLSUBENTRY0001",
+                subentry_type=SUBENTRY_APPLICATION,
+                title="All applications",
+                unique_id=None,
+            ),
+            ConfigSubentryData(
+                data={
+                    CONF_APPLICATION_ID: APP,
+                    CONF_API_KEY: DIRECT_KEY,
+                    CONF_TRANSPORT: TRANSPORT_DIRECT,
+                    CONF_RIGHTS: ["RIGHT_APPLICATION_TRAFFIC_READ"],
+                },
+                subentry_id="01JTTNAPPLICATIONSUBENTRY1",
+                subentry_type=SUBENTRY_APPLICATION,
+                title="Home sensors",
+                unique_id=APP,
+            ),
+        ],
+    )
+
+
+def _downlink_event(name: str, device_id: str = FEATHER, **body: Any) -> str:
+    """An ApplicationUp of a downlink event (``messages.proto``), as TTS sends it."""
+    ids = {"device_id": device_id, "application_ids": {"application_id": APP}}
+    return json.dumps({"end_device_ids": ids, name: {"f_port": 1, **body}})
+
+
+def _down_topic(event: str, device_id: str = FEATHER) -> str:
+    """``…/down/<event>`` (``pkg/applicationserver/io/mqtt/topics/v3.go``)."""
+    return f"v3/{APP}@ttn/devices/{device_id}/down/{event}"
+
+
+# HA's MQTT client leaves its housekeeping timer behind.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_messages_only_from_the_applications_own_source(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Uplinks and downlink events of a directly connected application that
+    arrive over HA's broker are dropped, counted and logged at debug."""
+    freezer.move_to(START)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
+    with serving(DIRECT_KEY) as server:
+        entry = _two_sources_entry()
+        entry.add_to_hass(hass)
+        await _setup(hass, entry)
+        await _send(hass, uplink(payload=b"\x07"))
+        await _send(hass, _downlink_event("downlink_sent"), on=_down_topic("sent"))
+        assert _devices_of(device_registry, entry) == set()
+        assert "taken from another source" in caplog.text
+
+        server.publish(topic(), encode(uplink(payload=b"\x2a")))
+        await hass.async_block_till_done()
+        assert _state(hass, "sensor.feather_m0_1_value") == "42"
+        # Forged over HA's broker: no effect on the device.
+        await _send(hass, uplink(f_cnt=2, payload=b"\x07"))
+        await _send(hass, _downlink_event("downlink_sent"), on=_down_topic("sent"))
+        assert _state(hass, "sensor.feather_m0_1_value") == "42"
+        assert hass.states.get(LAST_DOWNLINK) is None
+        # Other applications still come over HA's broker.
+        await _send(
+            hass,
+            uplink(application_id=FORMATTER_APP, device_id=FORMATTER_NODE),
+            on=topic(FORMATTER_APP, FORMATTER_NODE),
+        )
+        assert FORMATTER_NODE in _devices_of(device_registry, entry)
+
+        diagnostics = _diagnostics(entry)
+        catch_all, direct = sorted(
+            diagnostics["applications"], key=lambda app: app["application_id"] or ""
+        )
+        assert catch_all["messages_for_other_sources"] == {APP: 4}
+        assert direct["messages_for_other_sources"] == {}
+        reasons = diagnostics["messages"]["drop_reasons"]
+        assert reasons == {"application taken from another source": 4}
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_downlink_events_pass_the_intake_checks(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """The 64 KiB cap, the topic-versus-payload check and the allow-list."""
+    await _send(hass, uplink())
+    await _send(hass, uplink(device_id="node-2"), on=topic(device_id="node-2"))
+    await _send(
+        hass,
+        _downlink_event(
+            "downlink_failed", downlink={"f_port": 1}, error={"name": "x" * 70_000}
+        ),
+        on=_down_topic("failed"),
+    )
+    # No event in it: ignored.
+    ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
+    await _send(hass, json.dumps({"end_device_ids": ids}), on=_down_topic("sent"))
+    assert _diagnostics(mqtt_entry)["messages"]["ignored"] == 1
+    # node-2's event on the Feather's topic.
+    await _send(
+        hass, _downlink_event("downlink_sent", "node-2"), on=_down_topic("sent")
+    )
+    assert hass.states.get(LAST_DOWNLINK) is None
+    assert hass.states.get("sensor.node_2_last_downlink") is None
+    reasons = _diagnostics(mqtt_entry)["messages"]["drop_reasons"]
+    assert reasons == {
+        "message larger than 65536 bytes": 1,
+        "topic and end_device_ids name different devices": 1,
+    }
+
+    subentry = mqtt_entry.subentries[_subentry_id(mqtt_entry)]
+    hass.config_entries.async_update_subentry(
+        mqtt_entry,
+        subentry,
+        data={**subentry.data, CONF_APPLICATIONS: [FORMATTER_APP]},
+    )
+    await hass.async_block_till_done()
+    await _send(hass, _downlink_event("downlink_sent"), on=_down_topic("sent"))
+    assert hass.states.get(LAST_DOWNLINK) is None
+    reasons = _diagnostics(mqtt_entry)["messages"]["drop_reasons"]
+    assert reasons["application not set up"] == 1
+
+
+async def test_invalidated_downlinks_show_on_the_last_downlink(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """``down/invalidated``: TTS dropped the queue (``downlink_queue_invalidated``)."""
+    await _send(hass, uplink())
+    await _send(hass, _downlink_event("downlink_queued"), on=_down_topic("queued"))
+    assert _state(hass, LAST_DOWNLINK) == "queued"
+    ids = {"device_id": FEATHER, "application_ids": {"application_id": APP}}
+    await _send(
+        hass,
+        json.dumps(
+            {
+                "end_device_ids": ids,
+                "downlink_queue_invalidated": {
+                    "downlinks": [{"f_port": 2, "frm_payload": "AQ=="}],
+                    "last_f_cnt_down": 4,
+                },
+            }
+        ),
+        on=_down_topic("invalidated"),
+    )
+    state = hass.states.get(LAST_DOWNLINK)
+    assert state is not None
+    assert state.state == "invalidated"
+    assert state.attributes["f_port"] == 2
+
+
+async def test_end_devices_follow_the_broker_connection(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """The broker goes down: unavailable; it reconnects: available again."""
+    await _send(hass, uplink(payload=b"\x09"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "9"
+    # What HA's MQTT client sends when it loses and regains its broker.
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor.feather_m0_1_value") == STATE_UNAVAILABLE
+    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_UNAVAILABLE
+    assert _diagnostics(mqtt_entry)["receiving"] is False
+    assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
+
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
+    await hass.async_block_till_done()
+    assert _state(hass, "sensor.feather_m0_1_value") == "9"
+    await _send(hass, uplink(f_cnt=2, payload=b"\x0a"))
+    assert _state(hass, "sensor.feather_m0_1_value") == "10"
+
+
+async def test_no_downlink_for_an_application_without_a_key(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """A device of the migrated catch-all sub-entry: nothing can send for it."""
+    await _send(hass, uplink())
+    device = device_by_identifier(
+        device_registry,
+        (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
+        mqtt_entry.entry_id,
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_downlink",
+            {"device_id": device.id, "f_port": 1, "payload": "01"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "downlink_no_application"

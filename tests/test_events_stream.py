@@ -126,12 +126,13 @@ async def test_disconnect_and_connect_within_seconds(
     assert silent.attributes["reason"] == "disconnected"
     assert events == ["disconnected", "silent"]
 
+    # TTS publishes the connect without data (observability.go).
     streaming.current.send(
         stream_line(
             "gs.gateway.connect",
             GATEWAY_ROOFTOP,
             "2025-03-14T10:20:30Z",
-            {"connected_at": "2025-03-14T10:20:30Z", "protocol": "udp"},
+            connection="gs:conn:01JPA2A5G0Q2K8W3VDH6T9XN4B",
         )
     )
     await _flush(hass)
@@ -147,7 +148,7 @@ async def test_disconnect_and_connect_within_seconds(
 async def test_sample_stream_in_both_framings(
     hass: HomeAssistant, event_feed: EventFeed, init_integration: MockConfigEntry
 ) -> None:
-    """The recorded stream applies the same with one or two newlines per message."""
+    """The sample stream applies the same with one or two newlines per message."""
     event_feed.current.send(SAMPLE.replace("\n", "\n\n"))
     await _flush(hass)
     # The sample ends with a reconnect at 10:23:02.
@@ -201,12 +202,7 @@ async def test_stale_events_change_nothing(
             "2025-03-14T10:20:01Z",
             {"connected_at": "2025-03-13T07:02:11.412938119Z", "uplink_count": "5"},
         )
-        + stream_line(
-            "gs.gateway.connect",
-            GATEWAY_GARDEN,
-            "2025-03-13T20:00:00Z",
-            {"connected_at": "2025-03-13T20:00:00Z"},
-        )
+        + stream_line("gs.gateway.connect", GATEWAY_GARDEN, "2025-03-13T20:00:00Z")
     )
     await _flush(hass)
     assert hass.states.get(ROOFTOP).state == STATE_ON

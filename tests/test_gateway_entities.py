@@ -13,7 +13,11 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    area_registry as ar,
+    device_registry as dr,
+    entity_registry as er,
+)
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
@@ -254,3 +258,59 @@ async def test_status_metrics_appear_when_reported(
     stats["last_status"] = {"metrics": {"temp": 38.25}}
     await async_poll(hass, freezer)
     assert hass.states.get("sensor.basic_station_gw_temperature").state == "38.25"
+
+
+UNREADABLE_ITEM = {"ids": {"gateway_id": 7}, "name": "???"}
+
+
+@pytest.mark.parametrize("listing", ["short", "incomplete"])
+async def test_first_listing_after_a_reload_deletes_no_device(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+    init_integration: MockConfigEntry,
+    listing: str,
+) -> None:
+    """A gateway the first listing after a reload lacks keeps its device."""
+    entry = init_integration
+    identifier = f"{entry.unique_id}/gateway/{GATEWAY_GARDEN}"
+    garden = device_by_identifier(device_registry, (DOMAIN, identifier), entry.entry_id)
+    assert garden is not None
+    area = ar.async_get(hass).async_create("Garden")
+    device_registry.async_update_device(
+        garden.id, name_by_user="Shed gateway", area_id=area.id
+    )
+    index, item = next(
+        (index, item)
+        for index, item in enumerate(fake_tts.gateways)
+        if item["ids"]["gateway_id"] == GATEWAY_GARDEN
+    )
+    if listing == "short":
+        del fake_tts.gateways[index]
+    else:
+        fake_tts.gateways[index] = UNREADABLE_ITEM
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    kept = device_registry.async_get(garden.id)
+    assert kept is not None
+    assert (kept.name_by_user, kept.area_id) == ("Shed gateway", area.id)
+
+    # A second listing a poll interval later: a complete one that still lacks
+    # the gateway removes it; an incomplete one never does.
+    await async_poll(hass, freezer)
+    await async_poll(hass, freezer)
+    if listing == "short":
+        assert device_registry.async_get(garden.id) is None
+        return
+    assert device_registry.async_get(garden.id) is not None
+    # Once the listing is readable again, the gateway is back as it was.
+    fake_tts.gateways[index] = item
+    await async_poll(hass, freezer)
+    back = device_registry.async_get(garden.id)
+    assert back is not None
+    assert (back.name_by_user, back.area_id) == ("Shed gateway", area.id)
+    assert (
+        hass.states.get("binary_sensor.kerlink_garden_connectivity").state == STATE_OFF
+    )

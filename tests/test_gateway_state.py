@@ -23,9 +23,15 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ttn_gateway.const import DOMAIN
-from custom_components.ttn_gateway.store import GatewayStore
+from custom_components.ttn_gateway.store import GatewayData, GatewayStore
 from custom_components.ttn_gateway.stream import backoff_delay
-from custom_components.ttn_gateway.tts import StreamEvent
+from custom_components.ttn_gateway.tts import (
+    ConnectionState,
+    Gateway,
+    GatewayConnection,
+    GatewayConnectionStats,
+    StreamEvent,
+)
 
 from .event_feed import (
     EventFeed,
@@ -42,7 +48,7 @@ ROOFTOP_EVENT = "event.rooftop_gateway_status"
 ROOFTOP_UPLINKS = "sensor.rooftop_gateway_uplinks"
 ROOFTOP_LAST_UPLINK = "sensor.rooftop_gateway_last_uplink"
 GARDEN = "binary_sensor.kerlink_garden_connectivity"
-# The rooftop gateway's connection in the recorded stats.
+# The rooftop gateway's connection in the sample stats.
 OLD_CONNECTED_AT = "2025-03-13T07:02:11.412938119Z"
 OLD_CONNECTION = "gs:conn:01JP7Y0V4M3Z1R2D8Y7KJ6W5E0"
 NEW_CONNECTION = "gs:conn:01JPAZ3F2N8B5C1D4E6F7G8H9J"
@@ -106,48 +112,78 @@ def _rooftop_stats(fake_tts: FakeTTS, **changes: Any) -> None:
     fake_tts.stats[GATEWAY_ROOFTOP] = stats
 
 
-# --- 1. a late disconnect of a superseded connection --------------------------
+# --- 1. connections told apart by their gs:conn correlation id ---------------
+
+ROOFTOP_SINCE = "sensor.rooftop_gateway_connected_since"
+# How TTS ends connections: another Gateway Server expires the old UDP one
+# (pkg/gatewayserver/io/udp); one server drops it for the new connection
+# (gatewayserver.go, Connect: errNewConnection).
+EXPIRED = {"namespace": "pkg/gatewayserver/io/udp", "name": "connection_expired"}
+SUPERSEDED = {"namespace": "pkg/gatewayserver", "name": "new_connection"}
+# The new connection started (io.NewConnection) just before its connect event.
+NEW_CONNECTED_AT = "2025-03-14T10:20:00.4Z"
 
 
+def _connect(data: dict[str, Any] | None = None) -> str:
+    """The new connection's connect: no data (observability.go) or its stats."""
+    return event_line(
+        "gs.gateway.connect", "2025-03-14T10:20:01Z", data, connection=NEW_CONNECTION
+    )
+
+
+def _new_stats(connection: str | None = NEW_CONNECTION, uplinks: str = "3") -> str:
+    """The new connection's stats (gatewayserver.go, updateConnStats)."""
+    return event_line(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:20:05Z",
+        {"connected_at": NEW_CONNECTED_AT, "protocol": "udp", "uplink_count": uplinks},
+        connection=connection,
+    )
+
+
+def _old_end(at: str = "2025-03-14T10:20:04Z", *, ids: bool = True) -> str:
+    """The old connection's disconnect and its last stats (updateConnStats)."""
+    return event_line(
+        "gs.gateway.disconnect", at, EXPIRED, connection=OLD_CONNECTION
+    ) + event_line(
+        "gs.gateway.connection.stats",
+        at,
+        {"disconnected_at": at},
+        connection=OLD_CONNECTION if ids else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "connect_data",
+    [None, {"connected_at": NEW_CONNECTED_AT, "protocol": "udp"}],
+    ids=["connect without data", "connect with stats"],
+)
+@pytest.mark.parametrize(
+    "stats_carry_ids", [True, False], ids=["stats with gs:conn", "stats without"]
+)
 async def test_late_disconnect_of_superseded_connection_is_ignored(
-    hass: HomeAssistant, stream: LiveStream, fake_tts: FakeTTS
+    hass: HomeAssistant,
+    stream: LiveStream,
+    connect_data: dict[str, Any] | None,
+    stats_carry_ids: bool,
 ) -> None:
-    """TTS opens the new connection before the old one's disconnect arrives."""
+    """A new connection opens before another server ends the old one."""
     events = _event_types(hass, ROOFTOP_EVENT)
+    new_connection = NEW_CONNECTION if stats_carry_ids else None
     stream.send(
-        event_line(
-            "gs.gateway.connect",
-            "2025-03-14T10:20:01Z",
-            {"connected_at": "2025-03-14T10:20:01Z", "protocol": "udp"},
-            connection=NEW_CONNECTION,
-        )
-        # Another Gateway Server reports the old connection's end later.
-        + event_line(
-            "gs.gateway.disconnect",
-            "2025-03-14T10:20:04Z",
-            {"namespace": "pkg/gatewayserver", "name": "context_canceled"},
-            connection=OLD_CONNECTION,
-        )
-        + event_line(
-            "gs.gateway.connection.stats",
-            "2025-03-14T10:20:05Z",
-            {"connected_at": "2025-03-14T10:20:01Z", "uplink_count": "3"},
-            connection=OLD_CONNECTION,
-        )
+        _connect(connect_data)
+        + _old_end(ids=stats_carry_ids)
+        # The new connection's stats come only after the old one's end.
+        + _new_stats(new_connection)
     )
     await _flush(hass)
     assert hass.states.get(ROOFTOP).state == STATE_ON
     assert hass.states.get(ROOFTOP_SILENT).state == STATE_OFF
+    assert hass.states.get(ROOFTOP_SINCE).state == "2025-03-14T10:20:00+00:00"
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "3"
     assert events == []
     # Later stats of the new connection are taken.
-    stream.send(
-        event_line(
-            "gs.gateway.connection.stats",
-            "2025-03-14T10:21:05Z",
-            {"connected_at": "2025-03-14T10:20:01Z", "uplink_count": "7"},
-            connection=NEW_CONNECTION,
-        )
-    )
+    stream.send(_new_stats(new_connection, uplinks="7"))
     await _flush(hass)
     assert hass.states.get(ROOFTOP_UPLINKS).state == "7"
     # The new connection's own disconnect still counts.
@@ -161,6 +197,138 @@ async def test_late_disconnect_of_superseded_connection_is_ignored(
     await _flush(hass)
     assert hass.states.get(ROOFTOP).state == STATE_OFF
     assert events == ["disconnected", "silent"]
+
+
+# Every order the events of a reconnect reach the stream in, and the Status
+# events a user sees on the way.
+RECONNECT_ORDERS = {
+    # One Gateway Server ends the old connection before it announces the new
+    # one (gatewayserver.go, Connect waits for the old connection's tasks).
+    "one server": (
+        lambda: event_line(
+            "gs.gateway.disconnect",
+            "2025-03-14T10:20:00.3Z",
+            SUPERSEDED,
+            connection=OLD_CONNECTION,
+        )
+        + _connect()
+        + _new_stats(),
+        ["disconnected", "silent", "connected", "recovered"],
+    ),
+    # Another server ends the old one later, before or after the new stats.
+    "cluster, stats first": (lambda: _connect() + _new_stats() + _old_end(), []),
+    "cluster, end first": (lambda: _connect() + _old_end() + _new_stats(), []),
+    # The later end reaches the stream before the earlier connect.
+    "cluster, end delivered first": (
+        lambda: _old_end() + _connect() + _new_stats(),
+        ["disconnected", "silent", "connected", "recovered"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected_events"), RECONNECT_ORDERS.values(), ids=RECONNECT_ORDERS
+)
+async def test_every_reconnect_order_ends_on_the_new_connection(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    lines: Any,
+    expected_events: list[str],
+) -> None:
+    """Whatever the order, the gateway ends connected with the new stats."""
+    events = _event_types(hass, ROOFTOP_EVENT)
+    stream.send(lines())
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    assert hass.states.get(ROOFTOP_SILENT).state == STATE_OFF
+    assert hass.states.get(ROOFTOP_SINCE).state == "2025-03-14T10:20:00+00:00"
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "3"
+    assert events == expected_events
+
+
+async def test_traffic_of_another_connection_proves_it_alive(
+    hass: HomeAssistant, stream: LiveStream
+) -> None:
+    """After one connection's end, another one's status means connected."""
+    stream.send(_old_end())
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+    # The ended connection's late status changes nothing.
+    stream.send(
+        event_line(
+            "gs.status.receive",
+            "2025-03-14T10:20:05Z",
+            {"metrics": {"temp": 40.0}},
+            connection=OLD_CONNECTION,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
+    stream.send(
+        event_line(
+            "gs.status.receive",
+            "2025-03-14T10:20:06Z",
+            {"metrics": {"temp": 40.0}},
+            connection=NEW_CONNECTION,
+        )
+    )
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    # Its start comes with its stats.
+    stream.send(_new_stats())
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP_SINCE).state == "2025-03-14T10:20:00+00:00"
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "3"
+
+
+async def test_lagging_poll_of_an_older_connection(
+    hass: HomeAssistant, stream: LiveStream, freezer: FrozenDateTimeFactory
+) -> None:
+    """A poll from a registry still on the old connection moves nothing back."""
+    stream.send(_connect() + _new_stats(uplinks="2"))
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "2"
+    # TTS still answers the old connection (since 2025-03-13, 18342 uplinks).
+    await _advance(hass, freezer, 61)
+    assert hass.states.get(ROOFTOP_SINCE).state == "2025-03-14T10:20:00+00:00"
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "2"
+    stream.send(_new_stats(uplinks="4"))
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP_UPLINKS).state == "4"
+
+
+@pytest.mark.parametrize(
+    ("ended_at", "lines"),
+    [
+        # The end of the old connection, from before the reconnect.
+        ("2025-03-14T10:19:30Z", lambda: _old_end("2025-03-14T10:19:30Z") + _connect()),
+        # The old connection's server writes its end late (updateConnStats).
+        ("2025-03-14T10:20:04Z", lambda: _connect() + _new_stats() + _old_end()),
+    ],
+    ids=["before the reconnect", "superseded connection's end"],
+)
+async def test_lagging_disconnected_poll_after_a_reconnect(
+    hass: HomeAssistant,
+    stream: LiveStream,
+    fake_tts: FakeTTS,
+    freezer: FrozenDateTimeFactory,
+    ended_at: str,
+    lines: Any,
+) -> None:
+    """A poll showing an end that predates the new connection keeps it on."""
+    stream.send(lines())
+    await _flush(hass)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    events = _event_types(hass, ROOFTOP_EVENT)
+    _rooftop_stats(fake_tts, connected_at=None, disconnected_at=ended_at)
+    await _advance(hass, freezer, 61)
+    await _advance(hass, freezer, 300)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    assert events == []
+    # A poll showing an end after the new connection started is the truth.
+    _rooftop_stats(fake_tts, connected_at=None, disconnected_at="2025-03-14T10:26:00Z")
+    await _advance(hass, freezer, 300)
+    assert hass.states.get(ROOFTOP).state == STATE_OFF
 
 
 # --- rule 1: a poll in flight versus a poll that starts after the event -------
@@ -266,10 +434,7 @@ async def test_lagging_poll_keeps_counters_and_times(
     # A new connection starts the counters afresh.
     stream.send(
         event_line(
-            "gs.gateway.connect",
-            "2025-03-14T10:27:00Z",
-            {"connected_at": "2025-03-14T10:27:00Z"},
-            connection=NEW_CONNECTION,
+            "gs.gateway.connect", "2025-03-14T10:27:00Z", connection=NEW_CONNECTION
         )
     )
     await _flush(hass)
@@ -603,3 +768,225 @@ async def test_gateway_without_traffic_right_streams_without_uplinks(
     )
     await _flush(hass)
     assert hass.states.get(GARDEN).state == STATE_ON
+
+
+# --- the connection rules, event by event -------------------------------------
+
+T0 = "2025-03-14T10:00:00Z"
+
+
+def _stats(**fields: str) -> GatewayConnection:
+    return GatewayConnection.from_stats(GatewayConnectionStats.from_json(fields))
+
+
+class _Gateway:
+    """One gateway in a store: feed it events and polls, read what a user sees."""
+
+    def __init__(self, connection: GatewayConnection) -> None:
+        self.store = GatewayStore()
+        self.store.async_apply_poll(0, {"gw": self._data(connection)})
+
+    @staticmethod
+    def _data(connection: GatewayConnection) -> GatewayData:
+        return GatewayData(Gateway("gw"), connection)
+
+    def event(
+        self,
+        name: str,
+        time: str | None,
+        data: dict[str, Any] | None = None,
+        connection: str | None = None,
+    ) -> bool:
+        line = event_line(
+            name, time or "", data, gateway_id="gw", connection=connection
+        )
+        event = StreamEvent.from_json(json.loads(line)["result"])
+        assert event is not None
+        return bool(self.store.async_apply_event(event))
+
+    def poll(self, connection: GatewayConnection, *, in_flight: bool = False) -> None:
+        started = self.store.begin_poll() - (1 if in_flight else 0)
+        self.store.async_apply_poll(started, {"gw": self._data(connection)})
+
+    @property
+    def seen(self) -> tuple[str, str | None, int | None]:
+        """Connectivity, Connected since (seconds) and Uplinks."""
+        data = self.store.get("gw")
+        assert data is not None
+        stats = data.connection.stats
+        since = stats.connected_at if stats else None
+        return (
+            data.connection.state.value,
+            since.isoformat(timespec="seconds") if since else None,
+            stats.uplink_count if stats else None,
+        )
+
+
+CONNECTED_T0 = ("connected", "2025-03-14T10:00:00+00:00")
+
+
+def test_rules_ids_decide_over_times() -> None:
+    """Ids tell a repeated connect, an ended connection and old traffic apart."""
+    gw = _Gateway(_stats(connected_at=T0, uplink_count="50"))
+    # The poll's connection's own connect, seen late: its id is learned.
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T10:00:00.2Z", None, OLD_CONNECTION
+    )
+    # Its stats, then a copy of the connect: nothing new.
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:01:00Z",
+        {"connected_at": T0, "uplink_count": "60"},
+        OLD_CONNECTION,
+    )
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T10:01:01Z", None, OLD_CONNECTION
+    )
+    assert gw.seen == (*CONNECTED_T0, 60)
+    # A connect older than the current connection changes nothing.
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T09:00:00Z", None, NEW_CONNECTION
+    )
+    # No time: nothing to place.
+    assert not gw.event("gs.gateway.connect", None, None, NEW_CONNECTION)
+    # The new connection opens; the old one's uplink and stats change nothing.
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:05:00Z", None, NEW_CONNECTION)
+    assert not gw.event("gs.up.receive", "2025-03-14T10:05:01Z", None, OLD_CONNECTION)
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:02Z",
+        {"connected_at": T0, "uplink_count": "61"},
+        OLD_CONNECTION,
+    )
+    # The new one's stats from just before its connect event are its own.
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:03Z",
+        {"connected_at": "2025-03-14T10:04:59.9Z", "uplink_count": "1"},
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:04:59+00:00", 1)
+    # The same stats again change nothing; the old connection's end neither.
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:03Z",
+        {"connected_at": "2025-03-14T10:04:59.9Z", "uplink_count": "1"},
+        NEW_CONNECTION,
+    )
+    assert not gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:05:04Z", None, OLD_CONNECTION
+    )
+    # The new connection ends; its late stats and connect change nothing.
+    assert gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:06:00Z", None, NEW_CONNECTION
+    )
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:06:01Z",
+        {"connected_at": "2025-03-14T10:04:59.9Z", "uplink_count": "2"},
+        NEW_CONNECTION,
+    )
+    assert not gw.event(
+        "gs.gateway.connect", "2025-03-14T10:06:02Z", None, NEW_CONNECTION
+    )
+    assert gw.seen == ("disconnected", None, 1)
+
+
+def test_rules_a_connect_with_stats_makes_a_data_less_one_exact() -> None:
+    """Both connect shapes of one connection: the start becomes exact."""
+    gw = _Gateway(_stats(connected_at=T0))
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:05:00Z", None, NEW_CONNECTION)
+    assert gw.event(
+        "gs.gateway.connect",
+        "2025-03-14T10:05:00Z",
+        {"connected_at": "2025-03-14T10:04:58Z", "protocol": "udp"},
+        NEW_CONNECTION,
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:04:58+00:00", 0)
+    # Stats of a connection that started well before the connect: older.
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:01Z",
+        {"connected_at": "2025-03-14T10:00:30Z", "uplink_count": "9"},
+    )
+
+
+def test_rules_an_older_connection_by_time_alone() -> None:
+    """Without ids, a connection that started before the connect is older."""
+    gw = _Gateway(_stats(connected_at=T0))
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:05:00Z")
+    assert not gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:05:01Z",
+        {"connected_at": "2025-03-14T10:03:00Z", "uplink_count": "9"},
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:05:00+00:00", 0)
+    # A poll of the old connection moves nothing back.
+    gw.poll(_stats(connected_at=T0, uplink_count="70"))
+    assert gw.seen == ("connected", "2025-03-14T10:05:00+00:00", 0)
+    # A poll of the new connection makes the start exact and brings counters.
+    gw.poll(_stats(connected_at="2025-03-14T10:04:59.5Z", uplink_count="3"))
+    assert gw.seen == ("connected", "2025-03-14T10:04:59+00:00", 3)
+    # A poll of a newer connection is taken.
+    gw.poll(_stats(connected_at="2025-03-14T10:30:00Z", uplink_count="1"))
+    assert gw.seen == ("connected", "2025-03-14T10:30:00+00:00", 1)
+
+
+def test_rules_polls_after_an_end() -> None:
+    """After a pushed end: older ends, the same end and stale connections."""
+    gw = _Gateway(_stats(connected_at=T0, uplink_count="5"))
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:01:00Z",
+        {"connected_at": T0, "uplink_count": "6"},
+        OLD_CONNECTION,
+    )
+    assert gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:10:00Z", None, OLD_CONNECTION
+    )
+    # Status and stats of the ended connection change nothing.
+    assert not gw.event(
+        "gs.status.receive", "2025-03-14T10:10:01Z", {"metrics": {}}, OLD_CONNECTION
+    )
+    # A poll still showing the ended connection is stale.
+    gw.poll(_stats(connected_at=T0, uplink_count="6"))
+    assert gw.seen == ("disconnected", None, 6)
+    # A poll with an older end changes nothing; the same end is taken.
+    gw.poll(_stats(disconnected_at="2025-03-14T09:00:00Z", uplink_count="1"))
+    assert gw.seen == ("disconnected", None, 6)
+    gw.poll(_stats(disconnected_at="2025-03-14T10:10:00Z", uplink_count="7"))
+    assert gw.seen == ("disconnected", None, 7)
+    # A connection that started before that end but after the ended one: alive.
+    gw.poll(_stats(connected_at="2025-03-14T10:09:00Z", uplink_count="2"))
+    assert gw.seen == ("connected", "2025-03-14T10:09:00+00:00", 2)
+    # A later end is taken; then a poll without times, in flight, is not.
+    gw.poll(_stats(disconnected_at="2025-03-14T10:20:00Z"))
+    assert gw.seen == ("disconnected", None, 0)
+    assert gw.event("gs.gateway.connect", "2025-03-14T10:21:00Z", None, NEW_CONNECTION)
+    gw.poll(GatewayConnection(ConnectionState.NOT_CONNECTED), in_flight=True)
+    assert gw.seen == ("connected", "2025-03-14T10:21:00+00:00", 0)
+    gw.poll(GatewayConnection(ConnectionState.NOT_CONNECTED))
+    assert gw.seen == ("not_connected", None, None)
+
+
+def test_rules_no_rights_and_unknown_starts() -> None:
+    """A gateway the key may not read ignores events; traffic alone revives."""
+    gw = _Gateway(GatewayConnection(ConnectionState.NO_RIGHTS))
+    assert not gw.event("gs.gateway.connect", T0, None, NEW_CONNECTION)
+    gw.poll(_stats(connected_at=T0))
+    assert gw.event(
+        "gs.gateway.disconnect", "2025-03-14T10:10:00Z", None, OLD_CONNECTION
+    )
+    # Another connection's uplink: alive since an unknown moment.
+    assert gw.event("gs.up.receive", "2025-03-14T10:10:05Z", None, NEW_CONNECTION)
+    assert gw.seen == ("connected", None, None)
+    assert not gw.event("gs.up.receive", "2025-03-14T10:10:05Z", None, NEW_CONNECTION)
+    # A poll showing an end before that uplink is old; its stats bring the start.
+    gw.poll(_stats(disconnected_at="2025-03-14T10:10:00Z"))
+    assert gw.seen == ("connected", None, None)
+    assert gw.event(
+        "gs.gateway.connection.stats",
+        "2025-03-14T10:10:06Z",
+        {"connected_at": "2025-03-14T10:09:30Z", "uplink_count": "4"},
+        NEW_CONNECTION,
+    )
+    assert gw.seen == ("connected", "2025-03-14T10:09:30+00:00", 4)

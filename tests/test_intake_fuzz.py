@@ -1,7 +1,8 @@
-"""The end-device intake fuzzed: random topics, IDs and payloads.
+"""The end-device intake fuzzed: random topics, IDs, payloads and sources.
 
 The intake is called directly (no Home Assistant per example). Whatever
-arrives, no exception escapes, the device and entity caps hold, and a valid
+arrives, no exception escapes, the device and entity caps hold, a message
+from a source its application does not use changes nothing, and a valid
 uplink sent right after each bad message is applied.
 """
 
@@ -18,6 +19,8 @@ from custom_components.ttn_gateway.end_devices.intake import (
     MAX_ENTITIES_PER_DEVICE,
     Intake,
     IntakeSettings,
+    downlink_event_topic_ids,
+    topic_ids,
 )
 from custom_components.ttn_gateway.end_devices.registry import STATIC_ENTITY_KEYS
 from custom_components.ttn_gateway.end_devices.state import DeviceKey
@@ -38,6 +41,23 @@ settings.register_profile(
 )
 MAX_DEVICES = 5
 START = datetime(2025, 11, 7, 9, tzinfo=UTC)
+# APP is connected directly; every other application comes over a broker.
+DIRECT, BROKER = "direct-subentry", "broker-subentry"
+# TTS's downlink event topics and ApplicationUp fields
+# (pkg/applicationserver/io/mqtt/topics/v3.go, messages.proto ApplicationUp).
+DOWNLINK_EVENTS = {
+    "queued": "downlink_queued",
+    "sent": "downlink_sent",
+    "ack": "downlink_ack",
+    "nack": "downlink_nack",
+    "failed": "downlink_failed",
+    "invalidated": "downlink_queue_invalidated",
+}
+
+
+def _source_of(application_id: str) -> str:
+    return DIRECT if application_id == APP else BROKER
+
 
 _ids = st.one_of(
     st.sampled_from([APP, FEATHER, "node-1", "node-2", "x", "Upper", ""]),
@@ -65,7 +85,18 @@ _decoded = st.dictionaries(
 def _messages(draw: st.DrawFn) -> tuple[str, bytes]:
     """A topic and payload: garbage, or an uplink with random parts."""
     application_id, device_id = draw(_ids), draw(_ids)
-    kind = draw(st.sampled_from(["uplink", "mutated", "json", "bytes"]))
+    kind = draw(st.sampled_from(["uplink", "mutated", "json", "bytes", "event"]))
+    if kind == "event":
+        event = draw(st.sampled_from(sorted(DOWNLINK_EVENTS)))
+        ids = uplink(application_id=application_id, device_id=device_id)[
+            "end_device_ids"
+        ]
+        body = draw(_json | st.fixed_dictionaries({"f_port": st.integers(-1, 300)}))
+        message = {"end_device_ids": ids, DOWNLINK_EVENTS[event]: body}
+        if draw(st.booleans()):
+            message["received_at"] = draw(st.text(max_size=30))
+        where = topic(application_id, device_id).removesuffix("/up")
+        return f"{where}/down/{event}", json.dumps(message).encode()
     if kind == "bytes":
         payload = draw(st.binary(max_size=100))
     elif kind == "json":
@@ -110,11 +141,18 @@ def _intake() -> Intake:
         return device
 
     return Intake(
-        IntakeSettings(max_devices=MAX_DEVICES),
+        IntakeSettings(max_devices=MAX_DEVICES, source_of=_source_of),
         devices,
         new_device,
         lambda _address: "https://eu1.cloud.thethings.network",
     )
+
+
+def _device_states() -> dict[DeviceKey, tuple[object, object]]:
+    return {
+        key: (device.uplink, device.last_downlink)
+        for key, device in INTAKE.devices.items()
+    }
 
 
 # One intake across examples, as in a long-running Home Assistant.
@@ -123,12 +161,18 @@ NOW = [START]
 
 
 @settings(settings.get_profile("intake"))
-@given(message=_messages())
-def test_intake_never_raises_and_caps_hold(message: tuple[str, bytes]) -> None:
+@given(message=_messages(), source=st.sampled_from([DIRECT, BROKER]))
+def test_intake_never_raises_and_caps_hold(
+    message: tuple[str, bytes], source: str
+) -> None:
     """A bad message changes nothing for the next valid uplink."""
     where, payload = message
     NOW[0] += timedelta(seconds=1)
-    INTAKE.take(where, payload, NOW[0])
+    before = _device_states()
+    INTAKE.take(where, payload, NOW[0], source)
+    key = topic_ids(where) or downlink_event_topic_ids(where)
+    if key is None or _source_of(key[0]) != source:
+        assert _device_states() == before
     assert len(INTAKE.devices) <= MAX_DEVICES
     assert all(
         device.entity_count <= MAX_ENTITIES_PER_DEVICE
@@ -142,7 +186,7 @@ def test_intake_never_raises_and_caps_hold(message: tuple[str, bytes]) -> None:
         payload=bytes([f_cnt % 256]),
         received_at=NOW[0],
     )
-    device = INTAKE.take(topic(device_id=PROBE), encode(valid).encode(), NOW[0])
+    device = INTAKE.take(topic(device_id=PROBE), encode(valid).encode(), NOW[0], DIRECT)
     assert device is not None
     assert device.key == (APP, PROBE)
     assert device.uplink is not None

@@ -2,9 +2,12 @@
 
 Every gateway's uplinks arrive as events, polls run as while streaming (every
 5 minutes, some gateways' stats lagging the events), flapping gateways
-disconnect, reconnect, or open a new connection whose superseded one's
-disconnect arrives late, the stream drops now and then, and end devices send
-over MQTT. The simulator's clock is moved by hand, so hours take seconds.
+disconnect, reconnect, or open a new connection while the old one ends, in
+every order the simulator knows (`ReconnectOrder`), the stream drops now and
+then, and end devices send over MQTT. Connect events come without data (as
+TTS's observability.go publishes them) or, every other step, with the first
+stats; stats events lose their gs:conn id for half an hour. The simulator's
+clock is moved by hand, so hours take seconds.
 
 Checked: after each reconnect the gateway is connected and its counters equal
 the simulator's; a late disconnect never turns a connected gateway off;
@@ -39,7 +42,7 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.ttn_gateway.const import DOMAIN
-from tts_simulator import SimGateway, make_fleet
+from tts_simulator import ReconnectOrder, SimGateway, make_fleet
 from tts_simulator.fleet import PROTOCOL_BASIC_STATION
 
 from .event_feed import SimulatorFeed
@@ -84,6 +87,9 @@ def _timers(hass: HomeAssistant) -> int:
     """Timers scheduled on the loop (cancelled ones leave the heap lazily)."""
     scheduled = hass.loop._scheduled  # type: ignore[attr-defined]
     return sum(1 for handle in scheduled if not handle.cancelled())
+
+
+ORDERS = tuple(ReconnectOrder)
 
 
 def _flap(index: int, step: int) -> str | None:
@@ -187,6 +193,9 @@ async def test_hours_of_push_and_polls(
     for step in range(1, HOURS * STEPS_PER_HOUR + 1):
         reconnected: list[SimGateway] = []
         superseded: list[SimGateway] = []
+        # Both connect shapes; stats without their gs:conn id for half an hour.
+        simulator.connect_event_data = step % 2 == 0
+        simulator.stats_carry_ids = step <= STEPS_PER_HOUR // 2
         for index, gateway in enumerate(flapping):
             action = _flap(index, step)
             if action == "disconnect":
@@ -195,9 +204,13 @@ async def test_hours_of_push_and_polls(
                 simulator.connect(gateway.gateway_id)
                 reconnected.append(gateway)
             elif action == "reconnect" and gateway.connected:
-                simulator.reconnect(gateway.gateway_id, late_disconnect=5)
-                reconnected.append(gateway)
-                superseded.append(gateway)
+                order = ORDERS[(step + index) % len(ORDERS)]
+                simulator.reconnect(gateway.gateway_id, late_disconnect=5, order=order)
+                if order is not ReconnectOrder.CLUSTER_CONNECT_AFTER_END:
+                    # Else nothing of the new connection has arrived yet.
+                    reconnected.append(gateway)
+                if order is not ReconnectOrder.ONE_SERVER:
+                    superseded.append(gateway)
         await _settle(hass, feed)
         for gateway in reconnected:
             stats = gateway.connection_stats(clock.now)
@@ -229,9 +242,15 @@ async def test_hours_of_push_and_polls(
             polls += 1
             await hass.async_block_till_done()
         for gateway in superseded:
-            # The old connection's disconnect arrived; the gateway stays on.
+            # The old connection's end arrived; the gateway is (still) on, on
+            # the new connection.
             assert gateway.connected
             assert hass.states.get(connectivity[gateway.gateway_id]).state == STATE_ON
+            assert hass.states.get(since[gateway.gateway_id]).state == (
+                dt_util.utc_from_timestamp(gateway.session_start)
+                .replace(microsecond=0)
+                .isoformat()
+            )
             late_disconnects += 1
         assert_counters_never_go_back()
         assert runtime.store.push_healthy
@@ -287,7 +306,8 @@ async def test_hours_of_push_and_polls(
     assert len(asyncio.all_tasks()) <= tasks_at_baseline
     assert _timers(hass) <= timers_at_baseline
     assert reconnects >= 50
-    assert late_disconnects >= 25
+    # Three of the four reconnect orders end the old connection late.
+    assert late_disconnects >= 15
     assert events >= GATEWAYS * HOURS * 3600 / UPLINK_INTERVAL
     assert feed.requests >= HOURS * STEPS_PER_HOUR // DROP_EVERY
     # Every uplink arrived: the frame counters show the last one.

@@ -8,7 +8,7 @@ import logging
 import traceback
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -21,18 +21,28 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.ttn_gateway.const import DOMAIN
+from custom_components.ttn_gateway.const import (
+    CONF_APPLICATION_ID,
+    CONF_RIGHTS,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    DOMAIN,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_DIRECT,
+)
 from custom_components.ttn_gateway.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 
 from .event_feed import EventFeed, start_line
+from .fake_app_mqtt import serving
 from .fake_tts import (
     API_KEY,
     API_KEY_SECRET,
     FORBIDDEN,
     GATEWAY_ROOFTOP,
     GATEWAY_STATION,
+    SERVER_URL,
     FakeTTS,
     listed_gateway,
 )
@@ -44,6 +54,11 @@ NEW_KEY = (
 )
 NEW_KEY_SECRET = NEW_KEY.rsplit(".", 1)[1]
 SECRETS = (API_KEY, API_KEY_SECRET, NEW_KEY, NEW_KEY_SECRET)
+APP_KEY = (
+    "NNSXS.APPLICATIONKEYIDAPPLICATIONKEYIDAPPLICA."
+    "APPSECRETAPPSECRETAPPSECRETAPPSECRETAPPSECRETAPPSEC"
+)
+APP_KEY_SECRET = APP_KEY.rsplit(".", 1)[1]
 
 
 class Exposure:
@@ -228,3 +243,71 @@ async def test_api_key_never_shows(
     assert len(seen.texts["diagnostics"]) == 5
     seen.assert_clean(caplog)
     assert_handled(caplog)
+
+
+def _project_objects(root: object) -> list[object]:
+    """The integration's objects reachable from root through attributes."""
+    found: list[object] = []
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            todo.extend(obj.keys())
+            todo.extend(obj.values())
+            continue
+        if isinstance(obj, list | tuple | set | frozenset):
+            todo.extend(obj)
+            continue
+        if not type(obj).__module__.startswith("custom_components.ttn_gateway"):
+            continue
+        found.append(obj)
+        names = list(getattr(obj, "__dict__", {}))
+        for klass in type(obj).__mro__:
+            names.extend(getattr(klass, "__slots__", ()))
+        todo.extend(getattr(obj, name, None) for name in names)
+    return found
+
+
+async def test_no_key_in_the_repr_of_the_runtime_data(
+    hass: HomeAssistant, fake_tts: FakeTTS
+) -> None:
+    """repr() and str() of everything the loaded entry holds name no key."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=3,
+        title="jdoe (eu1.cloud.thethings.network)",
+        unique_id="jdoe@eu1.cloud.thethings.network",
+        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
+        subentries_data=[
+            ConfigSubentryData(
+                data={
+                    CONF_APPLICATION_ID: "home-sensors",
+                    CONF_API_KEY: APP_KEY,
+                    CONF_TRANSPORT: TRANSPORT_DIRECT,
+                    CONF_RIGHTS: ["RIGHT_APPLICATION_TRAFFIC_READ"],
+                },
+                subentry_type=SUBENTRY_APPLICATION,
+                title="Home sensors",
+                unique_id="home-sensors",
+            )
+        ],
+    )
+    with serving(APP_KEY) as app_mqtt:
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert app_mqtt.connected
+        objects = _project_objects(entry.runtime_data)
+        (config,) = entry.runtime_data.end_devices.applications
+        assert config.api_key == APP_KEY
+        assert config in objects
+        assert len(objects) > 10
+        for obj in objects:
+            for text in (repr(obj), str(obj)):
+                for secret in (API_KEY, API_KEY_SECRET, APP_KEY, APP_KEY_SECRET):
+                    assert secret not in text, type(obj).__name__
+        assert await hass.config_entries.async_unload(entry.entry_id)

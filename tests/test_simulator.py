@@ -6,6 +6,7 @@ import base64
 from collections.abc import Awaitable, Callable
 import json
 import random
+import re
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from custom_components.ttn_gateway.tts import (
     TTSConnectionError,
     TTSServer,
 )
+from custom_components.ttn_gateway.tts.models import parse_timestamp
 from tts_simulator import (
     Action,
     DeviceKind,
@@ -25,6 +27,7 @@ from tts_simulator import (
     Fault,
     FaultKind,
     ManualClock,
+    ReconnectOrder,
     Request,
     Response,
     Simulator,
@@ -706,31 +709,102 @@ async def test_server_control_api_and_stream(
         assert "disconnected_at" in await page.text()
 
 
-def test_reconnect_sends_the_old_connections_disconnect_late(
-    sim: Simulator, clock: ManualClock
-) -> None:
-    """A new connection first, then the superseded one's disconnect."""
-    response = stream(sim, {"identifiers": ROOFTOP})
+ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def _frames(response: Response) -> list[dict[str, Any]]:
     assert response.events is not None
+    return [json.loads(line)["result"] for line in response.events.poll().splitlines()]
+
+
+def _summary(frames: list[dict[str, Any]], old: str, new: str) -> list[str]:
+    """Each event as "name connection [data]", the connection named old or new."""
+    names = {old: "old", new: "new"}
+    rows = []
+    for frame in frames:
+        ids = frame.get("correlation_ids", [])
+        assert all(ULID.fullmatch(item.rpartition(":")[2]) for item in ids)
+        assert ULID.fullmatch(frame["unique_id"])
+        connection = names.get(ids[0], "?") if ids else "-"
+        data = frame.get("data", {})
+        shown = "end" if "disconnected_at" in data else "data" if data else ""
+        rows.append(f"{frame['name']} {connection} {shown}".strip())
+    return rows
+
+
+OLD_END = ["gs.gateway.disconnect old data", "gs.gateway.connection.stats old end"]
+NEW_START = ["gs.gateway.connect new", "gs.gateway.connection.stats new data"]
+
+
+@pytest.mark.parametrize(
+    ("order", "at_once", "later"),
+    [
+        (ReconnectOrder.ONE_SERVER, [*OLD_END, *NEW_START], []),
+        (ReconnectOrder.CLUSTER, NEW_START, OLD_END),
+        (
+            ReconnectOrder.CLUSTER_STATS_AFTER_END,
+            NEW_START[:1],
+            [*OLD_END, NEW_START[1]],
+        ),
+        (ReconnectOrder.CLUSTER_CONNECT_AFTER_END, [], [*OLD_END, *NEW_START]),
+    ],
+)
+def test_reconnect_orders(
+    sim: Simulator,
+    clock: ManualClock,
+    order: ReconnectOrder,
+    at_once: list[str],
+    later: list[str],
+) -> None:
+    """Every event of a connection carries its gs:conn id; the end comes as ordered."""
+    response = stream(sim, {"identifiers": ROOFTOP})
+    _frames(response)
     old = sim.live("rooftop-gateway").connection_id
-    assert old.startswith("gs:conn:")
-    sim.reconnect("rooftop-gateway", late_disconnect=5)
+    sim.reconnect("rooftop-gateway", late_disconnect=5, order=order)
     new = sim.live("rooftop-gateway").connection_id
     assert new != old
-    frames = [
-        json.loads(line)["result"] for line in response.events.poll().splitlines()
-    ]
-    assert [(f["name"], f["correlation_ids"][0]) for f in frames] == [
-        ("gs.gateway.connect", new),
-        ("gs.gateway.connection.stats", new),
-    ]
+    assert ULID.fullmatch(new.removeprefix("gs:conn:"))
+    assert _summary(_frames(response), old, new) == at_once
     clock.advance(6)
     sim.advance()
-    late = [json.loads(line)["result"] for line in response.events.poll().splitlines()]
-    disconnects = [f for f in late if f["name"] == "gs.gateway.disconnect"]
-    assert [f["correlation_ids"][0] for f in disconnects] == [old]
-    assert disconnects[0]["time"] > frames[0]["data"]["connected_at"]
+    frames = _frames(response)
+    assert _summary(frames, old, new) == later
     assert sim.live("rooftop-gateway").connected
+    if order is not ReconnectOrder.ONE_SERVER:
+        # The old connection's end is later than the new connection's start.
+        ends = [f for f in frames if f["name"] == "gs.gateway.disconnect"]
+        ended = parse_timestamp(ends[0]["time"])
+        assert ended is not None
+        assert ended.timestamp() > sim.live("rooftop-gateway").session_start
+
+
+def test_connect_and_stats_shapes(sim: Simulator, clock: ManualClock) -> None:
+    """A connect without data (observability.go) or with the first stats, and
+    stats events with or without the gs:conn id."""
+    response = stream(sim, {"identifiers": ROOFTOP})
+    sim.disconnect("rooftop-gateway")
+    clock.advance(60)
+    sim.connect("rooftop-gateway")
+    connect, first = _frames(response)[-2:]
+    connection = sim.live("rooftop-gateway").connection_id
+    assert connect["name"] == "gs.gateway.connect"
+    assert "data" not in connect
+    assert connect["correlation_ids"] == first["correlation_ids"] == [connection]
+    # The connect follows the connection's start (io.NewConnection).
+    started = parse_timestamp(first["data"]["connected_at"])
+    assert started is not None
+    assert started < parse_timestamp(connect["time"])  # type: ignore[operator]
+
+    sim.disconnect("rooftop-gateway")
+    sim.connect_event_data = True
+    sim.stats_carry_ids = False
+    clock.advance(60)
+    sim.connect("rooftop-gateway")
+    connect, first = _frames(response)[-2:]
+    assert connect["data"]["connected_at"] == first["data"]["connected_at"]
+    assert connect["correlation_ids"] == [sim.live("rooftop-gateway").connection_id]
+    assert first["name"] == "gs.gateway.connection.stats"
+    assert "correlation_ids" not in first
 
 
 def test_stats_lag_behind_the_events(sim: Simulator, clock: ManualClock) -> None:
@@ -763,3 +837,28 @@ def test_refused_events_and_stream_garbage(sim: Simulator) -> None:
     lines = response.events.poll().splitlines()
     assert len(lines) == 2
     assert b"9" * 5000 in lines[0]
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_server_reconnect_orders_and_event_shapes(
+    sim: Simulator, aiohttp_client: Callable[[web.Application], Awaitable[TestClient]]
+) -> None:
+    client = await aiohttp_client(create_app(sim))
+    old = sim.live("rooftop-gateway").connection_id
+    bad = await client.post(
+        "/sim/gateways/rooftop-gateway/reconnect", json={"order": "sideways"}
+    )
+    assert bad.status == 400
+    assert sim.live("rooftop-gateway").connection_id == old
+    reconnected = await client.post(
+        "/sim/gateways/rooftop-gateway/reconnect",
+        json={"order": "one-server", "late": 1},
+    )
+    assert reconnected.status == 200
+    assert sim.live("rooftop-gateway").connection_id != old
+    shapes = await client.post(
+        "/sim/stream/shapes", json={"connect_data": True, "stats_ids": False}
+    )
+    assert await shapes.json() == {"connect_data": True, "stats_ids": False}
+    assert sim.connect_event_data
+    assert not sim.stats_carry_ids

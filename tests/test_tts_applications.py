@@ -35,6 +35,8 @@ from custom_components.ttn_gateway.tts.downlink import (
 )
 from custom_components.ttn_gateway.tts.models import EndDeviceInfo
 from custom_components.ttn_gateway.tts.mqtt import (
+    MqttConnectionInfo,
+    MqttNotAuthorizedError,
     MqttSettings,
     connect_application,
     mqtt_settings,
@@ -73,6 +75,32 @@ async def test_get_application(app_client: TTSClient) -> None:
     """Its name, from the Identity Server."""
     application = await app_client.get_application(APP)
     assert (application.application_id, application.name) == (APP, "Home sensors")
+
+
+async def test_a_link_key_reads_the_application_and_sends_downlinks(
+    app_client: TTSClient, fake_tts: FakeTTS
+) -> None:
+    """RIGHT_APPLICATION_LINK alone: info and downlinks, not the device list.
+
+    lorawan-stack api/ttn/lorawan/v3/rights.proto: the link right implies
+    RIGHT_APPLICATION_INFO, _TRAFFIC_READ and _TRAFFIC_DOWN_WRITE.
+    """
+    fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_LINK"])
+    auth = await app_client.get_auth_info()
+    assert auth.missing_rights(
+        (
+            Right.APPLICATION_INFO,
+            Right.APPLICATION_TRAFFIC_READ,
+            Right.APPLICATION_TRAFFIC_DOWN_WRITE,
+            Right.APPLICATION_DEVICES_READ,
+        )
+    ) == [Right.APPLICATION_DEVICES_READ]
+    assert (await app_client.get_application(APP)).name == "Home sensors"
+    device_id = fake_tts.simulator.devices[0].device_id
+    await app_client.push_downlinks(APP, device_id, [Downlink(1, b"\x01")])
+    assert fake_tts.simulator.downlinks[-1]["device_id"] == device_id
+    with pytest.raises(TTSPermissionError):
+        await app_client.list_end_devices(APP)
 
 
 async def test_another_applications_key_is_refused(
@@ -310,6 +338,165 @@ def test_mqtt_settings_follow_the_server(server: str, expected: MqttSettings) ->
     assert mqtt_settings(TTSServer.parse(server), "app") == expected
 
 
+# Answers of ``mqtt-connection-info`` (lorawan-stack api/api.md,
+# MQTTConnectionInfo): a TTN cluster, an Enterprise tenant on its own host,
+# a self-hosted server left at TTS's default public host ``localhost``
+# (cmd/ttn-lw-stack/commands/config.go), one naming only a plain address, and
+# one with nothing usable.
+@pytest.mark.parametrize(
+    ("server", "info", "expected"),
+    [
+        (
+            "eu1",
+            MqttConnectionInfo(
+                "eu1.cloud.thethings.network:1883",
+                "eu1.cloud.thethings.network:8883",
+                "app@ttn",
+            ),
+            MqttSettings("eu1.cloud.thethings.network", 8883, True, "app@ttn"),
+        ),
+        (
+            "https://lns.example.com",
+            MqttConnectionInfo(
+                "mqtt.example.com:1883", "mqtt.example.com:8884", "app@acme"
+            ),
+            MqttSettings("mqtt.example.com", 8884, True, "app@acme"),
+        ),
+        (
+            "http://192.168.1.10:1885",
+            MqttConnectionInfo("localhost:1883", "localhost:8883", "app"),
+            MqttSettings("192.168.1.10", 1883, False, "app"),
+        ),
+        (
+            "http://localhost:1885",
+            MqttConnectionInfo("localhost:1884", "localhost:8883", "app"),
+            MqttSettings("localhost", 1884, False, "app"),
+        ),
+        (
+            "https://tts.example.org",
+            MqttConnectionInfo("tts.example.org:1883", None, None),
+            MqttSettings("tts.example.org", 1883, False, "app"),
+        ),
+        (
+            "https://tts.example.org",
+            MqttConnectionInfo("tts.example.org:port", "", ""),
+            MqttSettings("tts.example.org", 8883, True, "app"),
+        ),
+    ],
+)
+def test_mqtt_settings_from_tts_answer(
+    server: str, info: MqttConnectionInfo, expected: MqttSettings
+) -> None:
+    """TTS's answer wins over what the server's address suggests."""
+    assert mqtt_settings(TTSServer.parse(server), "app", info=info) == expected
+
+
+def test_mqtt_settings_from_tts_answer_with_overrides() -> None:
+    """The user's TLS choice picks the default port of that choice."""
+    info = MqttConnectionInfo("tts.lan:1884", "tts.lan:8884", "app")
+    server = TTSServer.parse("https://tts.lan")
+    assert mqtt_settings(server, "app", info=info, tls=False) == MqttSettings(
+        "tts.lan", 1883, False, "app"
+    )
+    assert mqtt_settings(server, "app", info=info, tls=True).port == 8884
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {
+                "public_address": "eu1.cloud.thethings.network:1883",
+                "public_tls_address": "eu1.cloud.thethings.network:8883",
+                "username": "app@ttn",
+            },
+            MqttConnectionInfo(
+                "eu1.cloud.thethings.network:1883",
+                "eu1.cloud.thethings.network:8883",
+                "app@ttn",
+            ),
+        ),
+        # TTS leaves empty fields out; wrong types are ignored.
+        ({"username": "app"}, MqttConnectionInfo(None, None, "app")),
+        ({"public_address": 1883, "username": " "}, MqttConnectionInfo()),
+        ([], MqttConnectionInfo()),
+    ],
+)
+def test_mqtt_connection_info_parsing(
+    data: object, expected: MqttConnectionInfo
+) -> None:
+    """Each field is text or None."""
+    assert MqttConnectionInfo.from_json(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("localhost", True),
+        ("tts", True),
+        ("tts.local", True),
+        ("192.168.1.10", True),
+        ("10.0.0.2", True),
+        ("127.0.0.1", True),
+        ("fd00::1", True),
+        ("tts.example.com", False),
+        ("8.8.8.8", False),
+        ("2a00:1450:4001::1", False),
+    ],
+)
+def test_cleartext_only_on_the_local_network(host: str, local: bool) -> None:
+    """Without TLS the key crosses the network in clear unless it stays local."""
+    assert MqttSettings(host, 1883, False, "app").sends_key_in_clear is not local
+    assert not MqttSettings(host, 8883, True, "app").sends_key_in_clear
+
+
+async def test_mqtt_connection_info_of_a_cloud_application(
+    app_client: TTSClient,
+) -> None:
+    """The simulated eu1 answers with its addresses and app@ttn."""
+    info = await app_client.get_mqtt_connection_info(APP)
+    assert info == MqttConnectionInfo(
+        "eu1.cloud.thethings.network:1883",
+        "eu1.cloud.thethings.network:8883",
+        f"{APP}@ttn",
+    )
+
+
+async def test_mqtt_connection_info_of_a_tenant_and_of_a_default_server(
+    hass: HomeAssistant, fake_tts: FakeTTS
+) -> None:
+    """A tenant's username is app@tenant; a single-tenant server's the ID."""
+    simulator = fake_tts.simulator
+    client = TTSClient(
+        async_get_clientsession(hass),
+        TTSServer.parse("https://acme.eu1.cloud.thethings.industries"),
+        simulator.application.api_key,
+    )
+    simulator.tenant = "acme"
+    simulator.mqtt_public_address = "acme.eu1.cloud.thethings.industries:1883"
+    assert (await client.get_mqtt_connection_info(APP)).username == f"{APP}@acme"
+    simulator.tenant = ""
+    simulator.mqtt_public_address = "localhost:1883"
+    simulator.mqtt_public_tls_address = None
+    info = await client.get_mqtt_connection_info(APP)
+    assert info == MqttConnectionInfo("localhost:1883", None, APP)
+
+
+async def test_mqtt_connection_info_missing_or_refused(
+    app_client: TTSClient, fake_tts: FakeTTS
+) -> None:
+    """No such route: 404; a key without the right: 403."""
+    fake_tts.simulator.mqtt_public_address = None
+    fake_tts.simulator.mqtt_public_tls_address = None
+    with pytest.raises(TTSNotFoundError):
+        await app_client.get_mqtt_connection_info(APP)
+    fake_tts.simulator.mqtt_public_address = "eu1.cloud.thethings.network:1883"
+    fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_TRAFFIC_READ"])
+    with pytest.raises(TTSPermissionError) as err:
+        await app_client.get_mqtt_connection_info(APP)
+    assert err.value.missing_rights == ("RIGHT_APPLICATION_INFO",)
+
+
 def test_mqtt_settings_overrides_and_topics() -> None:
     """Overrides win; topics follow the username."""
     settings = mqtt_settings(
@@ -364,10 +551,10 @@ async def test_session_receives_and_publishes(broker: AppBroker) -> None:
     assert (topic, payload) == (f"v3/{USERNAME}/devices/dev/down/push", b'{"a":1}')
 
 
-async def test_wrong_key_is_an_authentication_error(broker: AppBroker) -> None:
+async def test_wrong_key_is_not_authorized(broker: AppBroker) -> None:
     """Not authorized: the key is never in the message."""
     other = api_key(random.Random(22))  # noqa: S311
-    with pytest.raises(TTSAuthenticationError) as err:
+    with pytest.raises(MqttNotAuthorizedError) as err:
         async with connect_application(_settings(broker.port), other, ssl_context=None):
             pass
     assert other not in str(err.value)
@@ -385,7 +572,12 @@ async def test_nobody_listening_is_a_connection_error(socket_enabled: None) -> N
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [(3, TTSRateLimitError), (5, TTSAuthenticationError), (2, TTSConnectionError)],
+    [
+        (3, TTSRateLimitError),
+        (4, MqttNotAuthorizedError),
+        (5, MqttNotAuthorizedError),
+        (2, TTSConnectionError),
+    ],
 )
 async def test_connack_codes(
     socket_enabled: None, code: int, error: type[Exception]

@@ -1,4 +1,8 @@
-"""Tests of the TTS client against the fake TTS and its recorded payloads."""
+"""Tests of the TTS client against the fake TTS and its payloads.
+
+The payloads are constructed in TTS's wire format; fixtures/README.md names
+the TTS source of each.
+"""
 
 from __future__ import annotations
 
@@ -662,7 +666,7 @@ async def test_unauthorized(client: TTSClient, fake_tts: FakeTTS) -> None:
 
 
 async def test_wrong_key(hass: HomeAssistant, fake_tts: FakeTTS) -> None:
-    """The fake refuses another key with the recorded 401."""
+    """The fake refuses another key with the 401 of fixtures/error-401.json."""
     other_key = API_KEY[:-4] + "AAAA"
     client = TTSClient(async_get_clientsession(hass), TTSServer.parse("eu1"), other_key)
     with pytest.raises(TTSAuthenticationError) as exc:
@@ -709,7 +713,7 @@ async def test_listing_forbidden(client: TTSClient, fake_tts: FakeTTS) -> None:
     assert_no_secret(exc.value)
 
 
-async def test_forbidden_recorded_body(client: TTSClient, fake_tts: FakeTTS) -> None:
+async def test_forbidden_fixture_body(client: TTSClient, fake_tts: FakeTTS) -> None:
     fake_tts.fail("gateways", 403)
     with pytest.raises(TTSPermissionError) as exc:
         await client.list_gateways()

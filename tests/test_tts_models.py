@@ -1,4 +1,7 @@
-"""Tests of the TTS JSON models against recorded payloads."""
+"""Tests of the TTS JSON models against payloads in TTS's wire format.
+
+fixtures/README.md says where each payload comes from.
+"""
 
 from __future__ import annotations
 
@@ -651,6 +654,17 @@ EVERY_RIGHT = tuple(Right)
         ),
         # The link right of gateway keys implies reading the gateway's info.
         ("RIGHT_GATEWAY_LINK", {Right.GATEWAY_INFO}),
+        # An application's link right implies its info, reading its traffic
+        # and writing downlinks (lorawan-stack api/ttn/lorawan/v3/rights.proto),
+        # not its device list.
+        (
+            "RIGHT_APPLICATION_LINK",
+            {
+                Right.APPLICATION_INFO,
+                Right.APPLICATION_TRAFFIC_READ,
+                Right.APPLICATION_TRAFFIC_DOWN_WRITE,
+            },
+        ),
         # An application's every right: its own, nothing about gateways.
         (
             "RIGHT_APPLICATION_ALL",

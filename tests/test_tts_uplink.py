@@ -179,6 +179,20 @@ def test_locations() -> None:
         parsed = parse_application_up(uplink(locations={"frm-payload": bad}))
         assert parsed is not None
         assert parsed.location is None, bad
+    # TTS omits zero values: one coordinate missing is 0, both missing is none.
+    for entry, expected in (
+        ({"longitude": 4.89}, (0.0, 4.89)),
+        ({"latitude": 52.37, "source": "SOURCE_GPS"}, (52.37, 0.0)),
+        ({"altitude": 12, "source": "SOURCE_GPS"}, None),
+        ({}, None),
+    ):
+        parsed = parse_application_up(uplink(locations={"frm-payload": entry}))
+        assert parsed is not None
+        position = parsed.location and (
+            parsed.location.latitude,
+            parsed.location.longitude,
+        )
+        assert position == expected, entry
     # A bad entry does not hide a good one.
     parsed = parse_application_up(
         uplink(locations={"frm-payload": {"latitude": 99}, "user": user})

@@ -2,8 +2,8 @@
 authenticated MQTT server (mosquitto with a password file) and its HTTP API.
 
 Uplinks reach Home Assistant with its MQTT integration switched off; a
-downlink sent with the action reaches the simulator on the right topic and
-TTS's answers show on the device; and the time from a published uplink to
+downlink sent with the action reaches the simulator through its HTTP API (the
+key may write downlinks) and TTS's answers show on the device; and the time from a published uplink to
 its state in Home Assistant is measured.
 """
 
@@ -134,7 +134,7 @@ async def test_uplinks_arrive_with_the_mqtt_integration_off(
 async def test_downlink_reaches_the_simulator(
     stack: Stack, hass_client: HomeAssistantClient, application_subentry: str
 ) -> None:
-    """send_downlink publishes on down/push; queued and sent come back."""
+    """send_downlink pushes through the HTTP API; queued and sent come back."""
     entry_id = await _entry_id(hass_client, "ttn_gateway")
     (devices,) = await hass_client.websocket({"type": "config/device_registry/list"})
     feather = entry_devices(devices, entry_id).end_devices[FEATHER]
@@ -153,7 +153,7 @@ async def test_downlink_reaches_the_simulator(
         await asyncio.sleep(0.2)
     record = downlinks[-1]
     assert (record["application_id"], record["device_id"]) == (APPLICATION_ID, FEATHER)
-    assert (record["via"], record["replace"]) == ("mqtt", False)
+    assert (record["via"], record["replace"]) == ("http", False)
     assert record["downlinks"] == [
         {"f_port": 1, "priority": "NORMAL", "confirmed": False, "frm_payload": "Af8="}
     ]

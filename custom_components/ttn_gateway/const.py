@@ -72,6 +72,9 @@ TRANSPORT_DIRECT: Final = "direct"
 TRANSPORT_MQTT: Final = "mqtt"
 TRANSPORTS: Final = (TRANSPORT_DIRECT, TRANSPORT_MQTT)
 ISSUE_APPLICATION_KEY_REJECTED: Final = "application_key_rejected"
+# The account moved to another server than the one an application's key was
+# checked on (same issue id as a rejected key: one new key fixes both).
+ISSUE_APPLICATION_SERVER_CHANGED: Final = "application_server_changed"
 # The applications' end devices are listed at setup and then this often.
 DEVICE_LIST_INTERVAL: Final = timedelta(hours=1)
 # Reconnect delays of a direct connection: doubling up to the maximum.

@@ -31,7 +31,7 @@ from .const import (
     RELAXED_SCAN_INTERVAL,
 )
 from .end_devices import is_end_device
-from .identifiers import account_id, gateway_identifier
+from .identifiers import account_id, gateway_id_of, gateway_identifier
 from .store import GatewayData, GatewayStore
 from .tts import (
     ConnectionState,
@@ -94,6 +94,21 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         self.failures = 0
         # Gateways missing from a complete listing: when that was first seen.
         self._missing_since: dict[str, datetime] = {}
+        # Gateways this entry has devices of, known before the first listing:
+        # a short first listing after setup or a reload deletes none of them.
+        self._registered = self._registered_gateways()
+
+    def _registered_gateways(self) -> set[str]:
+        account = account_id(self.config_entry)
+        return {
+            gateway_id
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), self.config_entry.entry_id
+            )
+            for domain, identifier in device.identifiers
+            if domain == DOMAIN
+            and (gateway_id := gateway_id_of(account, identifier)) is not None
+        }
 
     def device_identifier(self, gateway_id: str) -> str:
         """Device identifier of a gateway of this entry."""
@@ -166,17 +181,18 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
     ) -> tuple[list[Gateway], set[str]]:
         """Known gateways missing from the listing: (still polled, pending removal).
 
-        After an incomplete listing they are kept and polled as before. A
-        gateway that complete listings miss is removed only once two of them
-        at least one poll interval apart did: one short answer must not
-        delete a device and its customisations. Until then it is kept,
-        unavailable.
+        Known are the monitored gateways and, until a listing settles them,
+        those this entry had devices of at setup. After an incomplete listing
+        they are kept and polled as before. A gateway that complete listings
+        miss is removed only once two of them at least one poll interval
+        apart did: one short answer must not delete a device and its
+        customisations. Until then it is kept, unavailable.
         """
         listed_ids = {gateway.gateway_id for gateway in listed}
         now = dt_util.utcnow()
         polled: list[Gateway] = []
         pending: set[str] = set()
-        for gateway_id in self.store.gateway_ids - listed_ids:
+        for gateway_id in (self.store.gateway_ids | self._registered) - listed_ids:
             if not self._still_wanted(gateway_id):
                 continue
             if not complete:
@@ -189,6 +205,9 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         for gateway_id in list(self._missing_since):
             if gateway_id not in pending and (gateway_id in listed_ids or complete):
                 del self._missing_since[gateway_id]
+        self._registered -= listed_ids
+        if complete:
+            self._registered &= pending
         if polled or pending:
             LOGGER.debug(
                 "Keeping %d gateways missing from the list", len(polled) + len(pending)
@@ -256,7 +275,9 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         )
         self.store.async_set_poll_ok(True)
         data = self.store.snapshot()
-        self._sync_devices(previous, data)
+        self._sync_devices(
+            previous, data, pending if self.client.listing_complete else None
+        )
         self._sync_rights_issue(data)
         return data
 
@@ -265,9 +286,16 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         self._set_interval()
 
     def _sync_devices(
-        self, previous: dict[str, GatewayData], data: dict[str, GatewayData]
+        self,
+        previous: dict[str, GatewayData],
+        data: dict[str, GatewayData],
+        pending: set[str] | None,
     ) -> None:
-        """Update renamed gateways' devices and remove those that are gone."""
+        """Update renamed gateways' devices and remove those that are gone.
+
+        ``pending`` gateways are kept; after an incomplete listing (None)
+        nothing is removed.
+        """
         registry = dr.async_get(self.hass)
         entry_id = self.config_entry.entry_id
         for gateway_id, current in data.items():
@@ -276,7 +304,12 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 registry.async_get_or_create(
                     config_entry_id=entry_id, **self.device_info(current.gateway)
                 )
-        wanted = {(DOMAIN, self.device_identifier(gateway_id)) for gateway_id in data}
+        if pending is None:
+            return
+        wanted = {
+            (DOMAIN, self.device_identifier(gateway_id))
+            for gateway_id in (*data, *pending)
+        }
         for device in dr.async_entries_for_config_entry(registry, entry_id):
             if not device.identifiers & wanted and not is_end_device(
                 account_id(self.config_entry), device

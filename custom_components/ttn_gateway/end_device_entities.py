@@ -40,8 +40,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
-from .decoders import ReadingDescription, describe_reading
+from .decoders import Decoder, ReadingDescription, describe_reading
 from .end_devices import LAST_DOWNLINK_KEY, EndDevice, EndDeviceManager
+from .end_devices.registry import DECODER_KEY
 from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry
 from .state_writes import WriteOnChange
@@ -191,6 +192,17 @@ BATTERY = EndDeviceSensorEntityDescription(
     value_fn=_uplink(lambda uplink: uplink.last_battery_percentage),
     keep_last=True,
 )
+DECODER = EndDeviceSensorEntityDescription(
+    key=DECODER_KEY,
+    translation_key=DECODER_KEY,
+    device_class=SensorDeviceClass.ENUM,
+    options=[decoder.value for decoder in Decoder if decoder is not Decoder.AUTO],
+    entity_category=EntityCategory.DIAGNOSTIC,
+    value_fn=lambda device: (
+        None if device.decoder_used is None else device.decoder_used.value
+    ),
+    keep_last=True,
+)
 BEST_GATEWAY = EndDeviceSensorEntityDescription(
     key="best_gateway",
     translation_key="best_gateway",
@@ -215,6 +227,8 @@ def _description_fields(reading: ReadingDescription) -> dict[str, Any]:
     }
     if reading.name is not None:
         fields["name"] = reading.name
+    if reading.options is not None:
+        fields["options"] = list(reading.options)
     return fields
 
 
@@ -369,6 +383,51 @@ class EndDeviceLastDownlinkSensor(EndDeviceSensor):
 
 
 _DOWNLINK_ATTRIBUTES = ("f_port", "frame_counter", "received_at", "error")
+_DECODER_ATTRIBUTES = ("chosen", "warnings", "formatter_failed")
+
+
+class EndDeviceDecoderSensor(EndDeviceSensor):
+    """The decoder of the latest uplink, with the formatter's warnings.
+
+    ``formatter_failed``: the uplink came without the formatter's output
+    (TTS forwards an uplink undecoded when its formatter fails), so the
+    readings are the previous ones.
+    """
+
+    _attr_extra_state_attributes: dict[str, Any]
+
+    def __init__(
+        self,
+        manager: EndDeviceManager,
+        device: EndDevice,
+        description: EntityDescription,
+    ) -> None:
+        """Initialise with no warnings known."""
+        super().__init__(manager, device, description)
+        self._attr_extra_state_attributes = dict.fromkeys(_DECODER_ATTRIBUTES)
+
+    def _signature(self) -> Hashable:
+        return (super()._signature(), repr(self._attr_extra_state_attributes))
+
+    async def _async_restore(self) -> None:
+        await super()._async_restore()
+        if (state := await self.async_get_last_state()) is not None:
+            self._attr_extra_state_attributes = {
+                key: state.attributes.get(key) for key in _DECODER_ATTRIBUTES
+            }
+
+    def _take_device_state(self) -> None:
+        if self.device.uplink is None:
+            self._attr_extra_state_attributes["chosen"] = self.device.decoder.value
+            return
+        super()._take_device_state()
+        self._attr_extra_state_attributes = {
+            "chosen": self.device.decoder.value,
+            "warnings": list(self.device.warnings),
+            "formatter_failed": self.device.formatter_failed,
+        }
+
+
 _BEST_GATEWAY_ATTRIBUTES = ("gateway_id", "rssi", "snr", "gateway_count")
 
 
@@ -557,6 +616,8 @@ def _sensor_entity(
         return EndDeviceBestGatewaySensor(manager, device, BEST_GATEWAY, store)
     if key == BATTERY.key:
         return EndDeviceSensor(manager, device, BATTERY)
+    if key == DECODER.key:
+        return EndDeviceDecoderSensor(manager, device, DECODER)
     description: EndDeviceSensorEntityDescription | None = RADIO_SENSORS.get(key)
     if description is None:
         reading = describe_reading(key, device.names.get(key))

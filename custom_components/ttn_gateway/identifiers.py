@@ -36,6 +36,14 @@ def gateway_identifier(account: str, gateway_id: str) -> str:
     return f"{account}/{_GATEWAY}/{gateway_id}"
 
 
+def gateway_id_of(account: str, identifier: str) -> str | None:
+    """The gateway ID of a gateway device identifier of the account; else None."""
+    match identifier.split("/"):
+        case [owner, kind, gateway_id] if owner == account and kind == _GATEWAY:
+            return gateway_id
+    return None
+
+
 def end_device_identifier(account: str, key: tuple[str, str]) -> str:
     """Device identifier of an end device (application ID, device ID)."""
     return f"{account}/{_DEVICE}/{key[0]}/{key[1]}"

@@ -1,8 +1,12 @@
-"""Repairs: a new key for an application whose key The Things Stack rejected.
+"""Repairs: a new key for an application whose key cannot be used.
 
-Sub-entries have no reauthentication flow of their own, so the repair issue
-raised by the direct connection asks for the new key, checks it like the
-application flow does, and saves it; the account then reloads.
+Either The Things Stack rejected the key (the direct connection raises the
+issue), or the account moved to another server than the one the key was
+checked on (the account's reconfigure raises it). Sub-entries have no
+reauthentication flow of their own, so the issue's fix asks for a new key,
+checks it on the account's server like the application flow does (with a
+test login for a direct connection), and saves it; the account then reloads.
+After a server change the MQTT settings are those of the new server.
 """
 
 from __future__ import annotations
@@ -12,18 +16,20 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
-import voluptuous as vol
 
-from .config_flow import (
-    API_KEY_SELECTOR,
-    APPLICATION_RIGHTS,
-    OPTIONAL_APPLICATION_RIGHTS,
-    FlowError,
-    clean_api_key,
-    validate_application,
-)
 from .const import CONF_APPLICATION_ID, CONF_RIGHTS, CONF_SERVER, LOGGER
+from .end_devices.applications import ApplicationConfig
 from .tts import TTSServer
+from .validation import (
+    FlowError,
+    async_mqtt_settings,
+    clean_api_key,
+    granted_application_rights,
+    key_schema,
+    mqtt_settings_data,
+    validate_application,
+    validate_mqtt_login,
+)
 
 if TYPE_CHECKING:
     # Named since HA 2025.9; before, the flows return a plain FlowResult.
@@ -60,16 +66,13 @@ class ApplicationKeyRepairFlow(RepairsFlow):
             "error": "",
             "rights": "",
             "owner": "",
+            "username": "",
         }
         if user_input is not None:
+            server = TTSServer(entry.data[CONF_SERVER])
             api_key = clean_api_key(user_input[CONF_API_KEY])
             try:
-                _application, auth = await validate_application(
-                    self.hass,
-                    TTSServer(entry.data[CONF_SERVER]),
-                    subentry.data[CONF_APPLICATION_ID],
-                    api_key,
-                )
+                data = await self._async_checked(server, dict(subentry.data), api_key)
             except FlowError as err:
                 errors["base"] = err.error
                 placeholders.update(err.placeholders)
@@ -77,23 +80,43 @@ class ApplicationKeyRepairFlow(RepairsFlow):
                 LOGGER.exception("Unexpected error validating an application key")
                 errors["base"] = "unknown"
             else:
-                rights = sorted(
-                    right
-                    for right in (*APPLICATION_RIGHTS, *OPTIONAL_APPLICATION_RIGHTS)
-                    if auth.grants(right)
-                )
                 self.hass.config_entries.async_update_subentry(
-                    entry,
-                    subentry,
-                    data={**subentry.data, CONF_API_KEY: api_key, CONF_RIGHTS: rights},
+                    entry, subentry, data=data
                 )
                 return self.async_create_entry(data={})
         return self.async_show_form(
             step_id="confirm",
-            data_schema=vol.Schema({vol.Required(CONF_API_KEY): API_KEY_SELECTOR}),
+            data_schema=key_schema(),
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    async def _async_checked(
+        self, server: TTSServer, data: dict[str, Any], api_key: str
+    ) -> dict[str, Any]:
+        """The sub-entry's new data, once the key is checked on the server."""
+        application_id = data[CONF_APPLICATION_ID]
+        _application, auth = await validate_application(
+            self.hass, server, application_id, api_key
+        )
+        moved = data.get(CONF_SERVER) not in (None, server.url)
+        data.update(
+            {
+                CONF_API_KEY: api_key,
+                CONF_RIGHTS: granted_application_rights(auth),
+                CONF_SERVER: server.url,
+            }
+        )
+        config = ApplicationConfig.from_data(self._subentry_id, "", data)
+        if not config.direct:
+            return data
+        settings = (
+            await async_mqtt_settings(self.hass, server, application_id, api_key)
+            if moved
+            else config.mqtt_settings(server)
+        )
+        await validate_mqtt_login(settings, api_key)
+        return data | mqtt_settings_data(settings)
 
 
 async def async_create_fix_flow(

@@ -33,10 +33,24 @@ ATTR_MODE = "mode"
 MODE_PUSH = "push"
 MODE_REPLACE = "replace"
 
+
+def _whole_number(value: Any) -> int:
+    """An FPort as a whole number: 2, 2.0 and "2" are 2; 1.9 is refused."""
+    if isinstance(value, bool):
+        raise vol.Invalid("FPort must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value.strip())
+    raise vol.Invalid("FPort must be a whole number")
+
+
 SEND_DOWNLINK_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_DEVICE_ID): cv.string,
-        vol.Required(ATTR_F_PORT): vol.Coerce(int),
+        vol.Required(ATTR_F_PORT): _whole_number,
         vol.Optional(ATTR_PAYLOAD): cv.string,
         vol.Optional(ATTR_DECODED_PAYLOAD): dict,
         vol.Optional(ATTR_CONFIRMED, default=False): cv.boolean,

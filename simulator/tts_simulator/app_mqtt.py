@@ -4,9 +4,13 @@ As TTS's Application Server does, it publishes each uplink on
 ``v3/{username}/devices/{device_id}/up``, takes downlinks published on
 ``.../down/push`` and ``.../down/replace``, and answers each downlink it
 records (also those pushed over HTTP) with ``down/queued`` at once,
-``down/sent`` a moment later and, when confirmed, ``down/ack`` after that. A downlink it cannot take is answered with
-``down/failed`` and not recorded. paho-mqtt runs its own thread; everything
-that touches the `Simulator` runs on the event loop.
+``down/sent`` a moment later and, when confirmed, ``down/ack`` after that.
+A downlink published over MQTT that it cannot take is dropped without a
+word, as TTS does: ``connection.deliver`` in
+``pkg/applicationserver/io/mqtt/mqtt.go`` only logs a message that does not
+decode or a queue operation that fails (an unknown device). paho-mqtt runs
+its own thread; everything that touches the `Simulator` runs on the event
+loop.
 """
 
 from __future__ import annotations
@@ -47,9 +51,6 @@ PRIORITIES: Final = (
     "HIGH",
     "HIGHEST",
 )
-# gRPC codes TTS puts in ErrorDetails.code.
-INVALID_ARGUMENT: Final = 3
-NOT_FOUND: Final = 5
 
 DownlinkListener = Callable[[dict[str, Any]], None]
 
@@ -218,7 +219,11 @@ class ApplicationMqtt:
     # --- the event loop ------------------------------------------------------
 
     def take_downlinks(self, topic: str, payload: bytes) -> None:
-        """Record the downlinks of a down/push or down/replace message, or fail them."""
+        """Record the downlinks of a down/push or down/replace message, or drop them.
+
+        TTS answers nothing to a publisher whose downlinks it refuses: it
+        logs them (``connection.deliver``), so the simulator logs them too.
+        """
         match topic.split("/"):
             case ["v3", username, "devices", device_id, "down", operation] if (
                 username == self.username and operation in DOWNLINK_OPERATIONS
@@ -229,13 +234,10 @@ class ApplicationMqtt:
         try:
             downlinks = parse_downlinks(payload)
         except InvalidDownlinkError as err:
-            _LOGGER.info("Downlink to %s refused: %s", device_id, err)
-            for downlink in _as_given(payload):
-                self._fail(device_id, downlink, _validation_error(err))
+            _LOGGER.info("Failed to decode downlink messages to %s: %s", device_id, err)
             return
         if self._device(device_id) is None:
-            for downlink in downlinks:
-                self._fail(device_id, downlink, _not_found_error(device_id))
+            _LOGGER.info("Failed to handle downlink messages: no device %s", device_id)
             return
         self.recorder.record_downlink(
             self.application_id,
@@ -300,11 +302,6 @@ class ApplicationMqtt:
         ]
         return queued
 
-    def _fail(self, device_id: str, downlink: Any, error: dict[str, Any]) -> None:
-        failed = {"downlink": downlink if isinstance(downlink, dict) else {}}
-        failed["error"] = error
-        self._up(device_id, "down/failed", "downlink_failed", failed)
-
     def _up(self, device_id: str, kind: str, field: str, value: dict[str, Any]) -> None:
         """Publish an ``ApplicationUp`` of one downlink event."""
         ids: dict[str, Any] = {
@@ -334,33 +331,3 @@ class ApplicationMqtt:
         return next(
             (d for d in self.simulator.devices if d.device_id == device_id), None
         )
-
-
-def _as_given(payload: bytes) -> list[Any]:
-    """The downlinks of a refused message as far as they can be read."""
-    with contextlib.suppress(ValueError):
-        data = json.loads(payload)
-        if isinstance(data, dict) and isinstance(data.get("downlinks"), list):
-            return list(data["downlinks"]) or [{}]
-    return [{}]
-
-
-def _validation_error(err: InvalidDownlinkError) -> dict[str, Any]:
-    """TTS's ``ErrorDetails`` of a request that fails validation."""
-    return {
-        "namespace": "pkg/errors",
-        "name": "validation",
-        "message_format": "invalid `{field}`: {reason}",
-        "attributes": {"field": err.field, "reason": err.reason},
-        "code": INVALID_ARGUMENT,
-    }
-
-
-def _not_found_error(device_id: str) -> dict[str, Any]:
-    return {
-        "namespace": "pkg/applicationserver",
-        "name": "device_not_found",
-        "message_format": "end device `{device_uid}` not found",
-        "attributes": {"device_uid": device_id},
-        "code": NOT_FOUND,
-    }

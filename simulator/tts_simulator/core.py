@@ -129,6 +129,7 @@ class Endpoint(StrEnum):
     END_DEVICES = "end_devices"
     DOWNLINK = "downlink"
     STORAGE = "storage"
+    MQTT_INFO = "mqtt_info"
 
 
 class Action(StrEnum):
@@ -138,6 +139,27 @@ class Action(StrEnum):
     HANG = "hang"  # never answer: the client times out
     DROP = "drop"  # close the connection without an answer
     CUT = "cut"  # send the status, headers and part of the body, then close
+
+
+class ReconnectOrder(StrEnum):
+    """The order a gateway's reconnect reaches the events stream in.
+
+    TTS ids every connection (``gs:conn:<ULID>``, lorawan-stack
+    ``pkg/gatewayserver/gatewayserver.go``, ``Connect``); how the superseded
+    connection's end and the new connection's events interleave depends on
+    which Gateway Server holds each.
+    """
+
+    # One server: ``Connect`` disconnects the gateway's connection and waits
+    # for its tasks (its disconnect and last stats) before the new connect.
+    ONE_SERVER = "one-server"
+    # A cluster: the new connection's connect and first stats, then another
+    # server's late end of the old one (an expired UDP connection).
+    CLUSTER = "cluster"
+    # As CLUSTER, with the new connection's first stats only after the end.
+    CLUSTER_STATS_AFTER_END = "cluster-stats-after-end"
+    # As CLUSTER, with the connect delivered after the old one's later end.
+    CLUSTER_CONNECT_AFTER_END = "cluster-connect-after-end"
 
 
 class FaultKind(StrEnum):
@@ -232,8 +254,20 @@ class _Caller:
     def has(self, right: str) -> bool:
         if right in self.rights or "RIGHT_ALL" in self.rights:
             return True
+        # lorawan-stack api/ttn/lorawan/v3/rights.proto: the link rights.
+        if right in _IMPLIED_BY_LINK and _IMPLIED_BY_LINK[right] in self.rights:
+            return True
         group = right.split("_")[1]  # RIGHT_GATEWAY_INFO -> GATEWAY
         return f"RIGHT_{group}_ALL" in self.rights
+
+
+# Rights a link right implies (lorawan-stack api/ttn/lorawan/v3/rights.proto).
+_IMPLIED_BY_LINK = {
+    "RIGHT_GATEWAY_INFO": "RIGHT_GATEWAY_LINK",
+    "RIGHT_APPLICATION_INFO": "RIGHT_APPLICATION_LINK",
+    "RIGHT_APPLICATION_TRAFFIC_READ": "RIGHT_APPLICATION_LINK",
+    "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE": "RIGHT_APPLICATION_LINK",
+}
 
 
 def apply_field_mask(data: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
@@ -412,6 +446,7 @@ _DOWNLINK_PATH = re.compile(
 )
 # ApplicationUpStorage.GetStoredApplicationUp's application binding.
 _STORAGE_PATH = re.compile(r"/api/v3/as/applications/([^/]+)/packages/storage/([^/]*)")
+_MQTT_INFO_PATH = re.compile(r"/api/v3/as/applications/([^/]+)/mqtt-connection-info")
 
 
 @dataclass
@@ -496,6 +531,21 @@ class Simulator:
         self.downlinks: list[dict[str, Any]] = []
         self.downlink_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.cluster = cluster
+        # What ``mqtt-connection-info`` answers: the Application Server's
+        # configured public addresses (``as.mqtt.public-address`` and
+        # ``public-tls-address``). The cloud's hosts on a cloud tenant, else
+        # TTS's defaults, ``localhost:1883`` and ``localhost:8883``
+        # (lorawan-stack cmd/ttn-lw-stack/commands/config.go,
+        # DefaultApplicationServerConfig). None: the route is not served.
+        host = (
+            f"{cluster}.cloud.thethings.network"
+            if tenant == "ttn"
+            else f"{tenant}.{cluster}.cloud.thethings.industries"
+            if tenant
+            else "localhost"
+        )
+        self.mqtt_public_address: str | None = f"{host}:1883"
+        self.mqtt_public_tls_address: str | None = f"{host}:8883"
         self.faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self.request_counts: CountingDict[str] = CountingDict()
         self.rate_limiter = (
@@ -505,6 +555,13 @@ class Simulator:
         self._event_seq = 0
         # Events published later: (due time, event), e.g. late disconnects.
         self._deferred: list[tuple[float, dict[str, Any]]] = []
+        # Whether gs.gateway.connect carries the first stats (newer TTS hands
+        # them to registerGatewayConnect) or no data (observability.go).
+        self.connect_event_data = False
+        # Whether stats events carry the gs:conn id: updateConnStats publishes
+        # with the connection's context values (io.Server.FromRequestContext
+        # keeps them); False covers a TTS that drops them.
+        self.stats_carry_ids = True
         # Gateways the key has no right on at all: TTS refuses to stream them.
         self.events_refused: set[str] = set()
         self.subscriptions: list[EventSubscription] = []
@@ -542,73 +599,147 @@ class Simulator:
         if not gateway.connected:
             return
         gateway.disconnect(now)
-        self._gateway_event(
+        for event in self._connection_end(gateway, gateway.connection_id, now):
+            self.publish(event)
+
+    def _connection_end(
+        self,
+        gateway: SimGateway,
+        connection_id: str,
+        at: float,
+        error: tuple[str, str, str, int] = (
+            "pkg/gatewayserver/io/udp",
+            "connection_expired",
+            "connection expired",
+            2,  # errors.Define: Unknown (pkg/gatewayserver/io/udp)
+        ),
+    ) -> list[dict[str, Any]]:
+        """The end of a connection: its disconnect, then its last stats.
+
+        gatewayserver.go: handleUpstream publishes the disconnect with the
+        error that ended the connection as ErrorDetails (observability.go,
+        registerGatewayDisconnect); updateConnStats then publishes stats
+        with connected_at nil and disconnected_at.
+        """
+        namespace, name, message, code = error
+        disconnect = self._event_body(
             gateway,
             "gs.gateway.disconnect",
             {
                 "@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
-                "namespace": "pkg/gatewayserver/io/udp",
-                "name": "connection_expired",
-                "message_format": "connection expired",
+                "namespace": namespace,
+                "name": name,
+                "message_format": message,
                 "correlation_id": tts_json.correlation_id(self.rng),
-                "code": 2,
+                "code": code,
             },
-            now,
+            at,
+            STATUS_VISIBILITY,
+            connection_id,
         )
-        self._stats_event(gateway, now)
+        stats = {
+            "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
+            "disconnected_at": tts_json.timestamp(at),
+        }
+        return [disconnect, self._stats_body(gateway, stats, at, connection_id)]
 
     def connect(self, gateway_id: str) -> None:
         """The gateway (re)connects; TTS restarts its stats."""
         gateway, now = self.live(gateway_id), self.clock()
         if gateway.connected:
             return
-        self._open_connection(gateway, now)
+        for event in self._open_connection(gateway, now):
+            self.publish(event)
 
-    def _open_connection(self, gateway: SimGateway, now: float) -> None:
+    def _open_connection(self, gateway: SimGateway, now: float) -> list[dict[str, Any]]:
+        """A new connection: its connect, then its first stats.
+
+        gatewayserver.go, Connect: a new gs:conn id on the connection's
+        context; io.NewConnection takes connected_at, just before the connect
+        event. updateConnStats publishes the first stats right after.
+        """
         gateway.connect(now)
         gateway.connection_id = f"gs:conn:{tts_json.ulid(now, self.rng)}"
         gateway.quiet = False
         stats = gateway.connection_stats(now)
-        if isinstance(stats, dict):
+        if not isinstance(stats, dict):
+            return []
+        data: dict[str, Any] | None = None
+        if self.connect_event_data:
             data = {
                 "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
                 **{
                     key: stats[key]
                     for key in ("connected_at", "protocol", "gateway_remote_address")
+                    if key in stats
                 },
             }
-            self._gateway_event(gateway, "gs.gateway.connect", data, now)
-        self._stats_event(gateway, now)
+        at = now + 0.0003  # the event follows connected_at
+        connect = self._event_body(
+            gateway,
+            "gs.gateway.connect",
+            data,
+            at,
+            STATUS_VISIBILITY,
+            gateway.connection_id,
+        )
+        first = {
+            "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
+            **stats,
+        }
+        return [connect, self._stats_body(gateway, first, at, gateway.connection_id)]
 
-    def reconnect(self, gateway_id: str, late_disconnect: float = 5.0) -> None:
-        """The gateway opens a new connection before the old one is closed.
+    def reconnect(
+        self,
+        gateway_id: str,
+        late_disconnect: float = 5.0,
+        order: ReconnectOrder = ReconnectOrder.CLUSTER,
+    ) -> None:
+        """The gateway opens a new connection; the old one ends (`ReconnectOrder`).
 
-        As on a multi-instance cluster, the superseded connection's
-        disconnect event arrives ``late_disconnect`` seconds after the new
-        connection's connect event.
+        In the cluster orders the superseded connection's end comes
+        ``late_disconnect`` seconds after the new connection's connect.
         """
         gateway, now = self.live(gateway_id), self.clock()
         if not gateway.connected:
             self.connect(gateway_id)
             return
         old_connection = gateway.connection_id
-        self._open_connection(gateway, now)
-        at = now + late_disconnect
-        event = self._event_body(
-            gateway,
-            "gs.gateway.disconnect",
-            {
-                "@type": "type.googleapis.com/ttn.lorawan.v3.ErrorDetails",
-                "namespace": "pkg/gatewayserver",
-                "name": "context_canceled",
-                "message_format": "context canceled",
-                "code": 1,
-            },
-            at,
-            STATUS_VISIBILITY,
-            old_connection,
-        )
-        self._deferred.append((at, event))
+        if order is ReconnectOrder.ONE_SERVER:
+            gateway.disconnect(now)
+            ended = self._connection_end(
+                gateway,
+                old_connection,
+                now,
+                (  # errNewConnection: errors.DefineAborted (gatewayserver.go)
+                    "pkg/gatewayserver",
+                    "new_connection",
+                    "new connection from same gateway",
+                    10,
+                ),
+            )
+            for event in [*ended, *self._open_connection(gateway, now + 0.001)]:
+                self.publish(event)
+            return
+        opened = self._open_connection(gateway, now)
+        end_at = now + late_disconnect
+        ended = self._connection_end(gateway, old_connection, end_at)
+        if not opened:  # the key may not read this gateway's status
+            self._deferred.extend((end_at, event) for event in ended)
+            return
+        connect, first_stats = opened
+        if order is ReconnectOrder.CLUSTER_CONNECT_AFTER_END:
+            self._deferred.extend((end_at, event) for event in ended)
+            self._deferred.append((end_at + 0.5, connect))
+            self._deferred.append((end_at + 0.5, first_stats))
+            return
+        self.publish(connect)
+        if order is ReconnectOrder.CLUSTER_STATS_AFTER_END:
+            self._deferred.extend((end_at, event) for event in ended)
+            self._deferred.append((end_at + 0.5, first_stats))
+            return
+        self.publish(first_stats)
+        self._deferred.extend((end_at, event) for event in ended)
 
     def publish_uplinks(self, count: int) -> None:
         """Publish ``count`` uplink events, round-robin over connected gateways."""
@@ -775,9 +906,8 @@ class Simulator:
         }
         if data is not None:
             event["data"] = data
-        event["correlation_ids"] = [
-            connection_id or f"gs:conn:{tts_json.ulid(now, self.rng)}"
-        ]
+        if connection_id:
+            event["correlation_ids"] = [connection_id]
         event["origin"] = ORIGIN
         event["context"] = TENANT_CONTEXT
         event["visibility"] = {"rights": list(visibility)}
@@ -791,7 +921,20 @@ class Simulator:
                 "@type": "type.googleapis.com/ttn.lorawan.v3.GatewayConnectionStats",
                 **stats,
             }
-            self._gateway_event(gateway, "gs.gateway.connection.stats", data, now)
+            self.publish(self._stats_body(gateway, data, now, gateway.connection_id))
+
+    def _stats_body(
+        self, gateway: SimGateway, data: dict[str, Any], now: float, connection_id: str
+    ) -> dict[str, Any]:
+        """A gs.gateway.connection.stats event (gatewayserver.go, updateConnStats)."""
+        return self._event_body(
+            gateway,
+            "gs.gateway.connection.stats",
+            data,
+            now,
+            STATUS_VISIBILITY,
+            connection_id if self.stats_carry_ids else "",
+        )
 
     def _periodic_events(self, gateway: SimGateway, since: float, now: float) -> None:
         uplinks = gateway.uplinks.count(now, not gateway.quiet) - gateway.uplinks.count(
@@ -1233,6 +1376,39 @@ class Simulator:
         )
         return Response(HTTPStatus.OK, b"{}", headers)
 
+    def _mqtt_connection_info(
+        self, request: Request, caller: _Caller, headers: dict[str, str]
+    ) -> Response:
+        """``GET /as/applications/{id}/mqtt-connection-info``.
+
+        As lorawan-stack pkg/applicationserver/io/grpc/grpc.go
+        (GetMQTTConnectionInfo) answers: RIGHT_APPLICATION_INFO needed, the
+        configured public addresses, and the application's unique ID as
+        username (``app@tenant`` on a multi-tenant deployment).
+        """
+        match = _MQTT_INFO_PATH.fullmatch(request.path)
+        application_id = unquote(match.group(1)) if match else ""
+        if denied := self._application_access(
+            caller, application_id, "RIGHT_APPLICATION_INFO", headers
+        ):
+            return denied
+        if self.mqtt_public_address is None and self.mqtt_public_tls_address is None:
+            return Response(
+                HTTPStatus.NOT_FOUND,
+                tts_json.dumps({"code": 5, "message": "Not Found", "details": []}),
+            )
+        body: dict[str, str] = {
+            "username": f"{application_id}@{self.tenant}"
+            if self.tenant
+            else application_id
+        }
+        # Empty strings are left out of TTS's JSON, as for every proto field.
+        if self.mqtt_public_address:
+            body["public_address"] = self.mqtt_public_address
+        if self.mqtt_public_tls_address:
+            body["public_tls_address"] = self.mqtt_public_tls_address
+        return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
+
     # --- authentication ----------------------------------------------------
 
     def auth_info_key_id(self) -> str:
@@ -1339,6 +1515,8 @@ class Simulator:
             return Endpoint.DOWNLINK
         if method == "GET" and _STORAGE_PATH.fullmatch(path):
             return Endpoint.STORAGE
+        if method == "GET" and _MQTT_INFO_PATH.fullmatch(path):
+            return Endpoint.MQTT_INFO
         return None
 
     def handle(self, request: Request) -> Response:
@@ -1393,6 +1571,8 @@ class Simulator:
             response = self._push_downlink(request, caller, headers)
         elif endpoint is Endpoint.STORAGE:
             response = self._stored_messages(request, caller, headers)
+        elif endpoint is Endpoint.MQTT_INFO:
+            response = self._mqtt_connection_info(request, caller, headers)
         else:
             response = self._stream(request, caller, headers)
         if fault is not None and fault.kind is FaultKind.CUT:

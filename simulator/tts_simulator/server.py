@@ -7,13 +7,19 @@ a response asks for (wait, hang, drop the connection, stream events).
 - ``GET /sim/state``: gateways, their state and counters, request counts,
   the downlinks taken (over HTTP or MQTT)
 - ``POST /sim/gateways/{id}/disconnect|connect|quiet|unquiet|forbid|allow``
-- ``POST /sim/gateways/{id}/reconnect``: a new connection, then the old one's
-  disconnect event 5 s late (``{"late": 5}``), as a multi-instance cluster does
+- ``POST /sim/gateways/{id}/reconnect`` with ``{"late": 5, "order": "cluster"}``:
+  a new connection while the old one ends, in a `ReconnectOrder`: ``one-server``
+  (the old end first), ``cluster`` (the old end ``late`` seconds after the new
+  connect and first stats), ``cluster-stats-after-end`` (the new first stats
+  after that end), ``cluster-connect-after-end`` (the connect delivered after it)
 - ``POST /sim/gateways/{id}/lag`` with ``{"seconds": 120}``: stats answered
   that far behind the events (0 ends it)
 - ``POST /sim/gateways/{id}/refuse-events|allow-events``: the events stream
   answers 403 for any group that holds the gateway
 - ``POST /sim/stream/drop``: end every open events stream
+- ``POST /sim/stream/shapes`` with ``{"connect_data": false, "stats_ids": true}``:
+  connect events without data (as ``observability.go``) or with the first stats
+  (newer TTS); stats events with or without the gs:conn correlation id
 - ``POST /sim/stream/garbage`` with ``{"kind": "malformed|huge-counter|nested|binary"}``:
   a line that is no event, on every open stream
 - ``POST /sim/gateways/{id}/rename`` with ``{"name": "..."}``
@@ -49,6 +55,7 @@ from .core import (
     Fault,
     FaultKind,
     MqttMessage,
+    ReconnectOrder,
     Request,
     Response,
     Simulator,
@@ -255,7 +262,13 @@ async def _gateway_action(request: web.Request) -> web.Response:
     elif action in ("forbid", "allow"):
         simulator.set_status_readable(gateway_id, action == "allow")
     elif action == "reconnect":
-        simulator.reconnect(gateway_id, float((await _body(request)).get("late", 5)))
+        body = await _body(request)
+        order = str(body.get("order", ReconnectOrder.CLUSTER))
+        if order not in list(ReconnectOrder):
+            raise web.HTTPBadRequest(text=f"no reconnect order {order!r}")
+        simulator.reconnect(
+            gateway_id, float(body.get("late", 5)), ReconnectOrder(order)
+        )
     elif action == "lag":
         simulator.set_stats_lag(
             gateway_id, float((await _body(request)).get("seconds", 0))
@@ -287,6 +300,21 @@ async def _stream_drop(request: web.Request) -> web.Response:
     simulator.drop_streams()
     _LOGGER.info("Events streams dropped")
     return web.json_response({"dropped": True})
+
+
+async def _stream_shapes(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    body = await _body(request)
+    simulator.connect_event_data = bool(
+        body.get("connect_data", simulator.connect_event_data)
+    )
+    simulator.stats_carry_ids = bool(body.get("stats_ids", simulator.stats_carry_ids))
+    shapes = {
+        "connect_data": simulator.connect_event_data,
+        "stats_ids": simulator.stats_carry_ids,
+    }
+    _LOGGER.info("Event shapes: %s", shapes)
+    return web.json_response(shapes)
 
 
 async def _stream_garbage(request: web.Request) -> web.Response:
@@ -368,6 +396,7 @@ def create_app(
     app.router.add_post("/sim/storage/{action}", _storage_action)
     app.router.add_post("/sim/stream/garbage", _stream_garbage)
     app.router.add_post("/sim/stream/drop", _stream_drop)
+    app.router.add_post("/sim/stream/shapes", _stream_shapes)
     app.router.add_route("POST", "/sim/faults", _faults)
     app.router.add_route("DELETE", "/sim/faults", _faults)
     app.router.add_get("/console/gateways/{gateway_id}", _console)

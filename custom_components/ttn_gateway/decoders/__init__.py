@@ -10,8 +10,10 @@ any uplink.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+import math
 from typing import Any
 
 from .base import (
@@ -25,6 +27,12 @@ from .base import (
 )
 from .cayenne_lpp import LPP_TYPES, decode_cayenne_lpp, describe_lpp
 from .feather import FEATHER_FPORT, FEATHER_KEY, decode_feather_m0, describe_feather
+from .normalized import (
+    BATTERY_PERCENT,
+    NORMALIZED_PREFIX,
+    decode_normalized,
+    describe_normalized,
+)
 from .payload_formatter import (
     MAX_FORMATTER_DEPTH,
     MAX_FORMATTER_READINGS,
@@ -38,6 +46,7 @@ from .payload_formatter import (
 from .raw import RAW_KEY, decode_raw, describe_raw
 
 __all__ = [
+    "BATTERY_PERCENT",
     "DECODERS",
     "FEATHER_FPORT",
     "FEATHER_KEY",
@@ -46,9 +55,11 @@ __all__ = [
     "MAX_FORMATTER_READINGS",
     "MAX_SLUG_LENGTH",
     "MAX_TEXT_LENGTH",
+    "NORMALIZED_PREFIX",
     "PARTS_PER_MILLION",
     "RAW_KEY",
     "DecodeError",
+    "Decoded",
     "Decoder",
     "DecoderFunction",
     "Reading",
@@ -58,8 +69,10 @@ __all__ = [
     "decode",
     "decode_cayenne_lpp",
     "decode_feather_m0",
+    "decode_normalized",
     "decode_payload_formatter",
     "decode_raw",
+    "decode_uplink",
     "describe_reading",
     "guess_unit",
 ]
@@ -70,7 +83,8 @@ DECODERS: dict[Decoder, DecoderFunction] = {
     Decoder.PAYLOAD_FORMATTER: decode_payload_formatter,
     Decoder.RAW: decode_raw,
 }
-# The order in which AUTO tries them; raw always succeeds.
+# The order in which AUTO tries them after the normalized payload; raw
+# always succeeds.
 AUTO_ORDER = (
     Decoder.PAYLOAD_FORMATTER,
     Decoder.CAYENNE_LPP,
@@ -81,7 +95,117 @@ _DESCRIBERS: tuple[Callable[[str], ReadingDescription | None], ...] = (
     describe_feather,
     describe_raw,
     describe_lpp,
+    describe_normalized,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The readings of an uplink and the decoder that made them."""
+
+    readings: Readings
+    decoder: Decoder
+
+
+def _same_value(left: object, right: object) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return math.isclose(left, right, rel_tol=1e-6, abs_tol=1e-9)
+    return False
+
+
+def _words(key: str) -> set[str]:
+    """The words of a reading's name in its key (no prefix, no unit code)."""
+    return set(key.rpartition("__")[2].split("_")) - {
+        "normalized",
+        "formatter",
+        "number",
+        "measure",
+    }
+
+
+def without_duplicates(normalized: Readings, formatted: Readings) -> Readings:
+    """The formatter's readings that the normalized payload does not show.
+
+    A field is shown once: a formatter reading is dropped when a normalized
+    one has its value and its device class or a word (light, battery…), or
+    when each side has exactly one reading of a device class.
+    """
+    shown = {key: describe_reading(key) for key in normalized}
+    kept: Readings = {}
+    descriptions = {
+        key: describe_reading(key, reading.name) for key, reading in formatted.items()
+    }
+    classes_shown = [d.device_class for d in shown.values() if d and d.device_class]
+    classes_formatted = [
+        d.device_class for d in descriptions.values() if d and d.device_class
+    ]
+    for key, reading in formatted.items():
+        description = descriptions[key]
+        device_class = description.device_class if description else None
+        duplicate = False
+        for shown_key, shown_description in shown.items():
+            if shown_description is None:  # pragma: no cover - normalized keys describe
+                continue
+            same_kind = (
+                device_class is not None
+                and device_class == shown_description.device_class
+            ) or bool(_words(key) & _words(shown_key))
+            if same_kind and _same_value(reading.value, normalized[shown_key].value):
+                duplicate = True
+                break
+        if (
+            not duplicate
+            and device_class is not None
+            and classes_shown.count(device_class) == 1
+            and classes_formatted.count(device_class) == 1
+        ):
+            duplicate = True
+        if not duplicate:
+            kept[key] = reading
+    return kept
+
+
+def decode_uplink(
+    decoder: Decoder,
+    f_port: int,
+    payload: bytes,
+    decoded: Mapping[str, Any] | None,
+    normalized: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    battery_percent: bool = False,
+) -> Decoded:
+    """Decode with the chosen decoder, or the first that fits for AUTO.
+
+    AUTO prefers the normalized payload (with the formatter's other fields),
+    then the formatter's output, Cayenne LPP, the Feather byte and raw.
+    battery_percent: the device's normalized battery was seen in percent.
+    """
+    if decoder is Decoder.NORMALIZED:
+        return Decoded(
+            decode_normalized(normalized, battery_percent=battery_percent), decoder
+        )
+    if decoder is not Decoder.AUTO:
+        return Decoded(DECODERS[decoder](f_port, payload, decoded), decoder)
+    if normalized:
+        try:
+            readings = decode_normalized(normalized, battery_percent=battery_percent)
+        except DecodeError:
+            pass
+        else:
+            try:
+                formatted = decode_payload_formatter(f_port, payload, decoded)
+            except DecodeError:
+                formatted = {}
+            readings.update(without_duplicates(readings, formatted))
+            return Decoded(readings, Decoder.NORMALIZED)
+    for candidate in AUTO_ORDER:
+        try:
+            return Decoded(DECODERS[candidate](f_port, payload, decoded), candidate)
+        except DecodeError:
+            continue
+    raise DecodeError("no decoder fits")  # pragma: no cover - raw always fits
 
 
 def decode(
@@ -89,16 +213,10 @@ def decode(
     f_port: int,
     payload: bytes,
     decoded: Mapping[str, Any] | None,
+    normalized: Sequence[Mapping[str, Any]] | None = None,
 ) -> Readings:
-    """Decode with the chosen decoder, or the first that fits for AUTO."""
-    if decoder is not Decoder.AUTO:
-        return DECODERS[decoder](f_port, payload, decoded)
-    for candidate in AUTO_ORDER:
-        try:
-            return DECODERS[candidate](f_port, payload, decoded)
-        except DecodeError:
-            continue
-    raise DecodeError("no decoder fits")  # pragma: no cover - raw always fits
+    """The readings of decode_uplink."""
+    return decode_uplink(decoder, f_port, payload, decoded, normalized).readings
 
 
 # Keys are at most a prefix and a slug long and names at most MAX_TEXT_LENGTH.

@@ -18,6 +18,7 @@ class Decoder(StrEnum):
     """The decoders a device can use; AUTO picks one per uplink."""
 
     AUTO = "auto"
+    NORMALIZED = "normalized"
     FEATHER_M0 = "feather_m0"
     CAYENNE_LPP = "cayenne_lpp"
     PAYLOAD_FORMATTER = "payload_formatter"
@@ -51,6 +52,8 @@ class ReadingDescription:
     state_class: SensorStateClass | None = None
     entity_category: EntityCategory | None = None
     precision: int | None = None
+    # The states of an enum sensor.
+    options: tuple[str, ...] | None = None
     # A position (GPS): redacted in the diagnostics download.
     location: bool = False
 

@@ -7,6 +7,7 @@ every key is cut to the slug limit before any other work on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 import math
 import re
@@ -35,6 +36,13 @@ from .base import (
     Readings,
     ReadingValue,
 )
+from .sensecap import sensecap_measurement
+from .units import (
+    device_class_for,
+    parse_number,
+    parse_unit,
+    state_class_for,
+)
 
 # Limits that keep a runaway payload formatter from flooding Home Assistant.
 MAX_FORMATTER_READINGS = 64
@@ -45,6 +53,8 @@ MAX_SLUG_LENGTH = 64
 FORMATTER_NUMBER = "formatter_number_"
 FORMATTER_TEXT = "formatter_text_"
 FORMATTER_FLAG = "formatter_flag_"
+# A number whose record names its unit: formatter_measure_<unit, hex>__<slug>.
+FORMATTER_MEASURE = "formatter_measure_"
 _PREFIXES = (FORMATTER_NUMBER, FORMATTER_TEXT, FORMATTER_FLAG)
 
 # Newer Home Assistant has UnitOfRatio (and deprecates the old constant).
@@ -80,6 +90,85 @@ def _slug(path: tuple[str, ...]) -> str:
     )[:MAX_SLUG_LENGTH]
 
 
+# Keys that name a record (``{name, value, unit}``), most telling first.
+_NAME_KEYS = (
+    "displayName",
+    "display_name",
+    "name",
+    "label",
+    "type",
+    "measurement",
+    # IMST's OBIS lists (vendor/imst/ioke868-codec.yaml).
+    "OBIS_ID",
+)
+_VALUE_KEYS = ("value", "measurementValue", "values")
+_UNIT_KEY = "unit"
+_RECORD_KEYS = frozenset((*_NAME_KEYS, *_VALUE_KEYS, _UNIT_KEY, "measurementId"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A value with its name and unit, as many codecs write one."""
+
+    value: object
+    name: str | None
+    unit: str | None
+
+
+def _text(value: object) -> str | None:
+    return value.strip()[:MAX_TEXT_LENGTH] or None if isinstance(value, str) else None
+
+
+def _record(item: Mapping[str, Any]) -> _Record | None:
+    """A record: a value with its name or unit; else None.
+
+    ``{value, unit}``, ``{displayName, unit, value}``, ``{name, unit, values}``,
+    ``{type, value}``, SenseCAP's ``{measurementId, measurementValue}``…
+    """
+    value_key = next((key for key in _VALUE_KEYS if key in item), None)
+    if value_key is None:
+        return None
+    value = item[value_key]
+    if isinstance(value, list):
+        # Series list the newest first (Adeunis: "values: [t=0, t-1, ...]").
+        value = next(
+            (
+                entry
+                for entry in value[:MAX_FORMATTER_READINGS]
+                if not isinstance(entry, Mapping | list)
+            ),
+            None,
+        )
+    if isinstance(value, Mapping | list) or value is None:
+        return None
+    unit = _text(item.get(_UNIT_KEY))
+    name: str | None = None
+    if (known := sensecap_measurement(item.get("measurementId"))) is not None:
+        name, unit = known.name, unit or known.unit
+    else:
+        name = next(
+            (text for key in _NAME_KEYS if (text := _text(item.get(key)))), None
+        )
+    if unit is None and name is None:
+        return None
+    return _Record(value, name, unit)
+
+
+def _item_label(item: object) -> str | None:
+    """What a list entry calls itself (its name or type), for its readings' names."""
+    if not isinstance(item, Mapping):
+        return None
+    if (record := _record(item)) is not None:
+        return record.name
+    return next((text for key in _NAME_KEYS if (text := _text(item.get(key)))), None)
+
+
+def measure_key(unit: str, slug: str) -> str:
+    """The key of a reading whose record names its unit: the unit is in the key."""
+    code = unit.encode().hex()
+    return f"{FORMATTER_MEASURE}{code}__{slug}"
+
+
 def decode_payload_formatter(
     f_port: int, payload: bytes, decoded: Mapping[str, Any] | None
 ) -> Readings:
@@ -88,23 +177,13 @@ def decode_payload_formatter(
         raise DecodeError("no decoded_payload")
     readings: Readings = {}
 
-    def add(path: tuple[str, ...], value: object) -> None:
-        if isinstance(value, Mapping):
-            if len(path) < MAX_FORMATTER_DEPTH:
-                for key, item in value.items():
-                    if len(readings) >= MAX_FORMATTER_READINGS:
-                        return
-                    add((*path, str(key)[:MAX_SLUG_LENGTH]), item)
-            return
-        if isinstance(value, list):
-            if len(path) < MAX_FORMATTER_DEPTH:
-                for index, item in enumerate(value[:MAX_FORMATTER_READINGS], start=1):
-                    if len(readings) >= MAX_FORMATTER_READINGS:
-                        return
-                    add((*path, str(index)), item)
-            return
+    def put(
+        path: tuple[str, ...], value: object, name: str | None, unit: str | None
+    ) -> None:
         prefix: str
         reading: ReadingValue
+        if isinstance(value, str) and (parsed_text := parse_number(value)) is not None:
+            value, unit = parsed_text[0], unit or parsed_text[1]
         if isinstance(value, bool):
             prefix, reading = FORMATTER_FLAG, value
         elif isinstance(value, int | float):
@@ -117,11 +196,65 @@ def decode_payload_formatter(
             return
         if not (slug := _slug(path)):
             return
-        name = " ".join(_readable(part) for part in path)[:MAX_TEXT_LENGTH]
-        readings[f"{prefix}{slug}"] = Reading(reading, name)
+        parsed = parse_unit(unit) if unit and prefix == FORMATTER_NUMBER else None
+        key = f"{prefix}{slug}" if parsed is None else measure_key(parsed, slug)
+        # Records of the same name (two channels) get a number each.
+        suffix = ""
+        for count in range(2, MAX_FORMATTER_READINGS + 1):
+            if key not in readings:
+                break
+            suffix = f" {count}"
+            numbered = f"{slug[: MAX_SLUG_LENGTH - 3]}_{count}"
+            key = (
+                f"{prefix}{numbered}"
+                if parsed is None
+                else measure_key(parsed, numbered)
+            )
+        else:  # pragma: no cover - the reading cap stops first
+            return
+        name = name or " ".join(_readable(part) for part in path)
+        readings[key] = Reading(reading, name[: MAX_TEXT_LENGTH - len(suffix)] + suffix)
+
+    def add(path: tuple[str, ...], value: object) -> None:
+        if len(readings) >= MAX_FORMATTER_READINGS:
+            return
+        if isinstance(value, Mapping):
+            if (record := _record(value)) is not None:
+                put(path, record.value, record.name, record.unit)
+                # The record's other fields (IMST's Scaler, GroupMask…).
+                value = {
+                    key: item for key, item in value.items() if key not in _RECORD_KEYS
+                }
+            if len(path) < MAX_FORMATTER_DEPTH:
+                for key, item in value.items():
+                    add((*path, str(key)[:MAX_SLUG_LENGTH]), item)
+            return
+        if isinstance(value, list) and len(path) < MAX_FORMATTER_DEPTH:
+            for index, item in enumerate(value[:MAX_FORMATTER_READINGS], start=1):
+                if isinstance(item, list):
+                    # A list of lists (SenseCAP's messages): one list.
+                    add(path, item)
+                elif (label := _item_label(item)) is not None:
+                    # Named entries take their name, not their place.
+                    add((label[:MAX_SLUG_LENGTH],), _without_label(item))
+                else:
+                    add((*path, str(index)), item)
+            return
+        if not isinstance(value, list):
+            put(path, value, None, None)
 
     add((), decoded)
     return readings
+
+
+def _without_label(item: object) -> object:
+    """A list entry without the name its readings take (records keep theirs)."""
+    if not isinstance(item, Mapping) or _record(item) is not None:
+        return item
+    for key in _NAME_KEYS:
+        if _text(item.get(key)):
+            return {name: value for name, value in item.items() if name != key}
+    return item
 
 
 class _Guess:
@@ -199,8 +332,33 @@ def is_location(slug: str) -> bool:
     return any(word in _LOCATION_WORDS or word.startswith("gps") for word in words)
 
 
+def _describe_measure(key: str, name: str | None) -> ReadingDescription | None:
+    """A reading whose record named its unit (the unit is in the key)."""
+    code, _, slug = key[len(FORMATTER_MEASURE) :].partition("__")
+    try:
+        unit = parse_unit(bytes.fromhex(code).decode())
+    except ValueError:
+        return None
+    if unit is None or not slug:
+        return None
+    # The record's own name says more than its key (p: Barometric pressure).
+    words = f"{_slug((name[:MAX_SLUG_LENGTH],)) if name else ''}_{slug}"
+    device_class = device_class_for(unit, words)
+    return ReadingDescription(
+        key=key,
+        decoder=Decoder.PAYLOAD_FORMATTER,
+        name=name or _readable(slug),
+        device_class=device_class,
+        unit=unit,
+        state_class=state_class_for(device_class, SensorStateClass.MEASUREMENT),
+        location=is_location(slug),
+    )
+
+
 def describe_formatter(key: str, name: str | None) -> ReadingDescription | None:
     """A payload formatter field's reading; None for other keys."""
+    if key.startswith(FORMATTER_MEASURE):
+        return _describe_measure(key, name)
     for prefix in _PREFIXES:
         if key.startswith(prefix) and (slug := key[len(prefix) :]):
             location = is_location(slug)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import partial
-import re
 from typing import Any
 
 from aiohttp import ClientSession
@@ -23,9 +22,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.json import json_bytes
 from homeassistant.util import dt as dt_util
-from homeassistant.util.json import json_loads
 
 from ..const import (
     CONF_DECODERS,
@@ -43,15 +40,16 @@ from ..const import (
 from ..decoders import Decoder, describe_reading
 from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
-from ..tts import Right, TTSClient, TTSError, TTSServer
+from ..tts import Right, TTSClient, TTSServer
 from ..tts.client import END_DEVICE_LIST_MAX
-from ..tts.downlink import Downlink, downlink_request_json, parse_downlink_event
+from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
-from ..tts.uplink import Uplink, UplinkError
+from ..tts.uplink import Uplink
 from .applications import ApplicationConfig, application_configs, subentry_for
 from .catalogue import DeviceCatalogue
 from .catchup import CatchUpStore, StorageCatchUp
-from .direct import DirectConnection, NotConnectedError
+from .direct import DirectConnection
+from .downlinks import DownlinkNotSentError, async_send_downlinks
 from .intake import (
     MAX_ENTITIES_PER_DEVICE,
     MAX_MESSAGE_BYTES,
@@ -74,19 +72,6 @@ from .state import DeviceKey, EndDevice, EndDeviceListener
 from .subscription import UplinkSubscription
 
 type UplinkSource = DirectConnection | UplinkSubscription
-
-# …/devices/<device-id>/down/<event>: a downlink's progress.
-_DOWNLINK_EVENT = re.compile(r"/devices/[^/]+/down/[a-z]+$")
-
-
-class DownlinkNotSentError(Exception):
-    """A downlink could not be queued; the translation key says why."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        """Say why, for the user."""
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 __all__ = [
@@ -151,6 +136,7 @@ class EndDeviceManager:
                 max_devices=self.max_devices,
                 applications=_allowed_applications(self.applications),
                 decoders=self.decoders,
+                source_of=self._source_of,
             ),
             self.devices,
             self._new_device,
@@ -201,6 +187,11 @@ class EndDeviceManager:
     def application_of(self, key: DeviceKey) -> ApplicationConfig | None:
         """The application sub-entry a device belongs to."""
         return subentry_for(self.applications, key[0])
+
+    def _source_of(self, application_id: str) -> str | None:
+        """The sub-entry whose source an application's messages must come from."""
+        config = subentry_for(self.applications, application_id)
+        return None if config is None else config.subentry_id
 
     def subentry_of(self, key: DeviceKey) -> str | None:
         """The ID of the sub-entry a device belongs to."""
@@ -422,63 +413,18 @@ class EndDeviceManager:
     ) -> None:
         """Queue downlinks for a device through its application.
 
-        Over the direct connection they are published on the application's
-        push or replace topic; otherwise they go through TTS's HTTP API.
         Raises DownlinkNotSentError with a translation key when impossible.
         """
         config = self.application_of(key)
-        if config is None or config.application_id is None:
-            raise DownlinkNotSentError("downlink_no_application")
-        if not config.grants(Right.APPLICATION_TRAFFIC_DOWN_WRITE):
-            raise DownlinkNotSentError("downlink_no_right")
-        source = self.sources[config.subentry_id]
-        if isinstance(source, DirectConnection):
-            topic = source.settings.downlink_topic(key[1], replace=replace)
-            payload = json_bytes(downlink_request_json(downlinks))
-            try:
-                await source.async_publish(topic, payload)
-            except NotConnectedError as err:
-                raise DownlinkNotSentError("downlink_not_connected") from err
-            return
-        client = self.clients.get(config.subentry_id)
-        if client is None:  # pragma: no cover - an application ID has a key
-            raise DownlinkNotSentError("downlink_no_application")
-        try:
-            await client.push_downlinks(key[0], key[1], downlinks, replace=replace)
-        except TTSError as err:
-            LOGGER.debug("Downlink to %s failed: %s", device_key_text(key), err)
-            raise DownlinkNotSentError("downlink_failed", str(err)) from err
-
-    def _async_handle_downlink_event(self, topic: str, payload: bytes) -> None:
-        """A downlink was queued, sent, acknowledged or failed."""
-        try:
-            event = parse_downlink_event(json_loads(payload))
-        except (UplinkError, ValueError) as err:
-            self.counters.dropped += 1
-            self.counters.drop_reasons["downlink event"] += 1
-            LOGGER.debug("Dropped the message on %.200s: %s", topic, err)
-            return
-        if event is None:
-            self.counters.ignored += 1
-            return
-        device = self.devices.get((event.application_id, event.device_id))
-        if device is None:
-            self.counters.ignored += 1
-            return
-        last = device.last_downlink
-        if (
-            last is not None
-            and last.received_at is not None
-            and event.received_at is not None
-            and event.received_at < last.received_at
-        ):
-            # Newest wins: a late "queued" must not hide the "sent" after it.
-            self.counters.older += 1
-            return
-        device.last_downlink = event
-        if any(device.created.values()):
-            device.wanted[Platform.SENSOR].add(LAST_DOWNLINK_KEY)
-        self._async_device_updated(device)
+        subentry_id = None if config is None else config.subentry_id
+        await async_send_downlinks(
+            config,
+            self.sources.get(subentry_id or ""),
+            self.clients.get(subentry_id or ""),
+            key,
+            downlinks,
+            replace=replace,
+        )
 
     # -- Messages ------------------------------------------------------------
 
@@ -486,12 +432,11 @@ class EndDeviceManager:
     def _async_handle_message(
         self, config: ApplicationConfig, topic: str, payload: bytes
     ) -> None:
-        """Take one MQTT message of an application; never raises."""
+        """Take one MQTT message from an application's source; never raises."""
         try:
-            if _DOWNLINK_EVENT.search(topic):
-                self._async_handle_downlink_event(topic, payload)
-                return
-            device = self.intake.take(topic, payload, dt_util.utcnow())
+            device = self.intake.take(
+                topic, payload, dt_util.utcnow(), config.subentry_id
+            )
             if self.intake.has_cap_hits:
                 self._raise_cap_issues()
             if device is not None:
@@ -597,6 +542,13 @@ def _application_diagnostics(
         )
     else:
         details.update(topic=source.topic, applications=sorted(config.applications))
+    details["messages_for_other_sources"] = {
+        application_id: count
+        for (source, application_id), count in sorted(
+            manager.counters.other_source.items()
+        )
+        if source == config.subentry_id
+    }
     if (catalogue := manager.catalogues.get(config.subentry_id)) is not None:
         details.update(
             devices_listed=catalogue.listed, device_list_error=catalogue.last_error
@@ -640,6 +592,11 @@ def end_device_diagnostics(manager: EndDeviceManager) -> dict[str, Any]:
         "devices": {
             device_key_text(key): {
                 "decoder": str(device.decoder),
+                "decoder_used": None
+                if device.decoder_used is None
+                else str(device.decoder_used),
+                "formatter_warnings": list(device.warnings),
+                "formatter_failed": device.formatter_failed,
                 "last_seen": device.last_seen,
                 "uplink_interval_seconds": device.uplink_interval,
                 "silence_threshold_seconds": manager.silence_threshold(

@@ -5,12 +5,19 @@ server or through Home Assistant's MQTT integration. An entry migrated from
 before sub-entries has one sub-entry of the second kind without an
 application ID: it takes every application on its topic (optionally only
 those listed), as the entry did before.
+
+An application's key is used only on the server it was checked on, which
+the sub-entry stores. One whose server is not the account's (the account was
+reconfigured to another server) is left out until it has a key checked on
+the account's server. A sub-entry without a stored server (added before
+servers were stored) counts as checked on the account's server; the
+account's reconfigure stores that server in it before changing the account's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -24,6 +31,7 @@ from ..const import (
     CONF_MQTT_TLS,
     CONF_MQTT_USERNAME,
     CONF_RIGHTS,
+    CONF_SERVER,
     CONF_TRANSPORT,
     CONF_UPLINK_TOPIC,
     DEFAULT_UPLINK_TOPIC,
@@ -44,7 +52,8 @@ class ApplicationConfig:
     transport: str
     # None: every application on the uplink topic (a migrated entry).
     application_id: str | None
-    api_key: str | None = None
+    # Never in repr: a config may end up in a log line or a traceback.
+    api_key: str | None = field(default=None, repr=False)
     uplink_topic: str | None = None
     # With no application ID: only these applications, or all when empty.
     applications: frozenset[str] = frozenset()
@@ -53,6 +62,8 @@ class ApplicationConfig:
     mqtt_port: int | None = None
     mqtt_username: str | None = None
     mqtt_tls: bool | None = None
+    # The URL of the server the key was checked on; None: the account's.
+    server: str | None = None
 
     @classmethod
     def from_subentry(cls, subentry: ConfigSubentry) -> ApplicationConfig:
@@ -79,6 +90,7 @@ class ApplicationConfig:
             mqtt_port=None if port is None else int(port),
             mqtt_username=data.get(CONF_MQTT_USERNAME) or None,
             mqtt_tls=None if tls is None else bool(tls),
+            server=data.get(CONF_SERVER) or None,
         )
 
     @property
@@ -90,6 +102,10 @@ class ApplicationConfig:
     def topic(self) -> str:
         """The topic filter on Home Assistant's MQTT broker."""
         return self.uplink_topic or DEFAULT_UPLINK_TOPIC
+
+    def key_belongs_to(self, server_url: str) -> bool:
+        """Whether the key may be sent to the server (it was checked there)."""
+        return self.api_key is None or self.server in (None, server_url)
 
     def grants(self, right: Right) -> bool:
         """Whether the application's key had the right when last checked."""
@@ -116,11 +132,17 @@ class ApplicationConfig:
 
 
 def application_configs(entry: ConfigEntry) -> list[ApplicationConfig]:
-    """The entry's application sub-entries, those with an ID first."""
+    """The entry's usable application sub-entries, those with an ID first.
+
+    Left out: those whose key was checked on another server than the entry's.
+    """
     configs = [
-        ApplicationConfig.from_subentry(subentry)
+        config
         for subentry in entry.subentries.values()
         if subentry.subentry_type == SUBENTRY_APPLICATION
+        and (config := ApplicationConfig.from_subentry(subentry)).key_belongs_to(
+            entry.data[CONF_SERVER]
+        )
     ]
     return sorted(configs, key=lambda config: config.application_id is None)
 

@@ -1,22 +1,26 @@
 """One application's direct connection to The Things Stack's MQTT server.
 
 The connection runs in a background task and never blocks setup. It
-reconnects with a doubling delay (with jitter), keeps the application's
-entities unavailable while it is down, and raises a repair issue when TTS
-rejects the key; the issue goes away once a connection succeeds.
+reconnects with a doubling delay (with jitter) that starts again from the
+shortest once a connection has held for a minute, and keeps the
+application's entities unavailable while it is down. TTS's MQTT server
+answers "not authorized" for more than a bad key, so the key is checked
+with ``auth_info`` before a repair issue says TTS rejected it; the issue
+goes away once a connection succeeds or the key checks out.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 import random
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util.ssl import get_default_context
 
 from ..const import (
@@ -26,15 +30,35 @@ from ..const import (
     MAX_RECONNECT_DELAY,
     MIN_RECONNECT_DELAY,
 )
-from ..tts import TTSAuthenticationError, TTSError, TTSServer
-from ..tts.mqtt import ApplicationSession, connect_application
+from ..tts import (
+    AuthInfo,
+    KeyOwnerType,
+    Right,
+    TTSAuthenticationError,
+    TTSClient,
+    TTSError,
+    TTSPermissionError,
+    TTSRateLimitError,
+    TTSServer,
+)
+from ..tts.mqtt import ApplicationSession, MqttNotAuthorizedError, connect_application
 
 if TYPE_CHECKING:
     from .applications import ApplicationConfig
 
-# How to connect and to wait between attempts; tests swap them.
+# How to connect, to wait between attempts and to tell the time; tests swap
+# them.
 CONNECT = connect_application
 SLEEP = asyncio.sleep
+CLOCK = time.monotonic
+
+# A connection that stayed up this long ends the outage: the next drop is
+# a new outage, retried after the shortest delay and logged again.
+STABLE_CONNECTION_SECONDS: Final = 60.0
+# MIN_RECONNECT_DELAY * 2**7 > MAX_RECONNECT_DELAY: larger exponents change
+# nothing.
+_MAX_EXPONENT: Final = 7
+_UNEXPECTED: Final = "unexpected error"
 
 
 class NotConnectedError(Exception):
@@ -69,8 +93,13 @@ class DirectConnection:
         self.failures = 0
         self.last_error: str | None = None
         self.rejected = False
+        self._server = server
         self._session: ApplicationSession | None = None
         self._task: asyncio.Task[None] | None = None
+        # Reconnects since the last connection that held: the outage so far.
+        self._attempt = 0
+        self._back_logged = False
+        self._connected_at: float | None = None
 
     @property
     def issue_id(self) -> str:
@@ -115,48 +144,47 @@ class DirectConnection:
             self._on_availability()
 
     async def _async_run(self) -> None:
-        delay = MIN_RECONNECT_DELAY
         while True:
             try:
-                await self._async_connect_once()
-                delay = MIN_RECONNECT_DELAY
-            except TTSAuthenticationError as err:
-                self._rejected(err)
-                delay = MAX_RECONNECT_DELAY
-            except TTSError as err:
-                self._failed(err)
-            except Exception:  # noqa: BLE001 - the connection must keep trying
-                self.failures += 1
-                self.last_error = "unexpected error"
-                LOGGER.exception(
-                    "Unexpected error on the MQTT connection of %s", self.config.title
-                )
+                error = await self._async_connect_once()
             finally:
                 self._session = None
                 self._set_available(False)
-            await SLEEP(_jittered(delay))
-            delay = min(delay * 2, MAX_RECONNECT_DELAY)
+            if self._connected_at is not None and (
+                CLOCK() - self._connected_at >= STABLE_CONNECTION_SECONDS
+            ):
+                self._attempt = 0
+                self._back_logged = False
+            floor = await self._async_failed(error)
+            self._connected_at = None
+            await SLEEP(_jittered(max(_backoff(self._attempt), floor)))
+            self._attempt += 1
 
-    async def _async_connect_once(self) -> None:
+    async def _async_connect_once(self) -> Exception:
+        """Connect and receive until the connection ends; return why it did."""
         settings = self.settings
-        async with CONNECT(
-            settings,
-            self._api_key,
-            ssl_context=get_default_context() if settings.tls else None,
-        ) as session:
-            await session.subscribe(
-                settings.uplink_topic(), settings.downlink_events_topic()
-            )
-            self._connected(session)
-            async for topic, payload in session.messages():
-                self._on_message(topic, payload)
-        # The server closed the connection without an error.
-        raise _ClosedError
+        try:
+            async with CONNECT(
+                settings,
+                self._api_key,
+                ssl_context=get_default_context() if settings.tls else None,
+            ) as session:
+                await session.subscribe(
+                    settings.uplink_topic(), settings.downlink_events_topic()
+                )
+                self._connected(session)
+                async for topic, payload in session.messages():
+                    self._on_message(topic, payload)
+        except Exception as err:  # noqa: BLE001 - the connection must keep trying
+            return err
+        return _ClosedError()
 
     def _connected(self, session: ApplicationSession) -> None:
         self._session = session
+        self._connected_at = CLOCK()
         self.connects += 1
-        if self.failures or self.rejected:
+        if self._attempt and not self._back_logged:
+            self._back_logged = True
             LOGGER.info("Connected again to the MQTT server of %s", self.config.title)
         else:
             LOGGER.debug(
@@ -167,31 +195,93 @@ class DirectConnection:
             )
         self.failures = 0
         self.last_error = None
-        if self.rejected:
-            self.rejected = False
-            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        self._clear_rejected()
         self._set_available(True)
 
-    def _failed(self, err: TTSError) -> None:
+    async def _async_failed(self, error: Exception) -> float:
+        """Record and log why the connection ended; the least delay it needs."""
         self.failures += 1
-        self.last_error = str(err)
-        # Once per outage at warning level; the retries at debug.
-        log = LOGGER.warning if self.failures == 1 else LOGGER.debug
-        log(
-            "MQTT connection of %s failed (attempt %s): %s; retrying",
-            self.config.title,
-            self.failures,
-            err,
-        )
+        if isinstance(error, MqttNotAuthorizedError):
+            return await self._async_not_authorized(error)
+        if not isinstance(error, TTSError):
+            # A bug: its traceback once, not on every retry.
+            if self.last_error != _UNEXPECTED:
+                LOGGER.error(
+                    "Unexpected error on the MQTT connection of %s; reconnecting",
+                    self.config.title,
+                    exc_info=error,
+                )
+            self.last_error = _UNEXPECTED
+            return 0.0
+        self._log_failure(str(error))
+        # A rate limit: TTS counts connections per minute.
+        return error.retry_after if isinstance(error, TTSRateLimitError) else 0.0
 
-    def _rejected(self, err: TTSAuthenticationError) -> None:
-        self.failures += 1
-        self.last_error = str(err)
+    def _log_failure(self, reason: str) -> None:
+        """Once per outage at warning level; the retries at debug."""
+        self.last_error = reason
+        log = LOGGER.warning if self._attempt == 0 else LOGGER.debug
+        if self._connected_at is not None:
+            log(
+                "MQTT connection of %s lost: %s; reconnecting",
+                self.config.title,
+                reason,
+            )
+        else:
+            log(
+                "MQTT connection of %s failed (attempt %s): %s; retrying",
+                self.config.title,
+                self.failures,
+                reason,
+            )
+
+    async def _async_not_authorized(self, error: MqttNotAuthorizedError) -> float:
+        """TTS refused the login: ask ``auth_info`` whether it is the key."""
+        client = TTSClient(
+            async_get_clientsession(self.hass), self._server, self._api_key
+        )
+        try:
+            info = await client.get_auth_info()
+        except (TTSAuthenticationError, TTSPermissionError) as err:
+            self._rejected(error, str(err))
+            return MAX_RECONNECT_DELAY.total_seconds()
+        except TTSError as err:
+            # Unknown: not worth a repair issue; the next attempt asks again.
+            self._log_failure(f"{error} (the key could not be checked: {err})")
+            return err.retry_after if isinstance(err, TTSRateLimitError) else 0.0
+        if (problem := self._key_problem(info)) is not None:
+            self._rejected(error, problem)
+            return MAX_RECONNECT_DELAY.total_seconds()
+        self._clear_rejected()
+        self.last_error = f"{error}, although the key is valid"
+        log = LOGGER.warning if self._attempt == 0 else LOGGER.debug
+        log(
+            "The MQTT server of %s refused %s although The Things Stack accepts"
+            " the key: the application ID or the MQTT username (tenant) may be"
+            " wrong, or the server may be unavailable; retrying",
+            self.config.title,
+            self.settings.username,
+        )
+        return 0.0
+
+    def _key_problem(self, info: AuthInfo) -> str | None:
+        """Why a valid key still cannot read the application's uplinks, if so."""
+        if (
+            info.owner_type is KeyOwnerType.APPLICATION
+            and info.owner_id != self.config.application_id
+        ):
+            return "the key belongs to another application"
+        if not info.grants(Right.APPLICATION_TRAFFIC_READ):
+            return "the key may not read the application's traffic"
+        return None
+
+    def _rejected(self, error: MqttNotAuthorizedError, reason: str) -> None:
+        self.last_error = f"{error} ({reason})"
         if self.rejected:
             return
         self.rejected = True
         LOGGER.warning(
-            "The Things Stack rejected the key of %s: %s", self.config.title, err
+            "The Things Stack rejected the key of %s: %s", self.config.title, reason
         )
         ir.async_create_issue(
             self.hass,
@@ -207,6 +297,11 @@ class DirectConnection:
             },
         )
 
+    def _clear_rejected(self) -> None:
+        if self.rejected:
+            self.rejected = False
+            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
 
 class _ClosedError(TTSError):
     """The server ended the connection."""
@@ -215,7 +310,12 @@ class _ClosedError(TTSError):
         super().__init__("the server closed the connection")
 
 
-def _jittered(delay: timedelta) -> float:
+def _backoff(attempt: int) -> float:
+    """Seconds before reconnect number ``attempt`` of an outage (0 based)."""
+    delay = MIN_RECONNECT_DELAY * (1 << min(attempt, _MAX_EXPONENT))
+    return min(delay, MAX_RECONNECT_DELAY).total_seconds()
+
+
+def _jittered(seconds: float) -> float:
     """Seconds to wait: the delay with up to a fifth of it added at random."""
-    seconds = delay.total_seconds()
     return seconds + random.uniform(0, seconds / 5)  # noqa: S311 - not security

@@ -50,11 +50,14 @@ LAST_DOWNLINK_KEY = "last_downlink"
 BATTERY_KEY = "battery"
 # The device tracker, made with the first uplink that gives a position.
 LOCATION_KEY = "location"
+# The decoder of the latest uplink and the formatter's warnings, made with the first uplink.
+DECODER_KEY = "decoder"
 # Entities a device gets once it has something to show: (platform, key).
 LATER_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, LAST_DOWNLINK_KEY),
     (Platform.SENSOR, BATTERY_KEY),
     (Platform.DEVICE_TRACKER, LOCATION_KEY),
+    (Platform.SENSOR, DECODER_KEY),
 )
 _KEPT_KEYS = frozenset((*STATIC_ENTITY_KEYS, *LATER_ENTITY_KEYS))
 

@@ -140,6 +140,13 @@ class EndDevice:
     created: dict[Platform, set[str]] = field(default_factory=lambda: _per_platform())
     # Readable names of payload formatter fields, by reading key.
     names: dict[str, str] = field(default_factory=dict)
+    # The decoder that made the readings, and what the formatter said of them.
+    decoder_used: Decoder | None = None
+    warnings: tuple[str, ...] = ()
+    # The latest uplink had no formatter output where earlier ones had: the
+    # formatter failed (TTS forwards the uplink undecoded) and the readings
+    # are the previous ones.
+    formatter_failed: bool = False
     listeners: list[EndDeviceListener] = field(default_factory=list)
     # The registry entry needs an update (model or Console link changed).
     info_changed: bool = False

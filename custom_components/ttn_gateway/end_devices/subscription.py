@@ -1,11 +1,13 @@
-"""Uplinks through Home Assistant's MQTT integration: follow its config entry.
+"""Uplinks through Home Assistant's MQTT integration: follow its entry and broker.
 
 Setup never waits for MQTT. The uplink topic (and, when it ends in ``/up``,
 the matching downlink event topic) is subscribed whenever Home Assistant's
-MQTT integration is loaded; when it unloads (reload, removal,
-disabled) the end devices become unavailable, and when it is loaded again
-the topic is subscribed again. Without any MQTT entry a repair issue says
-what to do.
+MQTT integration is loaded; when it unloads (reload, removal, disabled) the
+subscription goes, and when it is loaded again the topic is subscribed
+again. The end devices are available while MQTT is loaded and its client is
+connected to the broker: a broker that is down makes them unavailable (MQTT
+subscribes again by itself when it reconnects). Without any MQTT entry a
+repair issue says what to do.
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ class UplinkSubscription:
         self.topics = _topics(topic)
         self._on_message = on_message
         self._on_availability = on_availability
-        # MQTT is loaded: uplinks can arrive (the subscription follows at once).
+        # MQTT is loaded and connected: uplinks can arrive.
         self.available = False
+        # What MQTT's client last said of its broker connection.
+        self._connected = False
         self.subscribed = False
         self._unsubscribe: list[Callable[[], None]] = []
         self._subscribing = False
-        self._stop_listening: Callable[[], None] | None = None
+        self._stop_listening: list[Callable[[], None]] = []
         self._stopped = False
 
     @property
@@ -67,19 +71,25 @@ class UplinkSubscription:
 
     @callback
     def async_start(self) -> None:
-        """Follow MQTT's config entry from now on; never waits."""
-        self._stop_listening = async_dispatcher_connect(
-            self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._async_entry_changed
-        )
+        """Follow MQTT's config entry and connection from now on; never waits."""
+        self._stop_listening = [
+            async_dispatcher_connect(
+                self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._async_entry_changed
+            ),
+            mqtt.async_subscribe_connection_status(
+                self.hass, self._async_connection_changed
+            ),
+        ]
+        self._connected = _mqtt_connected(self.hass)
         self._async_sync()
 
     @callback
     def async_stop(self) -> None:
         """Unsubscribe and stop following; the entry is unloading."""
         self._stopped = True
-        if self._stop_listening is not None:
-            self._stop_listening()
-            self._stop_listening = None
+        for stop_listening in self._stop_listening:
+            stop_listening()
+        self._stop_listening = []
         self._drop_subscription()
         self.available = False
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
@@ -89,7 +99,14 @@ class UplinkSubscription:
         self, change: ConfigEntryChange, entry: ConfigEntry
     ) -> None:
         if entry.domain == mqtt.DOMAIN:
+            self._connected = _mqtt_connected(self.hass)
             self._async_sync()
+
+    @callback
+    def _async_connection_changed(self, connected: bool) -> None:
+        """MQTT's client connected to its broker, or lost it."""
+        self._connected = connected
+        self._async_sync()
 
     def _mqtt_state(self) -> tuple[bool, bool]:
         """(an enabled MQTT entry exists, it is loaded)."""
@@ -111,23 +128,26 @@ class UplinkSubscription:
         else:
             self._raise_issue()
         if loaded:
-            if not self.available:
-                self.available = True
-                LOGGER.debug("MQTT is loaded: receiving uplinks on %s", self.topic)
-                self._on_availability()
             if not self._unsubscribe and not self._subscribing:
                 self._subscribing = True
                 self.entry.async_create_task(
                     self.hass, self._async_subscribe(), "ttn_gateway uplinks"
                 )
-        elif self.available:
+        else:
+            self._drop_subscription()
+        available = loaded and self._connected
+        if available == self.available:
+            return
+        self.available = available
+        if available:
+            LOGGER.debug("MQTT is connected: receiving uplinks on %s", self.topic)
+        else:
             LOGGER.info(
-                "MQTT is not loaded: end devices of %s are unavailable until it is",
+                "MQTT is %s: end devices of %s are unavailable until it is back",
+                "not connected to its broker" if loaded else "not loaded",
                 self.entry.title,
             )
-            self.available = False
-            self._drop_subscription()
-            self._on_availability()
+        self._on_availability()
 
     async def _async_subscribe(self) -> None:
         unsubscribes: list[Callable[[], None]] = []
@@ -145,7 +165,7 @@ class UplinkSubscription:
             return
         finally:
             self._subscribing = False
-        if self._stopped or not self.available:
+        if self._stopped or not self._mqtt_state()[1]:
             for unsubscribe in unsubscribes:
                 _unsubscribe_quietly(unsubscribe)
             return
@@ -184,6 +204,14 @@ class UplinkSubscription:
             translation_key=ISSUE_MQTT_NOT_SET_UP,
             translation_placeholders={"title": self.entry.title, "topic": self.topic},
         )
+
+
+def _mqtt_connected(hass: HomeAssistant) -> bool:
+    """Whether MQTT's client is connected to its broker now."""
+    try:
+        return bool(mqtt.is_connected(hass))
+    except KeyError:  # MQTT is not set up
+        return False
 
 
 def _topics(topic: str) -> tuple[str, ...]:

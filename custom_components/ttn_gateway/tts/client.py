@@ -39,6 +39,7 @@ from .models import (
     format_timestamp,
     parse_stream_message,
 )
+from .mqtt import MqttConnectionInfo
 from .servers import TTSServer
 from .storage import (
     STORED_BODY_MAX_BYTES,
@@ -284,6 +285,20 @@ class TTSClient:
             params={"field_mask": "name,description"},
         )
         return Application.from_json(data, application_id)
+
+    async def get_mqtt_connection_info(self, application_id: str) -> MqttConnectionInfo:
+        """Where the Application Server's MQTT server is, and the username.
+
+        Asked of the configured server's Application Server, which answers
+        with its own public addresses whatever cluster the application's
+        devices use.
+        """
+        data, _ = await self._request(
+            "GET",
+            self.server.url,
+            f"/as/applications/{quote(application_id, safe='')}/mqtt-connection-info",
+        )
+        return MqttConnectionInfo.from_json(data)
 
     async def list_end_devices(self, application_id: str) -> list[EndDeviceInfo]:
         """List an application's end devices (names and models), page by page.

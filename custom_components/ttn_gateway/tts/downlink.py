@@ -3,10 +3,12 @@
 A downlink (``ApplicationDownlink``) carries an FPort from 1 to 223 (0 is
 MAC commands, 224 and up are reserved) and either bytes (``frm_payload``,
 base64 in JSON) or an object that the device's downlink payload formatter
-in TTS encodes (``decoded_payload``). TTS reports its progress on the
-``down/queued``, ``down/sent``, ``down/ack``, ``down/nack`` and
-``down/failed`` topics, as an ``ApplicationUp`` carrying the field of the
-same name.
+in TTS encodes (``decoded_payload``; without a downlink formatter TTS
+queues an empty payload, ``encodeAndEncrypt`` in
+``pkg/applicationserver/payload.go``). TTS reports its progress on the
+``down/queued``, ``down/sent``, ``down/ack``, ``down/nack``, ``down/failed``
+and ``down/invalidated`` topics (``pkg/applicationserver/io/mqtt/topics/v3.go``),
+as an ``ApplicationUp`` carrying the matching field.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+import json
 import re
 from typing import Any, Final
 
@@ -27,6 +30,9 @@ MIN_DOWNLINK_F_PORT: Final = 1
 MAX_DOWNLINK_F_PORT: Final = 223
 # The largest LoRaWAN FRMPayload (the data rate may allow less).
 MAX_DOWNLINK_BYTES: Final = 242
+# An object for the downlink formatter, as compact JSON: the bytes it encodes
+# to fit in 242, so anything larger is a mistake, not a downlink.
+MAX_DECODED_PAYLOAD_BYTES: Final = 4096
 # Error texts from TTS are shown to the user, cut to this length.
 MAX_ERROR_TEXT: Final = 200
 _HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
@@ -87,7 +93,11 @@ class Downlink:
 
     def __post_init__(self) -> None:
         """Refuse what TTS would refuse, before anything is sent."""
-        if not MIN_DOWNLINK_F_PORT <= self.f_port <= MAX_DOWNLINK_F_PORT:
+        if (
+            isinstance(self.f_port, bool)
+            or not isinstance(self.f_port, int)
+            or not MIN_DOWNLINK_F_PORT <= self.f_port <= MAX_DOWNLINK_F_PORT
+        ):
             raise DownlinkError(
                 "invalid_f_port",
                 f"FPort {self.f_port} is not from {MIN_DOWNLINK_F_PORT} "
@@ -102,6 +112,8 @@ class Downlink:
                 "payload_too_long",
                 f"{len(self.frm_payload)} bytes, at most {MAX_DOWNLINK_BYTES}",
             )
+        if self.decoded_payload is not None:
+            _check_decoded_payload(self.decoded_payload)
 
     def to_json(self) -> dict[str, Any]:
         """The ``ApplicationDownlink`` JSON of TTS."""
@@ -117,6 +129,22 @@ class Downlink:
         return data
 
 
+def _check_decoded_payload(decoded: Mapping[str, Any]) -> None:
+    """Refuse an object that is no JSON or larger than the bound."""
+    try:
+        text = json.dumps(dict(decoded), separators=(",", ":"), allow_nan=False)
+        size = len(text.encode())
+    except (TypeError, ValueError, RecursionError) as err:
+        raise DownlinkError(
+            "invalid_decoded_payload", "the object cannot be written as JSON"
+        ) from err
+    if size > MAX_DECODED_PAYLOAD_BYTES:
+        raise DownlinkError(
+            "decoded_payload_too_large",
+            f"{size} bytes of JSON, at most {MAX_DECODED_PAYLOAD_BYTES}",
+        )
+
+
 def downlink_request_json(downlinks: Sequence[Downlink]) -> dict[str, Any]:
     """The body of a push or replace: ``{"downlinks": [...]}``."""
     return {"downlinks": [downlink.to_json() for downlink in downlinks]}
@@ -130,6 +158,8 @@ class DownlinkStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     NACKED = "nacked"
     FAILED = "failed"
+    # TTS dropped the queue (a rejoin, a new session): the downlinks are gone.
+    INVALIDATED = "invalidated"
 
 
 # ApplicationUp fields of downlink events, and what each says.
@@ -139,6 +169,7 @@ _EVENT_FIELDS: Final = {
     "downlink_ack": DownlinkStatus.ACKNOWLEDGED,
     "downlink_nack": DownlinkStatus.NACKED,
     "downlink_failed": DownlinkStatus.FAILED,
+    "downlink_queue_invalidated": DownlinkStatus.INVALIDATED,
 }
 
 
@@ -190,6 +221,11 @@ def parse_downlink_event(data: object) -> DownlinkEvent | None:
         inner = body.get("downlink")
         downlink = inner if isinstance(inner, Mapping) else {}
         error = _error_text(body.get("error")) or "failed"
+    elif name == "downlink_queue_invalidated":
+        # ApplicationInvalidatedDownlinks: the downlinks that were dropped.
+        dropped = body.get("downlinks")
+        first = dropped[0] if isinstance(dropped, list) and dropped else None
+        downlink = first if isinstance(first, Mapping) else {}
     return DownlinkEvent(
         application_id=ids.application_id,
         device_id=ids.device_id,

@@ -457,10 +457,18 @@ _PSEUDO_RIGHTS: tuple[tuple[str, str], ...] = (
     ("RIGHT_GATEWAY_ALL", "RIGHT_GATEWAY_"),
     ("RIGHT_APPLICATION_ALL", "RIGHT_APPLICATION_"),
 )
-# Rights implied by a single ordinary right: a gateway's link right (the
-# right of the keys gateways connect with) includes reading its information.
+# Rights implied by a single ordinary right (lorawan-stack
+# ``api/ttn/lorawan/v3/rights.proto``): a gateway's link right implies
+# RIGHT_GATEWAY_INFO; an application's link right implies
+# RIGHT_APPLICATION_INFO, RIGHT_APPLICATION_TRAFFIC_READ and
+# RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE. Keyed by the right implied.
 _IMPLIED_BY_RIGHT: Mapping[str, frozenset[str]] = MappingProxyType(
-    {"RIGHT_GATEWAY_INFO": frozenset({"RIGHT_GATEWAY_LINK"})}
+    {
+        "RIGHT_GATEWAY_INFO": frozenset({"RIGHT_GATEWAY_LINK"}),
+        "RIGHT_APPLICATION_INFO": frozenset({"RIGHT_APPLICATION_LINK"}),
+        "RIGHT_APPLICATION_TRAFFIC_READ": frozenset({"RIGHT_APPLICATION_LINK"}),
+        "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE": frozenset({"RIGHT_APPLICATION_LINK"}),
+    }
 )
 
 
@@ -497,7 +505,8 @@ class StreamEvent:
     name: str
     time: datetime | None
     gateway_ids: tuple[str, ...] = ()
-    # Connect and connection stats events carry GatewayConnectionStats.
+    # Connection stats events carry GatewayConnectionStats; connect events
+    # do in newer TTS versions, without data in older ones (None).
     stats: GatewayConnectionStats | None = None
     # Status events carry the gateway's GatewayStatus.
     status: GatewayStatus | None = None
@@ -527,7 +536,10 @@ class StreamEvent:
         payload = _mapping(raw.get("data"))
         stats = status = reason = None
         if name in (EventName.GATEWAY_CONNECT, EventName.GATEWAY_CONNECTION_STATS):
-            stats = GatewayConnectionStats.from_json(payload)
+            # TTS publishes the connect without data (lorawan-stack
+            # pkg/gatewayserver/observability.go, registerGatewayConnect).
+            if payload.keys() - {"@type"}:
+                stats = GatewayConnectionStats.from_json(payload)
         elif name == EventName.GATEWAY_STATUS:
             status = GatewayStatus.from_json(payload)
         elif name == EventName.GATEWAY_DISCONNECT:

@@ -41,6 +41,10 @@ PACKET_BROKER = "packetbroker"
 MAX_LATITUDE = 90.0
 MAX_LONGITUDE = 180.0
 MAX_PERCENTAGE = 100.0
+# Bounds on what a formatter's output adds to one uplink.
+MAX_MEASUREMENTS = 64
+MAX_WARNINGS = 16
+MAX_WARNING_LENGTH = 255
 # Sources of uplink_message.locations, most trusted first: what the device's
 # own payload says, then what the user set; other keys (solvers) after those.
 _LOCATION_SERVICES = ("frm-payload", "user")
@@ -181,22 +185,60 @@ class Location:
 
     @classmethod
     def from_json(cls, data: object) -> Location | None:
-        """Parse a TTS ``Location`` object; None when it is not a position."""
+        """Parse a TTS ``Location`` object; None when it is not a position.
+
+        TTS leaves zero values out of its JSON (``pkg/jsonpb/ttn.go``: protojson
+        without ``EmitUnpopulated``), so a missing coordinate is 0: a position
+        on the equator or the prime meridian. Both missing is no position.
+        """
         if not isinstance(data, Mapping):
             return None
+        if "latitude" not in data and "longitude" not in data:
+            return None
         return cls.from_values(
-            data.get("latitude"),
-            data.get("longitude"),
+            data.get("latitude", 0.0),
+            data.get("longitude", 0.0),
             data.get("altitude"),
             data.get("accuracy"),
             data.get("source"),
         )
 
 
-def _device_location(locations: object) -> Location | None:
-    """The most trusted position in ``uplink_message.locations``."""
+def _normalized_location(
+    measurements: tuple[Mapping[str, Any], ...] | None,
+) -> Location | None:
+    """The last ``position`` of the normalized payload.
+
+    lorawan-devices ``lib/payload.json``: ``position.latitude``/``longitude``
+    in degrees.
+    """
+    for measurement in reversed(measurements or ()):
+        position = measurement.get("position")
+        if isinstance(position, Mapping) and (
+            location := Location.from_values(
+                position.get("latitude"),
+                position.get("longitude"),
+                source="normalized_payload",
+            )
+        ):
+            return location
+    return None
+
+
+def _device_location(
+    locations: object, normalized: tuple[Mapping[str, Any], ...] | None = None
+) -> Location | None:
+    """The most trusted position.
+
+    The payload's own (TTS's ``frm-payload``, then the normalized payload's),
+    then the user's, then solvers'.
+    """
     if not isinstance(locations, Mapping):
-        return None
+        return _normalized_location(normalized)
+    if (own := Location.from_json(locations.get("frm-payload"))) is not None:
+        return own
+    if (from_normalized := _normalized_location(normalized)) is not None:
+        return from_normalized
     services = [name for name in _LOCATION_SERVICES if name in locations]
     services += sorted(
         name
@@ -242,8 +284,18 @@ class Uplink:
     # The battery level the device last reported in a DevStatusAns (TTS
     # repeats it with every uplink), in percent.
     last_battery_percentage: float | None = None
-    # Where the device is, by uplink_message.locations.
+    # Where the device is, by uplink_message.locations (or the normalized payload).
     location: Location | None = None
+    # The measurements of the Device Repository codec's normalizeUplink.
+    normalized_payload: tuple[Mapping[str, Any], ...] | None = None
+    # What the payload formatter (and its normalizer) warned of.
+    decoded_payload_warnings: tuple[str, ...] = ()
+    normalized_payload_warnings: tuple[str, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The formatter's warnings, then the normalizer's."""
+        return self.decoded_payload_warnings + self.normalized_payload_warnings
 
     @property
     def best_rx(self) -> RxMetadata | None:
@@ -276,6 +328,34 @@ def _payload(raw: Mapping[str, Any]) -> bytes:
         return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as err:
         raise UplinkError(f"frm_payload is not base64: {err}") from err
+
+
+def _normalized_payload(value: object) -> tuple[Mapping[str, Any], ...] | None:
+    """``normalized_payload``: a list of measurement objects; others are left out.
+
+    TTS sends a list (lorawan-stack ``messages.proto``
+    ``ApplicationUplink.normalized_payload``, repeated Struct); a single
+    object is taken as one measurement, anything else as none.
+    """
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list):
+        return None
+    measurements = tuple(
+        item for item in value[:MAX_MEASUREMENTS] if isinstance(item, Mapping)
+    )
+    return measurements or None
+
+
+def _warnings(value: object) -> tuple[str, ...]:
+    """``*_payload_warnings``: a list of texts, bounded; anything else is none."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        item[:MAX_WARNING_LENGTH]
+        for item in value[:MAX_WARNINGS]
+        if isinstance(item, str) and item
+    )
 
 
 def parse_application_up(data: object) -> Uplink | None:
@@ -315,6 +395,7 @@ def parse_application_up(data: object) -> Uplink | None:
         else None
     )
 
+    normalized = _normalized_payload(uplink.get("normalized_payload"))
     return Uplink(
         ids=ids,
         f_port=_strict_uint(uplink, "f_port", MAX_FPORT),
@@ -343,5 +424,10 @@ def parse_application_up(data: object) -> Uplink | None:
         last_battery_percentage=_battery_percentage(
             uplink.get("last_battery_percentage")
         ),
-        location=_device_location(uplink.get("locations")),
+        location=_device_location(uplink.get("locations"), normalized),
+        normalized_payload=normalized,
+        decoded_payload_warnings=_warnings(uplink.get("decoded_payload_warnings")),
+        normalized_payload_warnings=_warnings(
+            uplink.get("normalized_payload_warnings")
+        ),
     )
