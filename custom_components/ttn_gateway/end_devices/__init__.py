@@ -288,7 +288,6 @@ class EndDeviceManager:
                 self.catch_up_store,
                 self._async_apply_stored,
             )
-            catch_up.async_start(follow_mqtt=not config.direct)
             self.catch_ups[config.subentry_id] = catch_up
         for source in self.sources.values():
             source.async_start()

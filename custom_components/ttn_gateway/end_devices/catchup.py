@@ -20,12 +20,10 @@ issue says so once; it goes away when a later catch-up works.
 from __future__ import annotations
 
 from collections.abc import Callable
-import contextlib
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
-from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -143,7 +141,6 @@ class StorageCatchUp:
         self._again = False
         self._up = False
         self._cancel_later: CALLBACK_TYPE | None = None
-        self._stop_listening: CALLBACK_TYPE | None = None
         # What happened, for diagnostics.
         self.catch_ups = 0
         self.fetched = 0
@@ -158,29 +155,18 @@ class StorageCatchUp:
         return issue_id(self.config.subentry_id)
 
     @callback
-    def async_start(self, *, follow_mqtt: bool) -> None:
-        """With Home Assistant's MQTT, follow its broker connection too."""
-        if follow_mqtt:
-            self._stop_listening = mqtt.async_subscribe_connection_status(
-                self.hass, self._async_mqtt_connection
-            )
-
-    @callback
     def async_stop(self) -> None:
-        """Stop following; the entry is unloading."""
-        if self._stop_listening is not None:
-            self._stop_listening()
-            self._stop_listening = None
+        """Stop; the entry is unloading."""
         self._cancel_scheduled()
         self._up = False
 
     @callback
-    def _async_mqtt_connection(self, connected: bool) -> None:
-        self.async_source_changed(connected)
-
-    @callback
     def async_source_changed(self, available: bool) -> None:
-        """The source went down (a gap opens) or came up (fetch the gap)."""
+        """The source went down (a gap opens) or came up (fetch the gap).
+
+        The direct connection is up once subscribed; Home Assistant's MQTT
+        while it is loaded and connected to its broker.
+        """
         if not available:
             self._up = False
             self._outages += 1
@@ -189,8 +175,6 @@ class StorageCatchUp:
                 self.missing_since = self.seen or dt_util.utcnow()
                 self._store.set(self.application_id, self.missing_since)
             return
-        if self._stop_listening is not None and not _mqtt_connected(self.hass):
-            return  # the broker's connection will say when
         self._up = True
         if self.missing_since is not None:
             self._async_schedule(self.missing_since, settle=True)
@@ -344,10 +328,3 @@ class StorageCatchUp:
             "last_error": self.last_error,
             "unavailable": self.unavailable_reason,
         }
-
-
-def _mqtt_connected(hass: HomeAssistant) -> bool:
-    """Whether Home Assistant's MQTT client is connected to its broker."""
-    with contextlib.suppress(KeyError, AttributeError):
-        return mqtt.is_connected(hass)
-    return False
