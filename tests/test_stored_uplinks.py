@@ -502,3 +502,21 @@ async def test_home_assistant_mqtt_reconnect_is_caught_up(
     await hass.async_block_till_done()
     assert len(_storage_requests(fake_tts)) == 2
     assert hass.states.get(VALUE).state == "51"
+
+
+async def test_a_stored_uplink_dated_far_ahead_hides_nothing_later(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_mqtt: FakeAppMqtt,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The next catch-up starts no later than a few minutes from now."""
+    _saved(hass_storage, dt_util.utcnow() - timedelta(hours=1))
+    fake_tts.store(uplink(f_cnt=60, received_at=dt_util.utcnow() + timedelta(days=10)))
+
+    await _set_up(hass, entry)
+
+    catch_up = entry.runtime_data.end_devices.catch_ups[SUBENTRY_ID]
+    assert catch_up.seen is not None
+    assert catch_up.seen < dt_util.utcnow() + timedelta(minutes=6)

@@ -37,6 +37,7 @@ from ..tts.errors import TTSStorageNotEnabledError
 from ..tts.storage import STORAGE_DOCS_URL, STORED_UPLINKS_MAX
 from ..tts.uplink import Uplink
 from .applications import ApplicationConfig
+from .state import MAX_CLOCK_SKEW
 
 ISSUE_STORAGE_NOT_ENABLED: Final = "storage_not_enabled"
 ISSUE_STORAGE_NO_RIGHT: Final = "storage_no_right"
@@ -181,7 +182,9 @@ class StorageCatchUp:
 
     @callback
     def async_note_uplink(self, received: datetime) -> None:
-        """A live uplink was applied: later ones are not missing."""
+        """An uplink was applied: earlier ones are not missing."""
+        # A time far ahead of this clock must not hide the uplinks until then.
+        received = min(received, dt_util.utcnow() + MAX_CLOCK_SKEW)
         if self.seen is not None and received <= self.seen:
             return
         self.seen = received
