@@ -9,10 +9,12 @@ The Storage Integration is the simulator's (``tts_simulator/storage.py``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 import logging
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.components.mqtt.const import MQTT_CONNECTION_STATE
 from homeassistant.config_entries import ConfigSubentryData
@@ -49,9 +51,11 @@ from custom_components.ttn_gateway.end_devices.catchup import (
     RETRY_SECONDS,
     SETTLE_SECONDS,
 )
+from custom_components.ttn_gateway.tts import TTSClient
 from custom_components.ttn_gateway.tts.storage import (
     STORAGE_DOCS_URL,
     STORED_UPLINKS_MAX,
+    StoredUplinks,
 )
 
 from .fake_app_mqtt import FakeAppMqtt, serving
@@ -289,6 +293,9 @@ async def test_bad_lines_are_skipped_and_counted(
             b'{"result":{"end_device_ids":{"device_id":"x"}}}',
             b"[1, 2]",
             b'{"result":' + encode(first).encode() + b"}",
+            b'{"result":'
+            + encode(uplink(application_id="other-app", f_cnt=13)).encode()
+            + b"}",
             b'{"result":{"end_device_ids":{"device_id":"feather-m0-1",'
             b'"application_ids":{"application_id":"home-sensors"}},'
             b'"join_accept":{}}}',
@@ -305,7 +312,10 @@ async def test_bad_lines_are_skipped_and_counted(
 
     assert hass.states.get(VALUE).state == "12"
     diagnostics = _diagnostics(entry)
-    assert (diagnostics["fetched"], diagnostics["lines_skipped"]) == (2, 3)
+    assert (diagnostics["fetched"], diagnostics["lines_skipped"]) == (3, 3)
+    # An uplink of another application is not taken.
+    drops = entry.runtime_data.end_devices.counters.drop_reasons
+    assert drops["stored uplink of another application"] == 1
 
 
 async def test_in_band_error_keeps_the_gap_for_later(
@@ -520,3 +530,45 @@ async def test_a_stored_uplink_dated_far_ahead_hides_nothing_later(
     catch_up = entry.runtime_data.end_devices.catch_ups[SUBENTRY_ID]
     assert catch_up.seen is not None
     assert catch_up.seen < dt_util.utcnow() + timedelta(minutes=6)
+
+
+async def test_an_outage_during_a_catch_up_is_fetched_again(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_mqtt: FakeAppMqtt,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The connection drops and comes back while TTS is still answering."""
+    stopped = dt_util.utcnow() - timedelta(hours=1)
+    _saved(hass_storage, stopped)
+    fake_tts.store(*_missed(stopped, 70))
+    release = asyncio.Event()
+    fetch = TTSClient.get_stored_uplinks
+    calls: list[datetime] = []
+
+    async def slow_first(
+        client: TTSClient, application_id: str, **kwargs: Any
+    ) -> StoredUplinks:
+        calls.append(kwargs["after"])
+        if len(calls) == 1:
+            await release.wait()
+        return await fetch(client, application_id, **kwargs)
+
+    with patch.object(TTSClient, "get_stored_uplinks", slow_first):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(calls) == 1
+        app_mqtt.drop()
+        for _ in range(40):
+            await asyncio.sleep(0)
+        assert app_mqtt.connected
+        release.set()
+        await hass.async_block_till_done()
+
+    # Fetched again from the same time: the first answer may predate the gap.
+    assert calls == [stopped, stopped]
+    assert hass.states.get(VALUE).state == "70"
+    assert _diagnostics(entry)["missing_since"] is None

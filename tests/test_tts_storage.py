@@ -159,7 +159,8 @@ async def test_client_skips_bad_lines_and_bounds_the_answer(
     """A bad or overlong line is skipped; an endless answer is refused."""
     tts = await _tts(sim, aiohttp_client)
     good = b'{"result":' + encode(uplink(f_cnt=7, received_at=START)).encode() + b"}"
-    long_line = b'{"result":"' + b"x" * (STORED_LINE_MAX_BYTES + 10) + b'"}'
+    # Longer than the bound, and longer than what one read returns.
+    long_line = b'{"result":"' + b"x" * (STORED_LINE_MAX_BYTES * 4) + b'"}'
     body = b"\n\n".join([b"{broken", long_line, b'{"result": 5}', good]) + b"\n\n"
     sim.inject("storage", Fault(FaultKind.STATUS, status=200, raw=body))
     result = await tts.get_stored_uplinks(APP, after=START)
