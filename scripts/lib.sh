@@ -5,7 +5,7 @@
 # Sets REPO_ROOT, VENV_DIR (the oldest supported Home Assistant, 2025.4, on
 # Python 3.13) and NEWEST_VENV_DIR (the newest Home Assistant the test harness
 # pins, on Python >= 3.14.2), and provides find_python, ensure_venv,
-# ensure_newest_venv and install_requirements.
+# ensure_newest_venv, install_requirements and venv_packages.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_DIR="${REPO_ROOT}/.venv"
@@ -159,4 +159,24 @@ ensure_venv() {
         "${PYTHON_BIN}" -m venv "${VENV_DIR}"
     fi
     install_requirements requirements_test.txt
+}
+
+# Print the distributions installed in a venv ("$1"), one name==version a
+# line, sorted: two prints differ when something installed into the venv.
+venv_packages() {
+    "$1/bin/python" -c "import importlib.metadata as m
+print('\n'.join(sorted({(d.metadata['Name'] + '==' + d.version).lower() for d in m.distributions()})))"
+}
+
+# Exit 1, naming the differences, unless the venv "$1" still has the
+# packages "$2" (a venv_packages print) listed.
+venv_unchanged() {
+    local now
+    now="$(venv_packages "$1")" || return 1
+    if [[ "${now}" != "$2" ]]; then
+        echo "error: something installed into $(basename "$1") (before < > after):" >&2
+        diff <(echo "$2") <(echo "${now}") >&2 || true
+        return 1
+    fi
+    echo "$(basename "$1") unchanged ($(wc -l <<<"${now}") packages)"
 }

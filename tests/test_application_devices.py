@@ -7,7 +7,9 @@ server is the in-process fake of ``fake_app_mqtt``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 import json
 from typing import Any
@@ -18,16 +20,23 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_API_KEY, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 import voluptuous as vol
 
 from custom_components.ttn_gateway.const import (
     CONF_APPLICATION_ID,
+    CONF_MAX_END_DEVICES,
     CONF_RIGHTS,
     CONF_SERVER,
     CONF_TRANSPORT,
@@ -37,6 +46,8 @@ from custom_components.ttn_gateway.const import (
     TRANSPORT_DIRECT,
     TRANSPORT_MQTT,
 )
+from custom_components.ttn_gateway.tts import TTSClient, client as client_module
+from custom_components.ttn_gateway.tts.client import EndDeviceListing
 from tts_simulator import make_devices
 
 from .fake_app_mqtt import FakeAppMqtt, serving
@@ -125,7 +136,8 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
     device_registry: dr.DeviceRegistry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Names and models at once; renames follow; deleted devices go."""
+    """Names and models at once; renames follow; deleted devices go after two
+    lists an hour apart."""
     entry = await _set_up(hass, _entry(app_key))
     assert _names(device_registry, entry) == {
         "Feather M0 on the balcony",
@@ -154,9 +166,15 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
             for device in fake_tts.simulator.devices
             if device.device_id != "soil-sensor"
         ]
-        freezer.tick(timedelta(hours=1, seconds=1))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done()
+        await _next_listing(hass, freezer)
+        # The deleted one goes once a second list, an hour later, lacks it too.
+        assert _names(device_registry, entry) == {
+            "Feather on the roof",
+            "Climate sensor",
+            "Office desk sensor",
+            "Soil sensor",
+        }
+        await _next_listing(hass, freezer)
     finally:
         core.DEVICE_NAMES["feather-m0"] = (
             "Feather M0 on the balcony",
@@ -554,7 +572,61 @@ async def test_http_downlink_refused_by_tts(
     assert fake_tts.simulator.downlinks == []
 
 
-async def test_a_list_cut_at_its_bound_deletes_nothing(
+async def _next_listing(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(timedelta(hours=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["unreadable item", "shifting pages", "cut at the bound"],
+)
+async def test_an_incomplete_list_deletes_nothing(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+    fault: str,
+) -> None:
+    """Lists that may lack devices, hours of them: no device is removed.
+
+    Once they are complete again, a device still missing goes only after two
+    of them an hour apart.
+    """
+    entry = await _set_up(hass, _entry(app_key))
+    assert len(_names(device_registry, entry)) == 4
+    simulator = fake_tts.simulator
+    simulator.devices = [  # the soil sensor is deleted
+        device for device in simulator.devices if device.device_id != "soil-sensor"
+    ]
+    with ExitStack() as faults:
+        if fault == "unreadable item":
+            simulator.device_list_extra = [{"ids": {"device_id": "No ID"}}]
+        elif fault == "shifting pages":
+            simulator.device_list_shifting = True
+            faults.enter_context(patch.object(client_module, "LIST_PAGE_SIZE", 1))
+        else:
+            faults.enter_context(patch.object(client_module, "END_DEVICE_LIST_MAX", 1))
+            faults.enter_context(patch.object(client_module, "LIST_PAGE_SIZE", 1))
+        for _ in range(3):
+            await _next_listing(hass, freezer)
+            assert len(_names(device_registry, entry)) == 4
+    simulator.device_list_extra = []
+    simulator.device_list_shifting = False
+    await _next_listing(hass, freezer)
+    assert len(_names(device_registry, entry)) == 4
+    await _next_listing(hass, freezer)
+    assert _names(device_registry, entry) == {
+        "Feather M0 on the balcony",
+        "Climate sensor",
+        "Office desk sensor",
+    }
+
+
+async def test_a_list_without_total_reads_every_page(
     hass: HomeAssistant,
     fake_tts: FakeTTS,
     app_key: str,
@@ -562,14 +634,193 @@ async def test_a_list_cut_at_its_bound_deletes_nothing(
     device_registry: dr.DeviceRegistry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A list as long as the bound may lack devices: none is removed for it."""
-    from custom_components.ttn_gateway import end_devices
-
-    entry = await _set_up(hass, _entry(app_key))
+    """No X-Total-Count: the devices past page 1 are listed, never deleted."""
+    fake_tts.simulator.device_list_total = False
+    with patch.object(client_module, "LIST_PAGE_SIZE", 1):
+        entry = await _set_up(hass, _entry(app_key))
+        for _ in range(2):
+            await _next_listing(hass, freezer)
     assert len(_names(device_registry, entry)) == 4
-    fake_tts.simulator.devices = fake_tts.simulator.devices[:1]
-    with patch.object(end_devices, "END_DEVICE_LIST_MAX", 1):
-        freezer.tick(timedelta(hours=1, seconds=1))
-        async_fire_time_changed(hass)
+
+
+async def test_a_device_that_sends_while_listing_is_not_judged_by_that_list(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A device made by an uplink while the list is read is not missing from it."""
+    entry = await _set_up(hass, _entry(app_key))
+    manager = entry.runtime_data.end_devices
+    new_key = (APP, "new-sensor")
+    original = TTSClient.list_end_devices
+
+    async def list_while_a_device_sends(
+        client: TTSClient, application_id: str
+    ) -> EndDeviceListing:
+        listing = await original(client, application_id)
+        app_mqtt.publish(
+            f"v3/{USERNAME}/devices/new-sensor/up",
+            encode(uplink(application_id=APP, device_id="new-sensor")),
+        )
+        for _ in range(100):  # until the uplink is taken
+            if new_key in manager.devices:
+                break
+            await asyncio.sleep(0)
+        return listing
+
+    with patch.object(TTSClient, "list_end_devices", list_while_a_device_sends):
+        await _next_listing(hass, freezer)
+    assert new_key in manager.devices
+    # The next list lacks it (created in TTS after that list was read, say):
+    # that is the first of two.
+    await _next_listing(hass, freezer)
+    assert "new-sensor" in _names(device_registry, entry)
+
+
+async def test_a_device_deleted_by_the_user_stays_away_from_lists(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """Deleted in Home Assistant: not back with lists (also after a restart),
+    back with its TTS name when it sends."""
+    assert await async_setup_component(hass, "config", {})
+    entry = await _set_up(hass, _entry(app_key))
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": entry.entry_id,
+            "device_id": _device_id(hass, entry, "Feather M0 on the balcony"),
+        }
+    )
+    assert (await client.receive_json())["success"]
+    await hass.async_block_till_done()
+    await _next_listing(hass, freezer)
+    assert "Feather M0 on the balcony" not in _names(device_registry, entry)
+    # Nor after a restart.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert "Feather M0 on the balcony" not in _names(device_registry, entry)
+    app_mqtt.publish(
+        f"v3/{USERNAME}/devices/{FEATHER}/up",
+        encode(uplink(application_id=APP, device_id=FEATHER, payload=b"\x2a")),
+    )
+    await hass.async_block_till_done()
+    assert "Feather M0 on the balcony" in _names(device_registry, entry)
+
+
+async def test_listed_devices_that_never_sent_give_way_to_devices_that_send(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Listed devices fill only free room; a device that sends takes their place.
+
+    Three listed devices and a cap of two: two are shown, without a repair
+    issue. Devices that send then replace them one by one, with their
+    entities; once only devices that send are left, further ones are dropped.
+    """
+    entry = _entry(app_key)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_MAX_END_DEVICES: 2})
+    await _set_up(hass, entry)
+    assert _names(device_registry, entry) == {
+        "Feather M0 on the balcony",
+        "Climate sensor",
+    }
+    assert not issue_registry.issues
+
+    async def send(device_id: str) -> None:
+        app_mqtt.publish(
+            f"v3/{USERNAME}/devices/{device_id}/up",
+            encode(uplink(application_id=APP, device_id=device_id, payload=b"\x05")),
+        )
         await hass.async_block_till_done()
+
+    await send("soil-sensor")
+    assert _names(device_registry, entry) == {
+        "Feather M0 on the balcony",
+        "Soil sensor",
+    }
+    await send("new-sensor")
+    assert _names(device_registry, entry) == {"Soil sensor", "new-sensor"}
+    assert hass.states.get("sensor.soil_sensor_value").state == "5"
+    assert hass.states.get("sensor.new_sensor_value").state == "5"
+    assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_online") is None
+    devices = {
+        device.id
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
+    }
+    assert all(
+        entity.device_id in devices
+        for entity in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    )
+    assert not issue_registry.issues
+
+    await send("another-sensor")
+    assert _names(device_registry, entry) == {"Soil sensor", "new-sensor"}
+    assert [issue.translation_key for issue in issue_registry.issues.values()] == [
+        "end_device_cap"
+    ]
+    # A higher cap: the devices that send stay, a listed one fills the room.
+    hass.config_entries.async_update_entry(entry, options={CONF_MAX_END_DEVICES: 3})
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert _names(device_registry, entry) == {
+        "Feather M0 on the balcony",
+        "Soil sensor",
+        "new-sensor",
+    }
+
+
+async def test_deleted_devices_are_read_back_and_removed_with_the_entry(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """What was saved is taken, unreadable parts skipped; gone with the entry."""
+    key = "ttn_gateway.01JTTNGATEWAYTESTENTRY0001.deleted_end_devices"
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": [[APP, FEATHER], ["half"], 7, [APP, 8], "text"],
+    }
+    entry = await _set_up(hass, _entry(app_key))
+    assert _names(device_registry, entry) == {
+        "Climate sensor",
+        "Office desk sensor",
+        "Soil sensor",
+    }
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
+
+async def test_unreadable_deleted_devices_are_none(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    device_registry: dr.DeviceRegistry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Saved data that is no list: every listed device appears."""
+    key = "ttn_gateway.01JTTNGATEWAYTESTENTRY0001.deleted_end_devices"
+    hass_storage[key] = {"version": 1, "key": key, "data": {"not": "a list"}}
+    entry = await _set_up(hass, _entry(app_key))
     assert len(_names(device_registry, entry)) == 4

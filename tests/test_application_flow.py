@@ -50,7 +50,8 @@ from custom_components.ttn_gateway.tts import (
     TTSNotFoundError,
     TTSPermissionError,
 )
-from custom_components.ttn_gateway.tts.models import Application, EndDeviceInfo
+from custom_components.ttn_gateway.tts.client import EndDeviceListing
+from custom_components.ttn_gateway.tts.models import Application
 from custom_components.ttn_gateway.tts.mqtt import MqttConnectionInfo
 
 from .fake_app_mqtt import FakeAppMqtt, serving
@@ -128,9 +129,9 @@ class FakeApplicationAPI:
 
     async def list_end_devices(
         self, client: TTSClient, application_id: str
-    ) -> list[EndDeviceInfo]:
+    ) -> EndDeviceListing:
         self._log(client)
-        return []
+        return EndDeviceListing([], complete=True)
 
     async def get_mqtt_connection_info(
         self, client: TTSClient, application_id: str
@@ -157,7 +158,7 @@ def app_api() -> Iterator[FakeApplicationAPI]:
 
     async def list_end_devices(
         client: TTSClient, application_id: str
-    ) -> list[EndDeviceInfo]:
+    ) -> EndDeviceListing:
         return await api.list_end_devices(client, application_id)
 
     async def get_mqtt_connection_info(
@@ -643,7 +644,6 @@ async def test_connection_info_or_the_fallback_suggests_the_direct_settings(
         CONF_MQTT_USERNAME: username,
         CONF_MQTT_TLS: True,
     }
-    assert result["description_placeholders"]["warning"] == ""
     result = await _submit(hass, result["flow_id"], **_suggested(result))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_MQTT_USERNAME] == username
@@ -745,21 +745,19 @@ async def test_cleartext_to_a_remote_host_is_warned_about(
     result = await _submit(hass, result["flow_id"], **_user_input())
     assert result["step_id"] == "direct"
     assert _suggested(result)[CONF_MQTT_TLS] is False
-    assert "unencrypted" in result["description_placeholders"]["warning"]
+    assert result["errors"] == {"base": "mqtt_cleartext"}
 
     # TLS on: no warning; then off again for another host: warned first.
     settings = {**_suggested(result), CONF_MQTT_TLS: True, CONF_MQTT_PORT: 8883}
     app_mqtt.reachable = False
     result = await _submit(hass, result["flow_id"], **settings)
     assert result["errors"] == {"base": "mqtt_cannot_connect"}
-    assert result["description_placeholders"]["warning"] == ""
     app_mqtt.reachable = True
     settings = {**settings, CONF_MQTT_TLS: False, CONF_MQTT_HOST: "mqtt.example.net"}
     attempts = app_mqtt.attempts
     result = await _submit(hass, result["flow_id"], **settings)
     assert result["step_id"] == "direct"
-    assert result["errors"] == {}
-    assert "unencrypted" in result["description_placeholders"]["warning"]
+    assert result["errors"] == {"base": "mqtt_cleartext"}
     assert app_mqtt.attempts == attempts
     result = await _submit(hass, result["flow_id"], **settings)
     assert result["type"] is FlowResultType.CREATE_ENTRY

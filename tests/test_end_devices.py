@@ -639,6 +639,12 @@ async def test_mqtt_missing_raises_repair_issue(
 ) -> None:
     """Without MQTT: a repair issue, gateways still work; MQTT later: uplinks."""
     mock_config_entry.add_to_hass(hass)
+    # An end device from before MQTT went: there is something to keep.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=mock_config_entry.entry_id,
+        identifiers={(DOMAIN, f"{mock_config_entry.unique_id}/device/app/sensor-1")},
+        name="sensor-1",
+    )
     await _setup(hass, mock_config_entry)
     issue_id = f"mqtt_not_set_up_{_subentry_id(mock_config_entry)}"
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
@@ -938,7 +944,7 @@ async def test_setup_does_not_wait_for_mqtt(
     assert _diagnostics(mock_config_entry)["receiving"] is False
     # MQTT is configured: no repair issue about it.
     assert not issue_registry.async_get_issue(
-        DOMAIN, f"mqtt_not_set_up_{mock_config_entry.entry_id}"
+        DOMAIN, f"mqtt_not_set_up_{_subentry_id(mock_config_entry)}"
     )
 
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
@@ -1033,6 +1039,46 @@ async def test_device_cap_and_repair_issue(
         on=topic(device_id="node-1"),
     )
     assert _state(hass, "sensor.node_1_value") == "7"
+
+
+async def test_lowered_cap_after_a_restart_leaves_no_orphans(
+    hass: HomeAssistant,
+    mqtt_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Devices over a lowered cap go with their entities: those silent longest."""
+    for number in (1, 0, 2):
+        device_id = f"node-{number}"
+        freezer.tick(timedelta(minutes=1))
+        await _send(
+            hass,
+            uplink(device_id=device_id, received_at=dt_util.utcnow()),
+            on=topic(device_id=device_id),
+        )
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    hass.config_entries.async_update_entry(
+        mqtt_entry, options={CONF_MAX_END_DEVICES: 2}
+    )
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert _devices_of(device_registry, mqtt_entry) == {"node-0", "node-2"}
+    assert hass.states.get("sensor.node_1_value") is None
+    devices = {
+        device.id
+        for device in dr.async_entries_for_config_entry(
+            device_registry, mqtt_entry.entry_id
+        )
+    }
+    entities = er.async_entries_for_config_entry(entity_registry, mqtt_entry.entry_id)
+    assert all(entity.device_id in devices for entity in entities)
+    assert not [entity for entity in entities if "node-1" in entity.unique_id]
+    assert _state(hass, "sensor.node_0_value") == "42"
+    # Room for no other: the cap holds.
+    await _send(hass, uplink(device_id="node-3"), on=topic(device_id="node-3"))
+    assert _devices_of(device_registry, mqtt_entry) == {"node-0", "node-2"}
 
 
 async def test_entity_cap_per_device(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import (
     STATE_OFF,
     STATE_ON,
@@ -22,7 +24,15 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.ttn_gateway.const import DOMAIN
+from custom_components.ttn_gateway.const import (
+    CONF_APPLICATIONS,
+    CONF_TRANSPORT,
+    CONF_UPLINK_TOPIC,
+    DEFAULT_UPLINK_TOPIC,
+    DOMAIN,
+    SUBENTRY_APPLICATION,
+    TRANSPORT_MQTT,
+)
 
 from .common import async_poll
 from .compat import device_by_identifier, snapshot_user_view
@@ -258,6 +268,54 @@ async def test_status_metrics_appear_when_reported(
     stats["last_status"] = {"metrics": {"temp": 38.25}}
     await async_poll(hass, freezer)
     assert hass.states.get("sensor.basic_station_gw_temperature").state == "38.25"
+
+
+async def test_end_devices_heard_only_with_an_application(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """No application, no end device to hear: the gateways have no End devices
+    heard sensor; the first application brings it, removing the last takes it.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=mock_config_entry.entry_id,
+        version=3,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=dict(mock_config_entry.data),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    heard = "sensor.rooftop_gateway_end_devices_heard"
+    assert hass.states.get("sensor.rooftop_gateway_uplinks") is not None
+    assert hass.states.get(heard) is None
+    assert entity_registry.async_get(heard) is None
+
+    application = ConfigSubentry(
+        data=MappingProxyType(
+            {
+                CONF_TRANSPORT: TRANSPORT_MQTT,
+                CONF_UPLINK_TOPIC: DEFAULT_UPLINK_TOPIC,
+                CONF_APPLICATIONS: [],
+            }
+        ),
+        subentry_type=SUBENTRY_APPLICATION,
+        title="MQTT",
+        unique_id=None,
+    )
+    hass.config_entries.async_add_subentry(entry, application)
+    await hass.async_block_till_done()
+    assert hass.states.get(heard) is not None
+
+    hass.config_entries.async_remove_subentry(entry, application.subentry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(heard) is None
+    assert entity_registry.async_get(heard) is None
+    assert hass.states.get("sensor.rooftop_gateway_uplinks") is not None
 
 
 UNREADABLE_ITEM = {"ids": {"gateway_id": 7}, "name": "???"}

@@ -1,15 +1,27 @@
-"""Version 1 entries move to ids made from the account, which survive re-adding."""
+"""Version 1 entries move to ids made from the account, which survive re-adding;
+version 2 entries get an application sub-entry where there is something to keep."""
 
 from __future__ import annotations
 
+from typing import Any
+from unittest.mock import patch
+
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ttn_gateway import async_migrate_entry
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
-from custom_components.ttn_gateway.end_devices.registry import device_subentry
+from custom_components.ttn_gateway.end_devices.registry import (
+    async_move_device,
+    device_subentry,
+)
 from custom_components.ttn_gateway.identifiers import (
     migrate_identifier,
     migrate_unique_id,
@@ -278,3 +290,81 @@ async def test_a_newer_entry_is_not_downgraded(hass: HomeAssistant) -> None:
     entry = MockConfigEntry(domain=DOMAIN, version=4, unique_id=ACCOUNT)
     entry.add_to_hass(hass)
     assert not await async_migrate_entry(hass, entry)
+
+
+async def test_interrupted_migration_adds_one_application(
+    hass: HomeAssistant,
+) -> None:
+    """A run that fails half-way, then the next start: one sub-entry, not two."""
+    entry = _version_2_entry()
+    entry.add_to_hass(hass)
+    devices = dr.async_get(hass)
+    end_device = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, NEW_END_DEVICE)}
+    )
+    calls = 0
+
+    def move_once_failing(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("interrupted")
+        async_move_device(*args)
+
+    with (
+        patch(
+            "custom_components.ttn_gateway.async_move_device",
+            side_effect=move_once_failing,
+        ),
+        pytest.raises(RuntimeError),
+    ):
+        await async_migrate_entry(hass, entry)
+    assert entry.version == 2
+
+    with patch(
+        "custom_components.ttn_gateway.async_move_device",
+        side_effect=move_once_failing,
+    ):
+        assert await async_migrate_entry(hass, entry)
+
+    assert entry.version == 3
+    (subentry,) = entry.subentries.values()
+    assert device_subentry(devices.async_get(end_device.id), entry.entry_id) == (
+        subentry.subentry_id
+    )
+
+
+async def test_gateway_only_entry_gets_no_application(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """No end device and no MQTT: no sub-entry and no repair issue about MQTT."""
+    entry = _version_2_entry()
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.version == 3
+    assert not entry.subentries
+    assert not [
+        issue_id
+        for domain, issue_id in issue_registry.issues
+        if domain == DOMAIN and issue_id.startswith("mqtt_not_set_up")
+    ]
+    assert hass.states.get("binary_sensor.rooftop_gateway_connectivity").state == "on"
+
+
+async def test_entry_with_mqtt_keeps_its_topic_without_end_devices(
+    hass: HomeAssistant,
+) -> None:
+    """MQTT set up but no uplink seen yet: the topic is kept in a sub-entry."""
+    MockConfigEntry(domain="mqtt").add_to_hass(hass)
+    entry = _version_2_entry(uplink_topic="ttn/v3/+/devices/+/up")
+    entry.add_to_hass(hass)
+
+    assert await async_migrate_entry(hass, entry)
+
+    (subentry,) = entry.subentries.values()
+    assert subentry.data["uplink_topic"] == "ttn/v3/+/devices/+/up"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 import random
 from unittest.mock import patch
@@ -42,7 +43,7 @@ from custom_components.ttn_gateway.tts.mqtt import (
     mqtt_settings,
 )
 from custom_components.ttn_gateway.tts.uplink import UplinkError
-from tts_simulator import make_devices
+from tts_simulator import Request, Response, make_devices
 from tts_simulator.app_broker import AppBroker
 from tts_simulator.stack import Processes, find_mosquitto, free_port, start_app_broker
 from tts_simulator.tts_json import api_key
@@ -50,6 +51,7 @@ from tts_simulator.tts_json import api_key
 from .fake_tts import FakeTTS
 
 APP = "home-sensors"
+DEVICE_IDS = ["feather-m0", "lpp-climate-sensor", "office-desk-sensor", "soil-sensor"]
 
 
 @pytest.fixture
@@ -119,18 +121,117 @@ async def test_list_end_devices_page_by_page(
 ) -> None:
     """Every page is read; names and models come along."""
     with patch.object(client_module, "LIST_PAGE_SIZE", 2):
-        devices = await app_client.list_end_devices(APP)
-    assert [device.device_id for device in devices] == [
-        "feather-m0",
-        "lpp-climate-sensor",
-        "office-desk-sensor",
-        "soil-sensor",
-    ]
-    feather = devices[0]
+        listing = await app_client.list_end_devices(APP)
+    assert listing.complete
+    assert [device.device_id for device in listing.devices] == DEVICE_IDS
+    feather = listing.devices[0]
     assert feather.name == "Feather M0 on the balcony"
     assert feather.version_ids is not None
     assert feather.version_ids.brand_id == "adafruit"
     assert fake_tts.simulator.request_counts["end_devices"] == 2
+
+
+@pytest.mark.parametrize("size", [1, 3])
+async def test_list_end_devices_without_total_reads_to_a_short_page(
+    app_client: TTSClient, fake_tts: FakeTTS, size: int
+) -> None:
+    """No X-Total-Count: pages are read until one is short, then it is complete."""
+    fake_tts.simulator.device_list_total = False
+    with patch.object(client_module, "LIST_PAGE_SIZE", size):
+        listing = await app_client.list_end_devices(APP)
+    assert listing.complete
+    assert [device.device_id for device in listing.devices] == DEVICE_IDS
+    # Up to a short (or the empty) page after the last device.
+    assert fake_tts.simulator.request_counts["end_devices"] == (
+        len(DEVICE_IDS) // size + 1
+    )
+
+
+async def test_list_end_devices_that_keeps_moving_is_incomplete(
+    app_client: TTSClient, fake_tts: FakeTTS
+) -> None:
+    """Pages that shift at every request: read three times, then incomplete."""
+    fake_tts.simulator.device_list_shifting = True
+    with patch.object(client_module, "LIST_PAGE_SIZE", 2):
+        listing = await app_client.list_end_devices(APP)
+    assert not listing.complete
+    assert fake_tts.simulator.request_counts["end_devices"] == 3 * 2
+
+
+@pytest.mark.parametrize("total", [True, False])
+async def test_list_end_devices_read_again_after_a_shift(
+    app_client: TTSClient, fake_tts: FakeTTS, total: bool
+) -> None:
+    """A device added in front and one deleted while the pages are read.
+
+    TTS pages by offset (``bunstore/end_device_store.go``): after page 1, a
+    new device in front pushes page 1's last device onto page 2 (read twice)
+    and the deleted one keeps the total. The repeat tells the list moved.
+    """
+    simulator = fake_tts.simulator
+    simulator.device_list_total = total
+    handle = simulator.handle
+    pages: list[str] = []
+
+    def change_after_page_1(request: Request) -> Response:
+        response = handle(request)
+        if request.path.endswith("/devices"):
+            pages.append(request.query["page"])
+            if len(pages) == 1:
+                new = replace(simulator.devices[0], device_id="aaa-new-sensor")
+                simulator.devices = [new, *simulator.devices[:-1]]
+        return response
+
+    simulator.handle = change_after_page_1  # type: ignore[method-assign]
+    with patch.object(client_module, "LIST_PAGE_SIZE", 2):
+        listing = await app_client.list_end_devices(APP)
+    # Without a total, four devices end with an empty page 3.
+    assert pages == (["1", "2"] if total else ["1", "2", "3"]) * 2
+    assert listing.complete
+    assert [device.device_id for device in listing.devices] == sorted(
+        device.device_id for device in simulator.devices
+    )
+    assert "aaa-new-sensor" in [device.device_id for device in listing.devices]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"ids": {"device_id": "Not An ID", "application_ids": {"application_id": APP}}},
+        {"ids": {"device_id": "dev-1", "application_ids": {"application_id": "other"}}},
+        "not an object",
+    ],
+)
+async def test_list_end_devices_with_an_unreadable_item_is_incomplete(
+    app_client: TTSClient, fake_tts: FakeTTS, item: object
+) -> None:
+    """The readable devices are kept; the listing says it may lack one."""
+    fake_tts.simulator.device_list_extra = [item]
+    listing = await app_client.list_end_devices(APP)
+    assert not listing.complete
+    assert [device.device_id for device in listing.devices] == DEVICE_IDS
+
+
+async def test_list_end_devices_cut_at_its_bound_is_incomplete(
+    app_client: TTSClient, fake_tts: FakeTTS
+) -> None:
+    """At END_DEVICE_LIST_MAX the reading stops: more may exist."""
+    with (
+        patch.object(client_module, "LIST_PAGE_SIZE", 1),
+        patch.object(client_module, "END_DEVICE_LIST_MAX", 2),
+    ):
+        listing = await app_client.list_end_devices(APP)
+    assert not listing.complete
+    assert len(listing.devices) == 2
+
+
+async def test_list_end_devices_unexpected_body(
+    app_client: TTSClient, fake_tts: FakeTTS
+) -> None:
+    """A body that is no device list is an error, not an empty list."""
+    fake_tts.fail("end_devices", 200, body=["not", "an", "object"])
+    with pytest.raises(TTSConnectionError):
+        await app_client.list_end_devices(APP)
 
 
 async def test_list_end_devices_needs_the_right(

@@ -11,6 +11,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     SIGNAL_CONFIG_ENTRY_CHANGED,
     ConfigEntry,
@@ -54,7 +55,7 @@ from .const import (
 from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
 from .end_devices.catchup import CatchUpStore, issue_id as storage_issue_id
-from .end_devices.registry import async_move_device
+from .end_devices.registry import async_move_device, async_remove_deleted_devices
 from .identifiers import account_id, migrate_identifier, migrate_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .services import async_setup_services
@@ -131,13 +132,33 @@ def _migrate_to_applications(hass: HomeAssistant, entry: ConfigEntry) -> None:
     Version 2 took uplinks of every application (or those listed) on one
     topic of Home Assistant's MQTT. That becomes a sub-entry of the same
     kind without an application ID, holding the entry's end devices, so
-    everything keeps working; with end devices off there is none.
+    everything keeps working. There is none with end devices off, nor when
+    there is nothing to keep: no end device and no MQTT integration (an
+    entry used for its gateways only). Re-entrant: a sub-entry left by an
+    interrupted run is taken again, never added twice.
     """
     options = dict(entry.options)
     enabled = options.pop(CONF_END_DEVICES, True)
     topic = options.pop(CONF_UPLINK_TOPIC, DEFAULT_UPLINK_TOPIC)
     applications = options.pop(CONF_APPLICATIONS, [])
-    if enabled:
+    account = account_id(entry)
+    end_devices = [
+        device
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        )
+        if is_end_device(account, device)
+    ]
+    # Version 2 had no sub-entries: one there was added by this step.
+    subentry = next(iter(entry.subentries.values()), None)
+    if (
+        subentry is None
+        and enabled
+        and (
+            end_devices
+            or hass.config_entries.async_entries(mqtt.DOMAIN, include_ignore=False)
+        )
+    ):
         subentry = ConfigSubentry(
             data=MappingProxyType(
                 {
@@ -151,12 +172,9 @@ def _migrate_to_applications(hass: HomeAssistant, entry: ConfigEntry) -> None:
             unique_id=None,
         )
         hass.config_entries.async_add_subentry(entry, subentry)
-        account = account_id(entry)
-        for device in dr.async_entries_for_config_entry(
-            dr.async_get(hass), entry.entry_id
-        ):
-            if is_end_device(account, device):
-                async_move_device(hass, device, entry.entry_id, subentry.subentry_id)
+    if subentry is not None:
+        for device in end_devices:
+            async_move_device(hass, device, entry.entry_id, subentry.subentry_id)
     hass.config_entries.async_update_entry(entry, options=options, version=3)
     LOGGER.debug("Migrated %s to version 3", entry.title)
 
@@ -242,7 +260,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
-    """Remove the entry's repair issues with the entry: nothing is left to fix."""
+    """Remove the entry's repair issues and stored data with the entry."""
+    await async_remove_deleted_devices(hass, entry.entry_id)
     for subentry_id in entry.subentries:
         for issue in (ISSUE_APPLICATION_KEY_REJECTED, ISSUE_MQTT_NOT_SET_UP):
             ir.async_delete_issue(hass, DOMAIN, f"{issue}_{subentry_id}")

@@ -21,12 +21,14 @@ from homeassistant.const import (
     UnitOfTime,
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later, async_track_point_in_utc_time
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
+from .const import SUBENTRY_APPLICATION
 from .end_device_entities import async_add_end_device_entities
 from .end_devices import device_key_text
 from .end_devices.heard import HeardIndex
@@ -119,6 +121,9 @@ def _status_metric(
     )
 
 
+# The gateway sensor that counts the end devices heard (with applications only).
+END_DEVICES_HEARD: Final = "end_devices_heard"
+
 SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
     GatewaySensorEntityDescription(
         key="uplink_count",
@@ -203,8 +208,8 @@ SENSORS: tuple[GatewaySensorEntityDescription, ...] = (
         value_fn=_stats_value(lambda stats: stats.protocol),
     ),
     GatewaySensorEntityDescription(
-        key="end_devices_heard",
-        translation_key="end_devices_heard",
+        key=END_DEVICES_HEARD,
+        translation_key=END_DEVICES_HEARD,
         state_class=SensorStateClass.MEASUREMENT,
         # GatewayEndDevicesHeardSensor counts them: not in the gateway data.
         value_fn=lambda _data: None,
@@ -236,8 +241,27 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the sensors of every monitored gateway and end device."""
-    async_add_gateway_entities(entry, async_add_entities, SENSORS, _gateway_sensor)
+    sensors = SENSORS
+    # End devices are heard through applications; the entry reloads when one
+    # is added or the last one removed.
+    if not any(
+        subentry.subentry_type == SUBENTRY_APPLICATION
+        for subentry in entry.subentries.values()
+    ):
+        sensors = tuple(d for d in SENSORS if d.key != END_DEVICES_HEARD)
+        _remove_heard_sensors(hass, entry)
+    async_add_gateway_entities(entry, async_add_entities, sensors, _gateway_sensor)
     async_add_end_device_entities(hass, entry, Platform.SENSOR, async_add_entities)
+
+
+def _remove_heard_sensors(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
+    """Remove End devices heard sensors left from when there were applications."""
+    registry = er.async_get(hass)
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.domain == Platform.SENSOR and entity.unique_id.endswith(
+            f"/{END_DEVICES_HEARD}"
+        ):
+            registry.async_remove(entity.entity_id)
 
 
 def _gateway_sensor(
@@ -245,7 +269,7 @@ def _gateway_sensor(
     gateway_id: str,
     description: GatewaySensorEntityDescription,
 ) -> Entity:
-    if description.key == "end_devices_heard":
+    if description.key == END_DEVICES_HEARD:
         return GatewayEndDevicesHeardSensor(runtime, gateway_id, description)
     return GatewaySensor(runtime, gateway_id, description)
 

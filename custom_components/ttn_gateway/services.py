@@ -54,8 +54,12 @@ SEND_DOWNLINK_SCHEMA = vol.Schema(
         vol.Optional(ATTR_PAYLOAD): cv.string,
         vol.Optional(ATTR_DECODED_PAYLOAD): dict,
         vol.Optional(ATTR_CONFIRMED, default=False): cv.boolean,
-        vol.Optional(ATTR_PRIORITY, default=Priority.NORMAL.value): vol.In(
-            [priority.value for priority in Priority]
+        # The selector's options are lowercase (translation keys must be);
+        # TTS's names are uppercase. Either is accepted.
+        vol.Optional(ATTR_PRIORITY, default=Priority.NORMAL.value.lower()): vol.All(
+            cv.string,
+            vol.Lower,
+            vol.In([priority.value.lower() for priority in Priority]),
         ),
         vol.Optional(ATTR_MODE, default=MODE_PUSH): vol.In([MODE_PUSH, MODE_REPLACE]),
     }
@@ -120,7 +124,7 @@ def _downlink(data: dict[str, Any]) -> Downlink:
             frm_payload=None if payload is None else parse_payload(payload),
             decoded_payload=decoded,
             confirmed=data[ATTR_CONFIRMED],
-            priority=Priority(data[ATTR_PRIORITY]),
+            priority=Priority(data[ATTR_PRIORITY].upper()),
         )
     except DownlinkError as err:
         raise ServiceValidationError(

@@ -24,7 +24,6 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
 )
-from homeassistant.helpers.translation import async_get_translations
 import voluptuous as vol
 
 from .const import (
@@ -40,7 +39,6 @@ from .const import (
     DOMAIN,
     ISSUE_APPLICATION_KEY_REJECTED,
     LOGGER,
-    SUBENTRY_APPLICATION,
     TRANSPORT_DIRECT,
     TRANSPORT_MQTT,
     TRANSPORTS,
@@ -204,12 +202,12 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
         """Where a self-hosted server's MQTT server is; tried before saving.
 
         Without TLS to a host outside the local network the key would travel
-        in cleartext: the form says so, and once shown with that warning the
-        same settings are accepted.
+        in cleartext: the form says so (as its error), and once shown with that
+        warning the same settings are accepted.
         """
         derived = self._derived
         errors: dict[str, str] = {}
-        placeholders = {"error": "", "username": "", "warning": ""}
+        placeholders = {"error": "", "username": ""}
         if user_input is not None:
             settings = MqttSettings(
                 host=user_input[CONF_MQTT_HOST].strip(),
@@ -237,9 +235,9 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
                 username=current.get(CONF_MQTT_USERNAME, derived.username),
                 tls=bool(current.get(CONF_MQTT_TLS, derived.tls)),
             )
-        if suggested.sends_key_in_clear:
+        if suggested.sends_key_in_clear and not errors:
             self._warned = suggested
-            placeholders["warning"] = await self._cleartext_warning()
+            errors["base"] = "mqtt_cleartext"
         schema = vol.Schema(
             {
                 vol.Required(CONF_MQTT_HOST): TextSelector(),
@@ -259,17 +257,6 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
             ),
             errors=errors,
             description_placeholders=placeholders,
-        )
-
-    async def _cleartext_warning(self) -> str:
-        """The translated warning that the key would travel unencrypted."""
-        translations = await async_get_translations(
-            self.hass, self.hass.config.language, "config_subentries", [DOMAIN]
-        )
-        return translations.get(
-            f"component.{DOMAIN}.config_subentries.{SUBENTRY_APPLICATION}"
-            ".step.direct.cleartext_warning",
-            "",
         )
 
     async def async_step_mqtt(

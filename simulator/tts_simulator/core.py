@@ -515,6 +515,11 @@ class Simulator:
         self.devices: list[EndDevice] = []
         # Paused devices send nothing, as if switched off.
         self.devices_paused = False
+        # Fault switches of the device list (see _list_end_devices).
+        self.device_list_total = True
+        self.device_list_shifting = False
+        self.device_list_extra: list[Any] = []
+        self._device_list_shifted = 0
         self.application_id = application_id
         self.tenant = tenant
         self.application = SimApplication(
@@ -1270,6 +1275,23 @@ class Simulator:
     def _list_end_devices(
         self, request: Request, caller: _Caller, headers: dict[str, str]
     ) -> Response:
+        """``GET /applications/{id}/devices`` as the Identity Server answers it.
+
+        Ordered by device ID and cut with LIMIT and OFFSET, the total counted
+        on every request and sent as ``X-Total-Count``
+        (lorawan-stack ``pkg/identityserver/end_device_registry.go``
+        listEndDevices, ``bunstore/end_device_store.go`` listEndDevicesBy,
+        ``store/pagination.go``; the header is mapped by
+        ``pkg/rpcserver/rpcserver.go``). A page past the end is ``{}``.
+
+        Fault switches: ``device_list_total = False`` leaves the header out
+        (TTS always sets it; a proxy in front of a self-hosted server may
+        not pass it on). ``device_list_shifting`` answers as if the first
+        device was deleted before every other request and created again
+        before the next: offset pages of a list that changes while it is
+        read skip or repeat a device, and the total changes. ``device_list_extra`` items (any JSON value)
+        are listed first, as TTS never would: unreadable items.
+        """
         match = _DEVICES_PATH.fullmatch(request.path)
         application_id = unquote(match.group(1)) if match else ""
         if denied := self._application_access(
@@ -1277,7 +1299,7 @@ class Simulator:
         ):
             return denied
         created = tts_json.timestamp(self.clock() - 30 * 86400)
-        records = []
+        records: list[Any] = list(self.device_list_extra)
         for device in sorted(self.devices, key=lambda device: device.device_id):
             name, version_ids = DEVICE_NAMES.get(device.device_id, ("", {}))
             record: dict[str, Any] = {
@@ -1294,23 +1316,33 @@ class Simulator:
                 record["name"] = name
                 record["version_ids"] = version_ids
             records.append(record)
+        if self.device_list_shifting:
+            # The first device is gone at every other request.
+            records = records[self._device_list_shifted % 2 :]
+            self._device_list_shifted += 1
         try:
-            limit = max(1, int(request.query.get("limit", "1000")))
-            page = max(1, int(request.query.get("page", "1")))
+            # limit 0 (or none) is the default page size; page 0 is page 1.
+            limit = int(request.query.get("limit") or DEFAULT_PAGE_SIZE)
+            page = max(1, int(request.query.get("page") or 1))
         except ValueError:
             return self._error(self._validation("limit", "not a number"), headers)
+        if not 0 <= limit <= MAX_PAGE_SIZE:
+            return self._error(
+                self._validation("limit", "value must be less than or equal to 1000"),
+                headers,
+            )
+        limit = limit or DEFAULT_PAGE_SIZE
         fields = [f for f in request.query.get("field_mask", "").split(",") if f]
         items = [
             {**apply_field_mask(record, fields), "ids": record["ids"]}
-            if fields
+            if fields and isinstance(record, Mapping) and "ids" in record
             else record
             for record in records[(page - 1) * limit : page * limit]
         ]
-        return Response(
-            HTTPStatus.OK,
-            tts_json.dumps({"end_devices": items}),
-            {**headers, "X-Total-Count": str(len(records))},
-        )
+        if self.device_list_total:
+            headers = {**headers, "X-Total-Count": str(len(records))}
+        body = {"end_devices": items} if items else {}
+        return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
 
     def _stored_messages(
         self, request: Request, caller: _Caller, headers: dict[str, str]

@@ -46,7 +46,18 @@ APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
+    _ignore_stop_signals()
     raise KeyboardInterrupt(signum)
+
+
+def _ignore_stop_signals() -> None:
+    """Let nothing cut the stopping short.
+
+    Not a second Ctrl-C, nor the signal again to the whole process group (as
+    `timeout -s INT` sends it).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 # How long the first run watches for onboarding's own integrations, and how
@@ -151,6 +162,12 @@ def main() -> int:
     parser.add_argument(
         "--mqtt-port", type=int, default=1883, help="the application's MQTT server"
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEMO_DIR,
+        help=f"configuration, keys and logs (default {DEMO_DIR})",
+    )
     parser.add_argument("--gateways", type=int, default=5)
     parser.add_argument(
         "--device-interval",
@@ -165,20 +182,21 @@ def main() -> int:
             print(f"error: port {port} is in use; stop what uses it or pick another")
             return 1
 
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    key = _key(DEMO_DIR / "simulator-api-key")
-    application_key = _key(DEMO_DIR / "application-api-key")
-    config_dir = DEMO_DIR / "config"
+    state_dir: Path = args.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = _key(state_dir / "simulator-api-key")
+    application_key = _key(state_dir / "application-api-key")
+    config_dir = state_dir / "config"
     simulator_url = f"http://{LOCALHOST}:{args.simulator_port}"
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop)
-    processes = Processes(DEMO_DIR / "logs")
+    processes = Processes(state_dir / "logs")
     try:
         broker = start_app_broker(
             processes,
             args.mqtt_port,
-            DEMO_DIR,
+            state_dir,
             username=APPLICATION_USERNAME,
             api_key=application_key,
         )
@@ -205,7 +223,7 @@ def main() -> int:
     user / password {OWNER_USERNAME} / {OWNER_PASSWORD}   (local only)
     TTS simulator   {simulator_url}  ({args.gateways} gateways; control: {simulator_url}/sim/state)
     TTS MQTT server mqtt://{LOCALHOST}:{args.mqtt_port} ({broker.kind}), user {APPLICATION_USERNAME},
-                    password: the application key in {DEMO_DIR / "application-api-key"}
+                    password: the application key in {state_dir / "application-api-key"}
     logs            {processes.log_dir}
 
     Try: curl -X POST {simulator_url}/sim/gateways/rooftop-gateway/disconnect
@@ -221,6 +239,7 @@ def main() -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     finally:
+        _ignore_stop_signals()
         processes.stop()
     return 0
 

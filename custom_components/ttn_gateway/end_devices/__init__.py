@@ -12,8 +12,8 @@ only when it changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -41,7 +41,6 @@ from ..decoders import Decoder, describe_reading
 from ..identifiers import account_id, end_device_identifier
 from ..timers import KeyedTimers
 from ..tts import Right, TTSClient, TTSServer
-from ..tts.client import END_DEVICE_LIST_MAX
 from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
 from ..tts.uplink import Uplink
@@ -61,6 +60,7 @@ from .intake import (
 from .registry import (
     LAST_DOWNLINK_KEY,
     STATIC_ENTITY_KEYS,
+    DeletedDevices,
     async_load_known_devices,
     async_remove_device,
     async_update_device,
@@ -130,6 +130,14 @@ class EndDeviceManager:
             options.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
         )
         self.devices: dict[DeviceKey, EndDevice] = {}
+        # Devices that have not sent (listed, or without a saved uplink):
+        # they give way to devices that send once the cap is reached.
+        self._silent: dict[DeviceKey, None] = {}
+        # Devices the user deleted: lists do not bring them back, an uplink does.
+        self._forgotten = DeletedDevices(hass, entry.entry_id)
+        # Listed devices not in Home Assistant (deleted by the user, or no
+        # room): their names and models for when they send.
+        self._listed_only: dict[DeviceKey, EndDeviceInfo] = {}
         self.silence_timers: KeyedTimers[DeviceKey] = KeyedTimers(hass)
         self.intake = Intake(
             IntakeSettings(
@@ -141,6 +149,7 @@ class EndDeviceManager:
             self.devices,
             self._new_device,
             server.gateway_server_url,
+            self._make_room,
         )
         self.sources: dict[str, UplinkSource] = {}
         self.clients: dict[str, TTSClient] = {}
@@ -170,7 +179,7 @@ class EndDeviceManager:
             self.clients[config.subentry_id] = client
             if config.grants(Right.APPLICATION_DEVICES_READ):
                 self.catalogues[config.subentry_id] = DeviceCatalogue(
-                    hass, entry, config, client, self._async_apply_catalogue
+                    hass, entry, config, client, self
                 )
         self._adders: dict[Platform, EntityAdder] = {}
 
@@ -222,15 +231,20 @@ class EndDeviceManager:
 
     @callback
     def async_load_known_devices(self) -> None:
-        """Recreate the devices seen before from the registries (within the cap).
+        """Recreate the devices seen before from the registries, within the cap.
 
-        Devices of an application that no longer has a sub-entry are removed.
+        Devices of an application that no longer has a sub-entry are removed,
+        and so are those over the cap (the ones that sent least recently).
         """
 
-        def known(key: DeviceKey) -> EndDevice | None:
+        def known(key: DeviceKey, last_seen: datetime | None) -> EndDevice | None:
             if len(self.devices) >= self.max_devices:
                 return None
-            return self._new_device(key)
+            device = self._new_device(key)
+            device.restore(last_seen, None)
+            if last_seen is None:
+                self._silent[key] = None
+            return device
 
         async_load_known_devices(
             self.hass,
@@ -246,6 +260,9 @@ class EndDeviceManager:
             identifier=end_device_identifier(account_id(self.entry), key),
             decoder=self.decoders.get(device_key_text(key), Decoder.AUTO),
         )
+        self._forgotten.discard(key)
+        if (info := self._listed_only.pop(key, None)) is not None:
+            _take_listed(device, info)
         for platform, entity_key in STATIC_ENTITY_KEYS:
             device.wanted[platform].add(entity_key)
         self.devices[key] = device
@@ -275,6 +292,7 @@ class EndDeviceManager:
         """
         for issue in self._cap_issue_ids():
             ir.async_delete_issue(self.hass, DOMAIN, issue)
+        await self._forgotten.async_load()
         await self.catch_up_store.async_load()
         for config in self.applications:
             client = self.clients.get(config.subentry_id)
@@ -310,6 +328,8 @@ class EndDeviceManager:
         """Forget a device the user deleted, until it sends again."""
         if (key := self.key_of(device_entry)) is not None:
             self.devices.pop(key, None)
+            self._silent.pop(key, None)
+            self._forgotten.add(key)
             self.silence_timers.cancel(key)
 
     @callback
@@ -351,59 +371,75 @@ class EndDeviceManager:
             for listener in list(device.listeners):
                 listener.async_handle_device_update()
 
-    # -- Device lists ----------------------------------------------------------
+    # -- Device lists and the cap ------------------------------------------------
+
+    def listed_keys(self, application_id: str) -> set[DeviceKey]:
+        """The devices of an application known now."""
+        return {key for key in self.devices if key[0] == application_id}
 
     @callback
-    def _async_apply_catalogue(
-        self, config: ApplicationConfig, listed: list[EndDeviceInfo]
+    def async_apply_listing(
+        self, config: ApplicationConfig, listed: Collection[EndDeviceInfo]
     ) -> None:
-        """Take an application's complete device list from TTS.
+        """Take the devices of an application's list from TTS.
 
-        Listed devices appear (within the cap) with their TTS name and
-        model; renamed ones follow; known devices of the application that
-        are no longer listed were deleted in TTS and are removed.
+        Listed devices appear with their TTS name and model while there is
+        room under the cap (they give way to devices that send); renamed ones
+        follow. A device the user deleted stays away until it sends again.
         """
-        keys = set()
+        for key in [
+            key for key in self._listed_only if key[0] == config.application_id
+        ]:
+            del self._listed_only[key]
         for info in listed:
             key = (info.application_id, info.device_id)
             if config.application_id != info.application_id:
                 continue
-            keys.add(key)
             device = self.devices.get(key)
             if device is None:
-                if len(self.devices) >= self.max_devices:
-                    self.intake.note_device_cap()
+                if key in self._forgotten.keys or len(self.devices) >= self.max_devices:
+                    # It appears with its first uplink (if there is room).
+                    self._listed_only[key] = info
                     continue
                 device = self._new_device(key)
-            changed = device.tts_name != (info.name or None)
-            device.tts_name = info.name or None
-            if info.version_ids is not None and device.version_ids != info.version_ids:
-                device.version_ids = info.version_ids
-                changed = True
-            if changed:
-                device.info_changed = True
+                self._silent[key] = None
+            _take_listed(device, info)
             self._async_device_updated(device)
-        if self.intake.has_cap_hits:
-            self._raise_cap_issues()
-        if len(listed) >= END_DEVICE_LIST_MAX:
-            # The list may be cut short: a missing device need not be deleted.
-            return
-        for key in [
-            key
-            for key in self.devices
-            if key[0] == config.application_id and key not in keys
-        ]:
+
+    @callback
+    def async_remove_deleted(self, key: DeviceKey) -> None:
+        """Remove a device deleted in TTS, with its registry device."""
+        self._remove(key)
+
+    def _remove(self, key: DeviceKey) -> None:
+        self.devices.pop(key, None)
+        self._silent.pop(key, None)
+        self.silence_timers.cancel(key)
+        async_remove_device(
+            self.hass,
+            self.entry.entry_id,
+            end_device_identifier(account_id(self.entry), key),
+        )
+
+    def _make_room(self) -> bool:
+        """Room for a device that sends: a listed device that never sent goes."""
+        while self._silent:
+            key, _ = self._silent.popitem()
+            device = self.devices.get(key)
+            if device is None or device.last_seen is not None:
+                continue  # gone, or it has sent since
             LOGGER.info(
-                "End device %s was deleted in The Things Stack: removing it",
+                "End device %s, listed but silent, makes room for one that sends "
+                "(maximum end devices: %d)",
                 device_key_text(key),
+                self.max_devices,
             )
-            self.devices.pop(key)
-            self.silence_timers.cancel(key)
-            async_remove_device(
-                self.hass,
-                self.entry.entry_id,
-                end_device_identifier(account_id(self.entry), key),
+            self._remove(key)
+            self._listed_only[key] = EndDeviceInfo(
+                key[0], key[1], name=device.tts_name, version_ids=device.version_ids
             )
+            return True
+        return False
 
     # -- Downlinks -----------------------------------------------------------
 
@@ -497,6 +533,17 @@ class EndDeviceManager:
 REDACTED = "**REDACTED**"
 
 
+def _take_listed(device: EndDevice, info: EndDeviceInfo) -> None:
+    """A device's name and model as the application's list gives them."""
+    changed = device.tts_name != (info.name or None)
+    device.tts_name = info.name or None
+    if info.version_ids is not None and device.version_ids != info.version_ids:
+        device.version_ids = info.version_ids
+        changed = True
+    if changed:
+        device.info_changed = True
+
+
 def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
     """The applications whose uplinks are taken; empty for all."""
     allowed: set[str] = set()
@@ -550,7 +597,9 @@ def _application_diagnostics(
     }
     if (catalogue := manager.catalogues.get(config.subentry_id)) is not None:
         details.update(
-            devices_listed=catalogue.listed, device_list_error=catalogue.last_error
+            devices_listed=catalogue.listed,
+            device_list_complete=catalogue.complete,
+            device_list_error=catalogue.last_error,
         )
     if (catch_up := manager.catch_ups.get(config.subentry_id)) is not None:
         details["stored_uplinks"] = catch_up.diagnostics()

@@ -124,11 +124,17 @@ class Intake:
         devices: dict[DeviceKey, EndDevice],
         new_device: Callable[[DeviceKey], EndDevice],
         console_base: Callable[[str | None], str],
+        make_room: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Take uplinks into devices; new_device makes (and stores) a device."""
+        """Take uplinks into devices; new_device makes (and stores) a device.
+
+        At the device cap, make_room may free a place (True) for a device
+        that sends.
+        """
         self.settings = settings
         self.devices = devices
         self._new_device = new_device
+        self._make_room = make_room
         self._console_base = console_base
         self.counters = MessageCounters()
         self.heard = HeardIndex()
@@ -139,11 +145,6 @@ class Intake:
         """The caps exceeded since the last call (each once until then)."""
         hits, self._cap_hits = self._cap_hits, set()
         return hits
-
-    def note_device_cap(self) -> None:
-        """A device from elsewhere (a device list) was over the device cap."""
-        self.counters.over_device_cap += 1
-        self._cap_hits.add(Cap.DEVICES)
 
     @property
     def has_cap_hits(self) -> bool:
@@ -229,7 +230,7 @@ class Intake:
         """
         key = (uplink.ids.application_id, uplink.ids.device_id)
         if (device := self.devices.get(key)) is None:
-            if len(self.devices) >= self.settings.max_devices:
+            if len(self.devices) >= self.settings.max_devices and not self._make_room():
                 self.counters.over_device_cap += 1
                 self._cap_hits.add(Cap.DEVICES)
                 self._drop(origin, "over the end-device cap")

@@ -10,11 +10,19 @@ other integrations' entities linked to an end device are left alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 import inspect
+import math
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    restore_state,
+)
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..decoders import Decoder, describe_reading
@@ -44,6 +52,9 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "best_gateway"),
     (Platform.BINARY_SENSOR, "online"),
 )
+# The entities that save when the device last sent.
+ONLINE_KEY = "online"
+LAST_SEEN_KEY = "last_seen"
 # The sensor of a device's latest downlink, made with its first downlink.
 LAST_DOWNLINK_KEY = "last_downlink"
 # The battery sensor, made with the first uplink that reports the level.
@@ -161,23 +172,51 @@ def async_move_device(
             )
 
 
+def _saved_last_seen(
+    hass: HomeAssistant, identifier: str, entities: list[er.RegistryEntry]
+) -> datetime | None:
+    """When the device last sent, as saved before the restart; None if never.
+
+    Read from the state its Online sensor saved (``last_seen`` in its extra
+    data) and its Last seen sensor, whichever is later.
+    """
+    saved = restore_state.async_get(hass).last_states
+    found: list[datetime] = []
+    for entity_entry in entities:
+        if (stored := saved.get(entity_entry.entity_id)) is None:
+            continue
+        key = entity_key(identifier, entity_entry.unique_id)
+        value: object = None
+        if key == ONLINE_KEY and stored.extra_data is not None:
+            value = stored.extra_data.as_dict().get("last_seen")
+        elif key == LAST_SEEN_KEY:
+            value = stored.state.state
+        seen = dt_util.parse_datetime(value) if isinstance(value, str) else None
+        if seen is not None and seen.tzinfo is not None:
+            found.append(seen)
+    return max(found, default=None)
+
+
 @callback
 def async_load_known_devices(
     hass: HomeAssistant,
     entry_id: str,
     account: str,
     subentry_of: Callable[[DeviceKey], str | None],
-    new_device: Callable[[DeviceKey], EndDevice | None],
+    new_device: Callable[[DeviceKey, datetime | None], EndDevice | None],
 ) -> None:
     """Recreate the devices seen before from the registries.
 
     Devices of an application without a sub-entry are removed; the others
-    are put into their application's sub-entry. With a decoder chosen for a
-    device, this entry's entities of other decoders are removed. new_device
-    returns None for a device that is not to be kept.
+    are put into their application's sub-entry. They are offered to
+    new_device with when they last sent, the latest first and those that
+    never sent last; a device it returns None for is over the cap and is
+    removed with its entities. With a decoder chosen for a device, this
+    entry's entities of other decoders are removed.
     """
     device_registry = dr.async_get(hass)
     entity_registry = er.async_get(hass)
+    known: list[tuple[DeviceKey, dr.DeviceEntry, datetime | None]] = []
     for device_entry in dr.async_entries_for_config_entry(device_registry, entry_id):
         if (key := end_device_key(account, device_entry)) is None:
             continue
@@ -189,7 +228,18 @@ def async_load_known_devices(
             continue
         if device_subentry(device_entry, entry_id) != subentry_id:
             async_move_device(hass, device_entry, entry_id, subentry_id)
-        if (device := new_device(key)) is None:
+        entities = _own_entities(entity_registry, entry_id, device_entry.id)
+        identifier = end_device_identifier(account, key)
+        known.append((key, device_entry, _saved_last_seen(hass, identifier, entities)))
+    # Stable: devices that never sent keep the registry's order.
+    known.sort(key=lambda item: -item[2].timestamp() if item[2] else math.inf)
+    for key, device_entry, last_seen in known:
+        if (device := new_device(key, last_seen)) is None:
+            LOGGER.info(
+                "Removing end device %s: over the maximum number of end devices",
+                device_key_text(key),
+            )
+            device_registry.async_remove_device(device_entry.id)
             continue
         for entity_entry in _own_entities(entity_registry, entry_id, device_entry.id):
             key_text = entity_key(device.identifier, entity_entry.unique_id)
@@ -258,3 +308,65 @@ def async_remove_device(hass: HomeAssistant, entry_id: str, identifier: str) -> 
     for device in dr.async_entries_for_config_entry(device_registry, entry_id):
         if (DOMAIN, identifier) in device.identifiers:
             device_registry.async_remove_device(device.id)
+
+
+class DeletedDevices:
+    """End devices the user deleted, kept across restarts.
+
+    Device lists do not bring them back; their next uplink does.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Nothing is read until async_load."""
+        self._store: Store[list[list[str]]] = Store(
+            hass, 1, deleted_devices_storage_key(entry_id)
+        )
+        self.keys: set[DeviceKey] = set()
+
+    async def async_load(self) -> None:
+        """Read the devices deleted before; anything unreadable is skipped."""
+        saved = await self._store.async_load()
+        if not isinstance(saved, list):
+            return
+        self.keys = {
+            (item[0], item[1])
+            for item in saved
+            if isinstance(item, list)
+            and len(item) == 2  # noqa: PLR2004 - (application ID, device ID)
+            and all(isinstance(part, str) for part in item)
+        }
+
+    @callback
+    def add(self, key: DeviceKey) -> None:
+        """The user deleted the device."""
+        if key not in self.keys:
+            self.keys.add(key)
+            self._save()
+
+    @callback
+    def discard(self, key: DeviceKey) -> None:
+        """The device sent again: it is back."""
+        if key in self.keys:
+            self.keys.discard(key)
+            self._save()
+
+    def _save(self) -> None:
+        self._store.async_delay_save(
+            lambda: [list(key) for key in sorted(self.keys)], SAVE_DELAY_SECONDS
+        )
+
+
+# Seconds a change of the deleted devices waits to be written with the next.
+SAVE_DELAY_SECONDS = 1
+
+
+def deleted_devices_storage_key(entry_id: str) -> str:
+    """Where an entry's deleted end devices are stored."""
+    return f"{DOMAIN}.{entry_id}.deleted_end_devices"
+
+
+async def async_remove_deleted_devices(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget an entry's deleted end devices with the entry."""
+    await Store[list[list[str]]](
+        hass, 1, deleted_devices_storage_key(entry_id)
+    ).async_remove()

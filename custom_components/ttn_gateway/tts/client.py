@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 import json
@@ -116,6 +116,33 @@ class _ErrorBody:
     @property
     def label(self) -> str:
         return f"{self.namespace}:{self.name}" if self.name else "no error details"
+
+
+@dataclass(frozen=True, slots=True)
+class EndDeviceListing:
+    """An application's device list; incomplete when it may lack devices."""
+
+    devices: list[EndDeviceInfo]
+    complete: bool
+
+
+@dataclass(slots=True)
+class _EndDevicePages:
+    """One read of every page of a device list."""
+
+    devices: dict[str, EndDeviceInfo] = field(default_factory=dict)
+    unreadable: int = 0
+    moved: bool = False
+    cut: bool = False
+
+
+def _total_count(headers: Mapping[str, str]) -> int | None:
+    """``X-Total-Count``, or None when it is missing or not a count."""
+    try:
+        total = int(headers.get("X-Total-Count", ""))
+    except ValueError:
+        return None
+    return total if total >= 0 else None
 
 
 class TTSClient:
@@ -300,14 +327,38 @@ class TTSClient:
         )
         return MqttConnectionInfo.from_json(data)
 
-    async def list_end_devices(self, application_id: str) -> list[EndDeviceInfo]:
+    async def list_end_devices(self, application_id: str) -> EndDeviceListing:
         """List an application's end devices (names and models), page by page.
 
-        At most END_DEVICE_LIST_MAX devices are read; unusable items are
-        skipped.
+        Pages are ordered by device ID. When the total changes between pages,
+        or a page repeats a device of an earlier one (a device added in front
+        pushed it over the boundary), devices may have moved past a boundary
+        unseen, so the list is read again. Without ``X-Total-Count`` pages are
+        read until a short one. The listing is incomplete when an item was
+        unreadable, the pages kept moving, or END_DEVICE_LIST_MAX was reached.
         """
-        devices: dict[str, EndDeviceInfo] = {}
         path = f"/applications/{quote(application_id, safe='')}/devices"
+        seen: dict[str, EndDeviceInfo] = {}
+        for _ in range(LIST_ATTEMPTS):
+            read = await self._read_end_device_pages(path, application_id)
+            seen.update(read.devices)
+            if not read.moved:
+                if read.unreadable:
+                    _LOGGER.debug("Skipped %d unreadable end devices", read.unreadable)
+                return EndDeviceListing(
+                    list(read.devices.values()),
+                    complete=not read.unreadable and not read.cut,
+                )
+            _LOGGER.debug("The device list changed while it was read; reading again")
+        return EndDeviceListing(list(seen.values()), complete=False)
+
+    async def _read_end_device_pages(
+        self, path: str, application_id: str
+    ) -> _EndDevicePages:
+        """Read every page of the list once."""
+        pages = _EndDevicePages()
+        totals: set[int] = set()
+        count = 0
         for page in range(1, END_DEVICE_LIST_MAX // LIST_PAGE_SIZE + 1):
             data, headers = await self._request(
                 "GET",
@@ -320,21 +371,33 @@ class TTSClient:
                     "order": "device_id",
                 },
             )
-            items = data.get("end_devices", [])
+            items = data.get("end_devices", []) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise TTSConnectionError(
                     f"Unexpected device list from {self.server.host}"
                 )
             for item in items:
-                if (device := EndDeviceInfo.from_json(item)) is not None:
-                    devices.setdefault(device.device_id, device)
-            try:
-                total = int(headers.get("X-Total-Count", ""))
-            except ValueError:
-                total = 0
-            if not items or page * LIST_PAGE_SIZE >= total:
-                break
-        return list(devices.values())
+                device = EndDeviceInfo.from_json(item)
+                if device is None or device.application_id != application_id:
+                    pages.unreadable += 1
+                elif device.device_id in pages.devices:
+                    pages.moved = True
+                else:
+                    pages.devices[device.device_id] = device
+            count += len(items)
+            if (total := _total_count(headers)) is not None:
+                totals.add(total)
+            if len(items) < LIST_PAGE_SIZE or (
+                total is not None and page * LIST_PAGE_SIZE >= total
+            ):
+                # The pages must add up to the total they were read with.
+                pages.moved = (
+                    pages.moved or len(totals) > 1 or total not in (None, count)
+                )
+                return pages
+        pages.cut = True
+        pages.moved = pages.moved or len(totals) > 1
+        return pages
 
     async def push_downlinks(
         self,

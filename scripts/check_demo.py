@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Run ./scripts/demo as the README says, twice, and stop it with Ctrl-C.
+
+The first run onboards Home Assistant in a fresh state folder, the second
+starts from that state. Each run must print "==> Ready" and then stop
+cleanly (exit 0, no traceback) on SIGINT, sent to the demo and to its
+process group as `timeout -s INT` does (a terminal's Ctrl-C: the group). The ports are free
+ones, the state lives in .dev/demo-check (not the demo's own .dev/demo).
+./scripts/test compares .venv's packages before and after.
+
+    python scripts/check_demo.py [--runs N] [--timeout SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import contextlib
+import os
+from pathlib import Path
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = REPO_ROOT / ".dev" / "demo-check"
+READY = "==> Ready"
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (the OS picks them)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def run_once(state_dir: Path, timeout: float) -> bool:
+    """Start the demo, wait for it to be ready, Ctrl-C it; True if all went well."""
+    port, simulator_port, mqtt_port = free_ports(3)
+    argv = [
+        str(REPO_ROOT / "scripts" / "demo"),
+        f"--port={port}",
+        f"--simulator-port={simulator_port}",
+        f"--mqtt-port={mqtt_port}",
+        f"--state-dir={state_dir}",
+        "--gateways=2",
+    ]
+    print(f"$ {' '.join(argv)}", flush=True)
+    output: list[str] = []
+    demo = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in demo.stdout or ():
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    ready = False
+    while not ready:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            print(f"error: the demo was not ready within {timeout:.0f} s")
+            break
+        if line is None:
+            print(f"error: the demo ended before it was ready (exit {demo.wait()})")
+            return False
+        print(f"    {line.rstrip()}", flush=True)
+        output.append(line)
+        ready = line.startswith(READY)
+    # Ctrl-C in a terminal signals the whole foreground process group;
+    # `timeout -s INT` signals the demo and then its group: twice. The second
+    # comes while the demo stops, as an impatient second Ctrl-C would.
+    demo.send_signal(signal.SIGINT)
+    time.sleep(1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(demo.pid, signal.SIGINT)
+    try:
+        code = demo.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        print("error: the demo did not stop within 60 s of Ctrl-C")
+        return False
+    while (line := lines.get()) is not None:
+        print(f"    {line.rstrip()}", flush=True)
+        output.append(line)
+    if code != 0:
+        print(f"error: the demo exited {code} after Ctrl-C")
+    if any(line.startswith("Traceback") for line in output):
+        print("error: the demo printed a traceback")
+        return False
+    return ready and code == 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600, help="per run")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
+    args = parser.parse_args(argv)
+    shutil.rmtree(args.state_dir, ignore_errors=True)
+    for run in range(1, args.runs + 1):
+        print(f"==> demo run {run} of {args.runs}", flush=True)
+        if not run_once(args.state_dir, args.timeout):
+            print(f"logs: {args.state_dir / 'logs'}")
+            return 1
+    print(f"./scripts/demo: {args.runs} runs, each ready and stopped by Ctrl-C")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
