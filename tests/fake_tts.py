@@ -205,6 +205,11 @@ class FakeTTS:
             )
         self.simulator.inject(endpoint, injected, times)
 
+    def store(self, *messages: dict[str, Any]) -> None:
+        """Keep ApplicationUp messages in the application's Storage Integration."""
+        for message in messages:
+            self.simulator.storage.keep(message)
+
     def count(self, endpoint: str) -> int:
         """Number of requests an endpoint received."""
         return sum(1 for name, _ in self.requests if name == endpoint)

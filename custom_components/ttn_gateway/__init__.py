@@ -54,6 +54,7 @@ from .const import (
 )
 from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
+from .end_devices.catchup import CatchUpStore, issue_id as storage_issue_id
 from .end_devices.registry import async_move_device, async_remove_deleted_devices
 from .identifiers import account_id, migrate_identifier, migrate_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
@@ -264,6 +265,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None
     for subentry_id in entry.subentries:
         for issue in (ISSUE_APPLICATION_KEY_REJECTED, ISSUE_MQTT_NOT_SET_UP):
             ir.async_delete_issue(hass, DOMAIN, f"{issue}_{subentry_id}")
+        ir.async_delete_issue(hass, DOMAIN, storage_issue_id(subentry_id))
+    await CatchUpStore(hass, entry.entry_id).async_remove()
     for issue in (
         ISSUE_MISSING_GATEWAY_RIGHTS,
         ISSUE_NO_EVENT_RIGHTS,

@@ -146,6 +146,8 @@ def _application_diagnostics(
             device_list_complete=catalogue.complete,
             device_list_error=catalogue.last_error,
         )
+    if (catch_up := manager.catch_ups.get(config.subentry_id)) is not None:
+        details["stored_uplinks"] = catch_up.diagnostics()
     return details
 
 

@@ -38,6 +38,7 @@ from .fleet import (
     Clock,
     SimGateway,
 )
+from .storage import UplinkStorage
 
 API_PREFIX: Final = "/api/v3"
 ORIGIN: Final = "tts-simulator.local"
@@ -127,6 +128,7 @@ class Endpoint(StrEnum):
     APPLICATION = "application"
     END_DEVICES = "end_devices"
     DOWNLINK = "downlink"
+    STORAGE = "storage"
     MQTT_INFO = "mqtt_info"
 
 
@@ -442,6 +444,8 @@ _DEVICES_PATH = re.compile(r"/api/v3/applications/([^/]+)/devices")
 _DOWNLINK_PATH = re.compile(
     r"/api/v3/as/applications/([^/]+)/devices/([^/]+)/down/(push|replace)"
 )
+# ApplicationUpStorage.GetStoredApplicationUp's application binding.
+_STORAGE_PATH = re.compile(r"/api/v3/as/applications/([^/]+)/packages/storage/([^/]*)")
 _MQTT_INFO_PATH = re.compile(r"/api/v3/as/applications/([^/]+)/mqtt-connection-info")
 
 
@@ -526,6 +530,8 @@ class Simulator:
             rights=list(APPLICATION_RIGHTS),
             tenant=tenant,
         )
+        # The application's Storage Integration: what it was sent, kept.
+        self.storage = UplinkStorage(self.rng)
         # Downlinks taken over HTTP or MQTT, and who is told of each.
         self.downlinks: list[dict[str, Any]] = []
         self.downlink_listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -870,6 +876,7 @@ class Simulator:
             cluster=self.cluster,
         )
         topic = uplink_topic(self.application_id, self.tenant, device.device_id)
+        self.storage.keep(body)
         return MqttMessage(topic, tts_json.dumps(body))
 
     # --- events ------------------------------------------------------------
@@ -1350,6 +1357,24 @@ class Simulator:
         body = {"end_devices": items} if items else {}
         return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
 
+    def _stored_messages(
+        self, request: Request, caller: _Caller, headers: dict[str, str]
+    ) -> Response:
+        """Stored uplinks; RIGHT_APPLICATION_TRAFFIC_READ, as the docs require."""
+        match = _STORAGE_PATH.fullmatch(request.path)
+        application_id = unquote(match.group(1)) if match else ""
+        if denied := self._application_access(
+            caller, application_id, "RIGHT_APPLICATION_TRAFFIC_READ", headers
+        ):
+            return denied
+        status, body, answer_headers = self.storage.answer(
+            unquote(match.group(2)) if match else "",
+            request.query,
+            request.header("Accept"),
+            self.clock(),
+        )
+        return Response(status, body, {**headers, **answer_headers})
+
     def _push_downlink(
         self, request: Request, caller: _Caller, headers: dict[str, str]
     ) -> Response:
@@ -1533,6 +1558,8 @@ class Simulator:
             return Endpoint.END_DEVICES
         if method == "POST" and _DOWNLINK_PATH.fullmatch(path):
             return Endpoint.DOWNLINK
+        if method == "GET" and _STORAGE_PATH.fullmatch(path):
+            return Endpoint.STORAGE
         if method == "GET" and _MQTT_INFO_PATH.fullmatch(path):
             return Endpoint.MQTT_INFO
         return None
@@ -1587,6 +1614,8 @@ class Simulator:
             response = self._list_end_devices(request, caller, headers)
         elif endpoint is Endpoint.DOWNLINK:
             response = self._push_downlink(request, caller, headers)
+        elif endpoint is Endpoint.STORAGE:
+            response = self._stored_messages(request, caller, headers)
         elif endpoint is Endpoint.MQTT_INFO:
             response = self._mqtt_connection_info(request, caller, headers)
         else:

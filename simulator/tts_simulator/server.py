@@ -26,6 +26,9 @@ a response asks for (wait, hang, drop the connection, stream events).
 - ``POST /sim/gateways/{id}/move`` with ``{"latitude": 52.1, "longitude": 4.3}``
   (``{}``: no location)
 - ``POST /sim/devices/pause|resume``: end devices stop sending, or send again
+- ``POST /sim/storage/enable|disable``: the application's Storage Integration
+  keeps uplinks and answers, or answers 404 (``GET /sim/state`` says how many
+  it keeps)
 - ``POST /sim/faults`` with ``{"kind": "429|500|503|slow|timeout|drop|cut|malformed",
   "endpoint": "*|auth_info|gateways|batch|single|events", "times": 1,
   "delay": 5, "retry_after": 30}``; ``DELETE /sim/faults`` clears them
@@ -212,6 +215,23 @@ async def _device_action(request: web.Request) -> web.Response:
     )
 
 
+async def _storage_action(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    action = request.match_info["action"]
+    if action not in ("enable", "disable"):
+        raise web.HTTPNotFound(text=f"no storage action {action!r}")
+    simulator.storage.enabled = action == "enable"
+    _LOGGER.info("Storage Integration: %s", action)
+    return web.json_response(_storage_state(simulator))
+
+
+def _storage_state(simulator: Simulator) -> dict[str, Any]:
+    return {
+        "enabled": simulator.storage.enabled,
+        "stored": len(simulator.storage.messages),
+    }
+
+
 async def _state(request: web.Request) -> web.Response:
     simulator = request.app[SIMULATOR_KEY]
     return web.json_response(
@@ -222,6 +242,7 @@ async def _state(request: web.Request) -> web.Response:
             "devices_paused": simulator.devices_paused,
             "requests": dict(simulator.request_counts),
             "downlinks": simulator.downlinks,
+            "storage": _storage_state(simulator),
             "faults": {
                 endpoint: len(queue)
                 for endpoint, queue in simulator.faults.items()
@@ -389,6 +410,7 @@ def create_app(
     app.router.add_get("/sim/state", _state)
     app.router.add_post("/sim/gateways/{gateway_id}/{action}", _gateway_action)
     app.router.add_post("/sim/devices/{action}", _device_action)
+    app.router.add_post("/sim/storage/{action}", _storage_action)
     app.router.add_post("/sim/stream/garbage", _stream_garbage)
     app.router.add_post("/sim/stream/drop", _stream_drop)
     app.router.add_post("/sim/stream/shapes", _stream_shapes)

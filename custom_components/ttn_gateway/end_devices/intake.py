@@ -219,15 +219,25 @@ class Intake:
         if uplink is None:
             self.counters.ignored += 1
             return None
-        key = (uplink.ids.application_id, uplink.ids.device_id)
-        if key != topic_key:
+        if (uplink.ids.application_id, uplink.ids.device_id) != topic_key:
             self._drop(topic, "topic and end_device_ids name different devices")
             return None
+        return self.take_uplink(uplink, now, topic)
+
+    def take_uplink(
+        self, uplink: Uplink, now: datetime, origin: str
+    ) -> EndDevice | None:
+        """Take a parsed uplink (live, or fetched from TTS's storage).
+
+        Repeats and uplinks older than the device's newest are counted and
+        left out; ``origin`` names where it came from in the log.
+        """
+        key = (uplink.ids.application_id, uplink.ids.device_id)
         if (device := self.devices.get(key)) is None:
             if len(self.devices) >= self.settings.max_devices and not self._make_room():
                 self.counters.over_device_cap += 1
                 self._cap_hits.add(Cap.DEVICES)
-                self._drop(topic, "over the end-device cap")
+                self._drop(origin, "over the end-device cap")
                 return None
             device = self._new_device(key)
             LOGGER.debug("New end device %s", device_key_text(key))

@@ -30,9 +30,11 @@ from ..timers import KeyedTimers
 from ..tts import Right, TTSClient, TTSServer
 from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
+from ..tts.uplink import Uplink
 from .applications import ApplicationConfig, application_configs, subentry_for
 from .cap import CappedDevices, take_listed
 from .catalogue import DeviceCatalogue
+from .catchup import CatchUpStore, StorageCatchUp
 from .direct import DirectConnection
 from .downlinks import async_send_downlinks
 from .intake import (
@@ -112,11 +114,15 @@ class EndDeviceManager(CappedDevices):
         self.sources: dict[str, UplinkSource] = {}
         self.clients: dict[str, TTSClient] = {}
         self.catalogues: dict[str, DeviceCatalogue] = {}
+        # Stored uplinks fetched after a restart or an outage, per sub-entry.
+        self.catch_up_store = CatchUpStore(hass, entry.entry_id)
+        self.catch_ups: dict[str, StorageCatchUp] = {}
         for config in self.applications:
             on_message = partial(self._async_handle_message, config)
+            on_availability = partial(self._async_availability, config.subentry_id)
             if config.direct:
                 self.sources[config.subentry_id] = DirectConnection(
-                    hass, entry, config, server, on_message, self._notify_all
+                    hass, entry, config, server, on_message, on_availability
                 )
             else:
                 self.sources[config.subentry_id] = UplinkSubscription(
@@ -125,7 +131,7 @@ class EndDeviceManager(CappedDevices):
                     config.subentry_id,
                     config.topic,
                     on_message,
-                    self._notify_all,
+                    on_availability,
                 )
             if config.api_key is None or config.application_id is None:
                 continue
@@ -255,6 +261,20 @@ class EndDeviceManager(CappedDevices):
         for issue in self._cap_issue_ids():
             ir.async_delete_issue(self.hass, DOMAIN, issue)
         await self._forgotten.async_load()
+        await self.catch_up_store.async_load()
+        for config in self.applications:
+            client = self.clients.get(config.subentry_id)
+            if client is None or not config.grants(Right.APPLICATION_TRAFFIC_READ):
+                continue
+            catch_up = StorageCatchUp(
+                self.hass,
+                self.entry,
+                config,
+                client,
+                self.catch_up_store,
+                self._async_apply_stored,
+            )
+            self.catch_ups[config.subentry_id] = catch_up
         for source in self.sources.values():
             source.async_start()
         for catalogue in self.catalogues.values():
@@ -267,6 +287,8 @@ class EndDeviceManager(CappedDevices):
             source.async_stop()
         for catalogue in self.catalogues.values():
             catalogue.async_stop()
+        for catch_up in self.catch_ups.values():
+            catch_up.async_stop()
         self.silence_timers.cancel_all()
 
     @callback
@@ -277,6 +299,38 @@ class EndDeviceManager(CappedDevices):
             self._silent.pop(key, None)
             self._forgotten.add(key)
             self.silence_timers.cancel(key)
+
+    @callback
+    def _async_availability(self, subentry_id: str) -> None:
+        """A source went up or down: entities follow, a catch-up may start."""
+        self._notify_all()
+        if (catch_up := self.catch_ups.get(subentry_id)) is not None:
+            catch_up.async_source_changed(self.sources[subentry_id].available)
+
+    @callback
+    def _async_apply_stored(
+        self, config: ApplicationConfig, uplinks: list[Uplink]
+    ) -> int:
+        """Apply uplinks fetched from TTS's storage, oldest first.
+
+        They go through the intake like live uplinks (repeats and older ones
+        are left out); each device's entities then write their state once,
+        with the newest values.
+        """
+        now = dt_util.utcnow()
+        updated: dict[DeviceKey, EndDevice] = {}
+        for uplink in uplinks:
+            if not config.takes(uplink.ids.application_id):
+                self.counters.dropped += 1
+                self.counters.drop_reasons["stored uplink of another application"] += 1
+                continue
+            if (device := self.intake.take_uplink(uplink, now, "storage")) is not None:
+                updated[device.key] = device
+        if self.intake.has_cap_hits:
+            self._raise_cap_issues()
+        for device in updated.values():
+            self._async_device_updated(device)
+        return len(updated)
 
     @callback
     def _notify_all(self) -> None:
@@ -320,6 +374,9 @@ class EndDeviceManager(CappedDevices):
                 self._raise_cap_issues()
             if device is not None:
                 self._async_device_updated(device)
+                catch_up = self.catch_ups.get(config.subentry_id)
+                if catch_up is not None and device.last_seen is not None:
+                    catch_up.async_note_uplink(device.last_seen)
         except Exception:  # noqa: BLE001 - one bad uplink must not stop the rest
             self.counters.dropped += 1
             self.counters.drop_reasons["error"] += 1

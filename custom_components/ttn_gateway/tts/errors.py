@@ -41,3 +41,7 @@ class TTSNotFoundError(TTSConnectionError):
 
 class TTSStreamIdleError(TTSConnectionError):
     """The events stream sent nothing for longer than its idle timeout."""
+
+
+class TTSStorageNotEnabledError(TTSNotFoundError):
+    """TTS answered 404 for stored uplinks: no Storage Integration for the app."""
