@@ -25,7 +25,6 @@ from homeassistant.helpers import (
     config_validation as cv,
     device_registry as dr,
     entity_registry as er,
-    issue_registry as ir,
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
@@ -57,6 +56,7 @@ from .end_devices import EndDeviceManager, is_end_device
 from .end_devices.catchup import CatchUpStore, issue_id as storage_issue_id
 from .end_devices.registry import async_move_device, async_remove_deleted_devices
 from .identifiers import account_id, migrate_identifier, migrate_unique_id
+from .issues import async_delete_issue
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .services import async_setup_services
 from .silence import SilenceMonitor
@@ -264,8 +264,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None
     await async_remove_deleted_devices(hass, entry.entry_id)
     for subentry_id in entry.subentries:
         for issue in (ISSUE_APPLICATION_KEY_REJECTED, ISSUE_MQTT_NOT_SET_UP):
-            ir.async_delete_issue(hass, DOMAIN, f"{issue}_{subentry_id}")
-        ir.async_delete_issue(hass, DOMAIN, storage_issue_id(subentry_id))
+            async_delete_issue(hass, f"{issue}_{subentry_id}")
+        async_delete_issue(hass, storage_issue_id(subentry_id))
     await CatchUpStore(hass, entry.entry_id).async_remove()
     for issue in (
         ISSUE_MISSING_GATEWAY_RIGHTS,
@@ -274,7 +274,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> None
         ISSUE_END_DEVICE_CAP,
         ISSUE_END_DEVICE_ENTITY_CAP,
     ):
-        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+        async_delete_issue(hass, f"{issue}_{entry.entry_id}")
 
 
 async def async_remove_config_entry_device(

@@ -35,6 +35,7 @@ from .const import (
     LOGGER,
     SUBENTRY_APPLICATION,
 )
+from .issues import async_create_issue, async_delete_issue
 from .options_flow import TTNGatewayOptionsFlow
 from .runtime import TTSConfigEntry
 from .subentry_flow import ApplicationSubentryFlow
@@ -233,17 +234,16 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             if checked_on == server.url:
                 issue = ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id)
                 if issue and issue.translation_key == ISSUE_APPLICATION_SERVER_CHANGED:
-                    ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+                    async_delete_issue(self.hass, issue_id)
                 continue
-            ir.async_create_issue(
+            async_create_issue(
                 self.hass,
-                DOMAIN,
                 issue_id,
-                is_fixable=True,
-                is_persistent=True,
+                fixable=True,
+                persistent=True,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_APPLICATION_SERVER_CHANGED,
-                translation_placeholders={
+                placeholders={
                     "application": subentry.title,
                     "server": server.host,
                 },

@@ -37,6 +37,7 @@ from .identifiers import (
     gateway_id_of,
     gateway_identifier,
 )
+from .issues import async_create_issue, async_delete_issue
 from .store import GatewayData, GatewayStore
 from .tts import (
     ConnectionState,
@@ -334,16 +335,15 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             if gateway.connection.state is ConnectionState.NO_RIGHTS
         )
         if not forbidden:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            async_delete_issue(self.hass, issue_id)
             return
-        ir.async_create_issue(
+        async_create_issue(
             self.hass,
-            DOMAIN,
             issue_id,
-            is_fixable=False,
+            fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_MISSING_GATEWAY_RIGHTS,
-            translation_placeholders={
+            placeholders={
                 "gateways": ", ".join(forbidden),
                 "right": Right.GATEWAY_STATUS_READ,
                 "title": self.config_entry.title,

@@ -26,6 +26,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN, ISSUE_NO_EVENT_RIGHTS, LOGGER
+from .issues import async_create_issue, async_delete_issue
 from .store import GatewayStore
 from .tts import (
     ConnectionState,
@@ -137,7 +138,7 @@ class GatewayEventStreams:
             if stream.task is not None:
                 stream.task.cancel()
         self._streams.clear()
-        ir.async_delete_issue(self._hass, DOMAIN, self._issue_id)
+        async_delete_issue(self._hass, self._issue_id)
 
     @property
     def healthy(self) -> bool:
@@ -384,19 +385,18 @@ class GatewayEventStreams:
     def _sync_refused_issue(self) -> None:
         gateways = self.refused | self.without_uplinks
         if not gateways:
-            ir.async_delete_issue(self._hass, DOMAIN, self._issue_id)
+            async_delete_issue(self._hass, self._issue_id)
             return
         right = (
             Right.GATEWAY_STATUS_READ if self.refused else Right.GATEWAY_TRAFFIC_READ
         )
-        ir.async_create_issue(
+        async_create_issue(
             self._hass,
-            DOMAIN,
             self._issue_id,
-            is_fixable=False,
+            fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_NO_EVENT_RIGHTS,
-            translation_placeholders={
+            placeholders={
                 "gateways": ", ".join(sorted(gateways)),
                 "right": right,
                 "title": self._entry.title,

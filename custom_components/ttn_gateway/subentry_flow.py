@@ -13,7 +13,6 @@ from typing import Any
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
 from homeassistant.const import CONF_API_KEY
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -36,13 +35,13 @@ from .const import (
     CONF_SERVER,
     CONF_TRANSPORT,
     CONF_UPLINK_TOPIC,
-    DOMAIN,
     ISSUE_APPLICATION_KEY_REJECTED,
     LOGGER,
     TRANSPORT_DIRECT,
     TRANSPORT_MQTT,
     TRANSPORTS,
 )
+from .issues import async_delete_issue
 from .tts import TTSServer
 from .tts.mqtt import MqttSettings
 from .tts.uplink import is_identifier
@@ -293,9 +292,8 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
         if self.source == "reconfigure":
             subentry = self._get_reconfigure_subentry()
             # A key checked on the account's server settles a server change.
-            ir.async_delete_issue(
+            async_delete_issue(
                 self.hass,
-                DOMAIN,
                 f"{ISSUE_APPLICATION_KEY_REJECTED}_{subentry.subentry_id}",
             )
             return self.async_update_and_abort(

@@ -16,6 +16,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from ..const import DOMAIN, ISSUE_END_DEVICE_CAP, ISSUE_END_DEVICE_ENTITY_CAP, LOGGER
 from ..identifiers import account_id, end_device_identifier
+from ..issues import async_create_issue
 from ..timers import KeyedTimers
 from ..tts.models import EndDeviceInfo
 from .applications import ApplicationConfig
@@ -132,14 +133,13 @@ class CappedDevices(ABC):
                 self.entry.title,
                 cap,
             )
-            ir.async_create_issue(
+            async_create_issue(
                 self.hass,
-                DOMAIN,
                 issue_id,
-                is_fixable=False,
+                fixable=False,
                 severity=ir.IssueSeverity.WARNING,
                 translation_key=issue,
-                translation_placeholders={
+                placeholders={
                     "title": self.entry.title,
                     "max_devices": str(self.max_devices),
                     "max_entities": str(MAX_ENTITIES_PER_DEVICE),

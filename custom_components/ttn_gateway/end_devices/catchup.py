@@ -32,6 +32,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
+from ..issues import async_create_issue, async_delete_issue
 from ..tts import TTSClient, TTSError, TTSPermissionError
 from ..tts.errors import TTSStorageNotEnabledError
 from ..tts.storage import STORAGE_DOCS_URL, STORED_UPLINKS_MAX
@@ -272,7 +273,7 @@ class StorageCatchUp:
         if self.unavailable_reason is not None:
             self.unavailable_reason = None
             LOGGER.info("Storage Integration of %s works again", self.config.title)
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        async_delete_issue(self.hass, self.issue_id)
         self.fetched += len(result.uplinks)
         self.skipped += result.skipped
         applied = self._apply(self.config, result.uplinks) if result.uplinks else 0
@@ -309,14 +310,13 @@ class StorageCatchUp:
             self.config.title,
             detail,
         )
-        ir.async_create_issue(
+        async_create_issue(
             self.hass,
-            DOMAIN,
             self.issue_id,
-            is_fixable=False,
+            fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key=reason,
-            translation_placeholders={"application": self.config.title},
+            placeholders={"application": self.config.title},
             learn_more_url=STORAGE_DOCS_URL,
         )
 

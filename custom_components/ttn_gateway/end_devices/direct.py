@@ -24,12 +24,12 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util.ssl import get_default_context
 
 from ..const import (
-    DOMAIN,
     ISSUE_APPLICATION_KEY_REJECTED,
     LOGGER,
     MAX_RECONNECT_DELAY,
     MIN_RECONNECT_DELAY,
 )
+from ..issues import async_create_issue, async_delete_issue
 from ..tts import (
     AuthInfo,
     KeyOwnerType,
@@ -283,14 +283,13 @@ class DirectConnection:
         LOGGER.warning(
             "The Things Stack rejected the key of %s: %s", self.config.title, reason
         )
-        ir.async_create_issue(
+        async_create_issue(
             self.hass,
-            DOMAIN,
             self.issue_id,
-            is_fixable=True,
+            fixable=True,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_APPLICATION_KEY_REJECTED,
-            translation_placeholders={"application": self.config.title},
+            placeholders={"application": self.config.title},
             data={
                 "entry_id": self.entry.entry_id,
                 "subentry_id": self.config.subentry_id,
@@ -300,7 +299,7 @@ class DirectConnection:
     def _clear_rejected(self) -> None:
         if self.rejected:
             self.rejected = False
-            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+            async_delete_issue(self.hass, self.issue_id)
 
 
 class _ClosedError(TTSError):

@@ -10,7 +10,7 @@ from aiohttp import ClientSession
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
 from ..const import (
@@ -18,7 +18,6 @@ from ..const import (
     CONF_MAX_END_DEVICES,
     CONF_OFFLINE_THRESHOLD,
     DEFAULT_MAX_END_DEVICES,
-    DOMAIN,
     LOGGER,
     MIN_OFFLINE_THRESHOLD,
     OFFLINE_INTERVALS,
@@ -26,6 +25,7 @@ from ..const import (
 )
 from ..decoders import Decoder
 from ..identifiers import account_id, end_device_identifier
+from ..issues import async_delete_issue
 from ..timers import KeyedTimers
 from ..tts import Right, TTSClient, TTSServer
 from ..tts.downlink import Downlink
@@ -259,7 +259,7 @@ class EndDeviceManager(CappedDevices):
         is up.
         """
         for issue in self._cap_issue_ids():
-            ir.async_delete_issue(self.hass, DOMAIN, issue)
+            async_delete_issue(self.hass, issue)
         await self._forgotten.async_load()
         await self.catch_up_store.async_load()
         for config in self.applications:

@@ -29,6 +29,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from ..const import DOMAIN, ISSUE_MQTT_NOT_SET_UP, LOGGER
+from ..issues import async_create_issue, async_delete_issue
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
@@ -92,7 +93,7 @@ class UplinkSubscription:
         self._stop_listening = []
         self._drop_subscription()
         self.available = False
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        async_delete_issue(self.hass, self.issue_id)
 
     @callback
     def _async_entry_changed(
@@ -124,7 +125,7 @@ class UplinkSubscription:
             return
         configured, loaded = self._mqtt_state()
         if configured:
-            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+            async_delete_issue(self.hass, self.issue_id)
         else:
             self._raise_issue()
         if loaded:
@@ -195,14 +196,13 @@ class UplinkSubscription:
             "not set up",
             self.entry.title,
         )
-        ir.async_create_issue(
+        async_create_issue(
             self.hass,
-            DOMAIN,
             self.issue_id,
-            is_fixable=False,
+            fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_MQTT_NOT_SET_UP,
-            translation_placeholders={"title": self.entry.title, "topic": self.topic},
+            placeholders={"title": self.entry.title, "topic": self.topic},
         )
 
 
