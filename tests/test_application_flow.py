@@ -745,7 +745,12 @@ async def test_cleartext_to_a_remote_host_is_warned_about(
     result = await _submit(hass, result["flow_id"], **_user_input())
     assert result["step_id"] == "direct"
     assert _suggested(result)[CONF_MQTT_TLS] is False
+    assert result["errors"] == {}
+    # The suggested settings as they are: warned, not tried.
+    attempts = app_mqtt.attempts
+    result = await _submit(hass, result["flow_id"], **_suggested(result))
     assert result["errors"] == {"base": "mqtt_cleartext"}
+    assert app_mqtt.attempts == attempts
 
     # TLS on: no warning; then off again for another host: warned first.
     settings = {**_suggested(result), CONF_MQTT_TLS: True, CONF_MQTT_PORT: 8883}

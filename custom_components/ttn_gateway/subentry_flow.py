@@ -201,8 +201,8 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
         """Where a self-hosted server's MQTT server is; tried before saving.
 
         Without TLS to a host outside the local network the key would travel
-        in cleartext: the form says so (as its error), and once shown with that
-        warning the same settings are accepted.
+        in cleartext: a submit of such settings is answered with that warning
+        (the form's error), and the same settings submitted again are accepted.
         """
         derived = self._derived
         errors: dict[str, str] = {}
@@ -234,7 +234,7 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
                 username=current.get(CONF_MQTT_USERNAME, derived.username),
                 tls=bool(current.get(CONF_MQTT_TLS, derived.tls)),
             )
-        if suggested.sends_key_in_clear and not errors:
+        if user_input is not None and suggested.sends_key_in_clear and not errors:
             self._warned = suggested
             errors["base"] = "mqtt_cleartext"
         schema = vol.Schema(
