@@ -133,6 +133,13 @@ RADIO_FIGURES = (
 )
 
 
+# Normalized air fields the simulator's vendor sensor sends, and their entities.
+NORMALIZED_AIR = {
+    "temperature": "air_temperature",
+    "relativeHumidity": "relative_humidity",
+}
+
+
 def expected_states(uplink: dict[str, Any]) -> dict[str, str]:
     """What Home Assistant shows for one ``ApplicationUp``, by entity ID."""
     device = object_id(uplink["end_device_ids"]["device_id"])
@@ -142,7 +149,14 @@ def expected_states(uplink: dict[str, Any]) -> dict[str, str]:
         # When the network server received it; timestamps show whole seconds.
         f"sensor.{device}_last_seen": last_seen_state(message["received_at"]),
     }
-    if (decoded := message.get("decoded_payload")) is not None:
+    if normalized := message.get("normalized_payload"):
+        # The normalized payload wins (its temperature and humidity by name;
+        # the formatter's copies of them are merged away).
+        air = normalized[-1].get("air", {})
+        for field, name in NORMALIZED_AIR.items():
+            if field in air:
+                states[f"sensor.{device}_{name}"] = str(air[field])
+    elif (decoded := message.get("decoded_payload")) is not None:
         # The payload formatter's output wins: one sensor per field.
         for field, value in decoded.items():
             states[f"sensor.{device}_{field}"] = str(value)
