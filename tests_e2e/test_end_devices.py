@@ -621,3 +621,24 @@ async def test_flood_of_random_devices_is_bounded(
         assert time.monotonic() < deadline, sorted(left)
         await asyncio.sleep(0.5)
     assert len(left) == FLOOD_CAP
+
+    # The user deletes the flood's devices, as the device page lets them: the
+    # entry keeps the simulator's devices and the tests after this one see
+    # the stack as it was.
+    flood = [
+        device["id"]
+        for device_id, device in entry_devices(devices, entry_id).end_devices.items()
+        if device_id not in END_DEVICES
+    ]
+    await hass_client.websocket(
+        *(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": entry_id,
+                "device_id": device_id,
+            }
+            for device_id in flood
+        )
+    )
+    (devices,) = await hass_client.websocket({"type": "config/device_registry/list"})
+    assert set(entry_devices(devices, entry_id).end_devices) == set(END_DEVICES)
