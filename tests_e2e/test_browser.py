@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 import shutil
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.async_api import Locator, Page
 
 from tts_simulator.stack import OWNER_PASSWORD, OWNER_USERNAME, HomeAssistantClient
 
@@ -40,6 +45,31 @@ def _on_a_panel(url: str) -> bool:
     return "auth_callback" not in parsed.query and not parsed.path.startswith("/auth")
 
 
+async def show(
+    page: Page, url: str, *ready: Callable[[Page], Locator], attempts: int = 2
+) -> None:
+    """Open a frontend page and wait until each `ready` locator is visible.
+
+    A page whose frontend never finished loading is opened again once; if it
+    still lacks what the test looks for, the failure quotes what it shows.
+    """
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+    for attempt in range(1, attempts + 1):
+        await page.goto(url)
+        try:
+            for locator in ready:
+                await locator(page).first.wait_for(timeout=30_000)
+        except PlaywrightTimeoutError:
+            if attempt == attempts:
+                shown = await page.inner_text("body")
+                raise AssertionError(
+                    f"{url} did not show what was awaited; it shows: {shown[:2000]!r}"
+                ) from None
+        else:
+            return
+
+
 async def test_integration_and_device_pages(
     hass_client: HomeAssistantClient, screenshot_dir: Path
 ) -> None:
@@ -65,29 +95,33 @@ async def test_integration_and_device_pages(
             # /lovelace/0, current releases their home panel at /).
             await page.wait_for_url(_on_a_panel, timeout=60_000)
 
-            await page.goto(
-                f"{hass_client.base_url}/config/integrations/integration/ttn_gateway"
-            )
-            # Every gateway and every end device is a device of the entry.
+            # Every gateway and every end device is a device of the entry (the
+            # account's own device counts as a service).
             devices_text = f"{GATEWAYS + len(END_DEVICES)} devices"
-            await page.get_by_text(devices_text).first.wait_for(timeout=30_000)
+            await show(
+                page,
+                f"{hass_client.base_url}/config/integrations/integration/ttn_gateway",
+                lambda page: page.get_by_text(devices_text),
+            )
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "integration.png")
 
-            await page.goto(
-                f"{hass_client.base_url}/config/devices/device/{rooftop['id']}"
+            await show(
+                page,
+                f"{hass_client.base_url}/config/devices/device/{rooftop['id']}",
+                lambda page: page.get_by_text("Connectivity"),
+                lambda page: page.get_by_text("Uplinks"),
             )
-            await page.get_by_text("Connectivity").first.wait_for(timeout=30_000)
-            await page.get_by_text("Uplinks").first.wait_for(timeout=30_000)
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "gateway-device.png")
 
-            await page.goto(
-                f"{hass_client.base_url}/config/devices/device/{feather['id']}"
+            await show(
+                page,
+                f"{hass_client.base_url}/config/devices/device/{feather['id']}",
+                lambda page: page.get_by_text("Online"),
+                lambda page: page.get_by_text("Value"),
+                lambda page: page.get_by_text("Last seen"),
             )
-            await page.get_by_text("Online").first.wait_for(timeout=30_000)
-            await page.get_by_text("Value").first.wait_for(timeout=30_000)
-            await page.get_by_text("Last seen").first.wait_for(timeout=30_000)
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "end-device.png")
         finally:
@@ -141,8 +175,12 @@ async def test_end_device_on_the_map(
             await page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
             await page.get_by_role("button", name="Log in").click()
             await page.wait_for_url(_on_a_panel, timeout=60_000)
-            await page.goto(f"{hass_client.base_url}/map")
             # Current releases open the map on its People tab.
+            await show(
+                page,
+                f"{hass_client.base_url}/map",
+                lambda page: page.get_by_role("tab", name="Devices"),
+            )
             await page.get_by_role("tab", name="Devices").first.click(timeout=30_000)
             # The list beside the map names it; the marker shows its initials.
             await page.get_by_text("Soil sensor").first.wait_for(timeout=30_000)
