@@ -42,6 +42,9 @@ OWNER_NAME: Final = "Demo"
 OWNER_USERNAME: Final = "demo"
 OWNER_PASSWORD: Final = "demo-password"  # noqa: S105  # documented, local only
 STOP_TIMEOUT: Final = 20.0
+# What Home Assistant exits with to be started again (homeassistant.const
+# RESTART_EXIT_CODE): its Restart action, without a supervisor to do it.
+RESTART_EXIT_CODE: Final = 100
 # The simulator's own login on the application's MQTT server.
 APP_BROKER_SIM_USER: Final = "tts-simulator"
 # Home Assistant's environment for the simulator's TTN cluster, in its config dir.
@@ -107,6 +110,11 @@ class Processes:
                     f"{name} exited with {process.returncode}; see "
                     f"{self.log_dir / (name + '.log')}"
                 )
+
+    def exit_code(self, name: str) -> int | None:
+        """The exit code of the process started as `name`; None while it runs."""
+        codes = [process.poll() for started, process in self.started if started == name]
+        return next((code for code in codes if code is not None), None)
 
     def stop(self) -> None:
         """SIGTERM each process (newest first), SIGKILL what is left."""
