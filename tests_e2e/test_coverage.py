@@ -125,6 +125,10 @@ async def test_single_gateway_device_is_flagged_and_its_gateway_names_it(
         await asyncio.sleep(1)
 
     # The one gateway that hears the soil sensor names it, and only such devices.
+    assert len(carried[SINGLE]) == 1, (
+        f"{SINGLE} reached {carried[SINGLE]}: a gateway it uses was disconnected"
+        " earlier in this session"
+    )
     (gateway_id,) = carried[SINGLE]
     only_here = states[
         entity_ids(entities, found.gateways[gateway_id]["id"], "end_devices_only_here")

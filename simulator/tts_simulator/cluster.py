@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-# The community clusters (lorawan-stack config/cli: eu1, nam1, au1).
+# The Things Network's clusters (TTS docs concepts/ttn/addresses: eu1, nam1, au1).
 TTN_CLUSTER_HOSTS: Final = tuple(
     f"{cluster}.cloud.thethings.network" for cluster in ("eu1", "nam1", "au1")
 )
