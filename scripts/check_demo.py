@@ -2,11 +2,13 @@
 """Run ./scripts/demo as the README says, twice, and stop it with Ctrl-C.
 
 The first run onboards Home Assistant in a fresh state folder, the second
-starts from that state. Each run must print "==> Ready" and then stop
-cleanly (exit 0, no traceback) on SIGINT, sent to the demo and to its
-process group as `timeout -s INT` does (a terminal's Ctrl-C: the group). The ports are free
-ones, the state lives in .dev/demo-check (not the demo's own .dev/demo).
-./scripts/test compares .venv's packages before and after.
+starts from that state and runs Home Assistant's Restart action, after which
+the demo must start it again ("==> Home Assistant is back"). Each run must
+print "==> Ready" and then stop cleanly (exit 0, no traceback) on SIGINT,
+sent to the demo and to its process group as `timeout -s INT` does (a
+terminal's Ctrl-C: the group). The ports are free ones, the state lives in
+.dev/demo-check (not the demo's own .dev/demo). ./scripts/test compares
+.venv's packages before and after.
 
     python scripts/check_demo.py [--runs N] [--timeout SECONDS]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import contextlib
+import json
 import os
 from pathlib import Path
 import queue
@@ -26,10 +29,14 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
+import urllib.parse
+import urllib.request
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO_ROOT / ".dev" / "demo-check"
 READY = "==> Ready"
+RESTARTED = "==> Home Assistant is back"
 
 
 def free_ports(count: int) -> list[int]:
@@ -44,8 +51,56 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def run_once(state_dir: Path, timeout: float) -> bool:
-    """Start the demo, wait for it to be ready, Ctrl-C it; True if all went well."""
+def _post(
+    url: str, body: dict[str, object], token: str = "", form: bool = False
+) -> dict[str, Any]:
+    """POST JSON (or a form) to Home Assistant; its JSON answer."""
+    data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded"
+        if form
+        else "application/json"
+    }
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        answer: dict[str, Any] = json.loads(response.read() or b"{}")
+        return answer
+
+
+def restart_hass(port: int) -> None:
+    """Log in as the demo's owner and run Home Assistant's Restart action."""
+    base = f"http://127.0.0.1:{port}"
+    client = {"client_id": f"{base}/"}
+    flow = _post(
+        f"{base}/auth/login_flow",
+        {
+            **client,
+            "handler": ["homeassistant", None],
+            "redirect_uri": f"{base}/?auth_callback=1",
+        },
+    )
+    code = _post(
+        f"{base}/auth/login_flow/{flow['flow_id']}",
+        {**client, "username": "demo", "password": "demo-password"},
+    )["result"]
+    token = _post(
+        f"{base}/auth/token",
+        {**client, "grant_type": "authorization_code", "code": code},
+        form=True,
+    )["access_token"]
+    # Home Assistant may stop before it answers.
+    with contextlib.suppress(OSError, ValueError):
+        _post(f"{base}/api/services/homeassistant/restart", {}, token)
+
+
+def run_once(state_dir: Path, timeout: float, *, restart: bool = False) -> bool:
+    """Start the demo, wait for it to be ready, Ctrl-C it; True if all went well.
+
+    With `restart`, Home Assistant's Restart action runs first, and the demo
+    must start it again.
+    """
     port, simulator_port, mqtt_port = free_ports(3)
     argv = [
         str(REPO_ROOT / "scripts" / "demo"),
@@ -74,19 +129,33 @@ def run_once(state_dir: Path, timeout: float) -> bool:
 
     threading.Thread(target=read, daemon=True).start()
     deadline = time.monotonic() + timeout
-    ready = False
-    while not ready:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            print(f"error: the demo was not ready within {timeout:.0f} s")
-            break
-        if line is None:
-            print(f"error: the demo ended before it was ready (exit {demo.wait()})")
+
+    def wait_for(prefix: str) -> bool | None:
+        """Whether a line starting with prefix came in time; None: the demo ended."""
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                print(
+                    f"error: the demo did not print {prefix!r} within {timeout:.0f} s"
+                )
+                return False
+            if line is None:
+                print(f"error: the demo ended before {prefix!r} (exit {demo.wait()})")
+                return None
+            print(f"    {line.rstrip()}", flush=True)
+            output.append(line)
+            if line.startswith(prefix):
+                return True
+
+    ready = wait_for(READY)
+    if ready is None:
+        return False
+    if ready and restart:
+        restart_hass(port)
+        ready = wait_for(RESTARTED)
+        if ready is None:
             return False
-        print(f"    {line.rstrip()}", flush=True)
-        output.append(line)
-        ready = line.startswith(READY)
     # Ctrl-C in a terminal signals the whole foreground process group;
     # `timeout -s INT` signals the demo and then its group: twice. The second
     # comes while the demo stops, as an impatient second Ctrl-C would.
@@ -120,10 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(args.state_dir, ignore_errors=True)
     for run in range(1, args.runs + 1):
         print(f"==> demo run {run} of {args.runs}", flush=True)
-        if not run_once(args.state_dir, args.timeout):
+        if not run_once(args.state_dir, args.timeout, restart=run == args.runs):
             print(f"logs: {args.state_dir / 'logs'}")
             return 1
-    print(f"./scripts/demo: {args.runs} runs, each ready and stopped by Ctrl-C")
+    print(
+        f"./scripts/demo: {args.runs} runs, each ready and stopped by Ctrl-C;"
+        " Home Assistant's Restart in the last one"
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from tts_simulator import tts_json
 from tts_simulator.app_broker import AppBroker, mqtt_username
+from tts_simulator.cluster import make_cluster_tls
 from tts_simulator.core import DEVICE_NAMES
 from tts_simulator.stack import (
     LOCALHOST,
@@ -174,6 +175,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     processes = Processes(work / "logs")
     api_key = tts_json.api_key(random.Random(7))  # noqa: S311
     hass_port, simulator_port, mqtt_port = free_port(), free_port(), free_port()
+    # The simulator also answers as a TTN cluster (https), for Home Assistant only.
+    cluster = make_cluster_tls(work / "cluster", free_port())
     try:
         start_broker(processes, mqtt_port, work)
         app_broker = start_app_broker(
@@ -191,8 +194,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             mqtt_port=mqtt_port,
             device_interval=DEVICE_INTERVAL,
             app_broker=app_broker,
+            cluster=cluster,
         )
-        write_hass_config(work / "config", hass_port)
+        write_hass_config(work / "config", hass_port, cluster)
         start_hass(processes, work / "config", hass_port)
         yield Stack(
             hass_port,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+import re
 import shutil
 import time
 from typing import TYPE_CHECKING
@@ -17,7 +18,14 @@ if TYPE_CHECKING:
 
 from tts_simulator.stack import OWNER_PASSWORD, OWNER_USERNAME, HomeAssistantClient
 
-from .conftest import END_DEVICES, GATEWAYS, object_id, wait_for_entry_devices
+from .conftest import (
+    END_DEVICES,
+    GATEWAYS,
+    Stack,
+    object_id,
+    simulator,
+    wait_for_entry_devices,
+)
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -37,6 +45,23 @@ def chromium() -> str:
     if not Path(path).exists():
         pytest.skip("chromium is not installed (.ci/run installs it with apt-get)")
     return path
+
+
+# The page's text, also inside the frontend's shadow roots (innerText skips them).
+VISIBLE_TEXT = """() => {
+  const parts = [];
+  const walk = (node) => {
+    for (const child of node.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE && child.textContent.trim()) {
+        parts.push(child.textContent.trim());
+      }
+      walk(child);
+    }
+    if (node.shadowRoot) walk(node.shadowRoot);
+  };
+  walk(document.body);
+  return parts.join(" | ");
+}"""
 
 
 def _on_a_panel(url: str) -> bool:
@@ -62,7 +87,7 @@ async def show(
                 await locator(page).first.wait_for(timeout=30_000)
         except PlaywrightTimeoutError:
             if attempt == attempts:
-                shown = await page.inner_text("body")
+                shown = await page.evaluate(VISIBLE_TEXT)
                 raise AssertionError(
                     f"{url} did not show what was awaited; it shows: {shown[:2000]!r}"
                 ) from None
@@ -79,6 +104,7 @@ async def test_integration_and_device_pages(
     _entry_id, found = await wait_for_entry_devices(hass_client)
     rooftop = found.gateways["rooftop-gateway"]
     feather = found.end_devices["feather-m0"]
+    soil = found.end_devices["soil-sensor"]
     screenshot_dir.mkdir(parents=True, exist_ok=True)
 
     async with async_playwright() as playwright:
@@ -124,19 +150,37 @@ async def test_integration_and_device_pages(
             )
             await page.wait_for_timeout(1500)
             await page.screenshot(path=screenshot_dir / "end-device.png")
+
+            # The soil sensor, within reach of one gateway only: its coverage.
+            await show(
+                page,
+                f"{hass_client.base_url}/config/devices/device/{soil['id']}",
+                *(
+                    lambda page, text=text: page.get_by_text(text)
+                    for text in ("Gateways in reach", "No fallback gateway", "Problem")
+                ),
+            )
+            await page.wait_for_timeout(1500)
+            await page.screenshot(path=screenshot_dir / "end-device-coverage.png")
         finally:
             await browser.close()
 
-    for name in ("integration.png", "gateway-device.png", "end-device.png"):
+    for name in (
+        "integration.png",
+        "gateway-device.png",
+        "end-device.png",
+        "end-device-coverage.png",
+    ):
         assert (screenshot_dir / name).stat().st_size > 10_000
 
 
 async def test_end_device_on_the_map(
-    hass_client: HomeAssistantClient, screenshot_dir: Path
+    stack: Stack, hass_client: HomeAssistantClient, screenshot_dir: Path
 ) -> None:
     """The soil sensor's position from TTS is a device tracker on the map.
 
-    So are the simulated gateways' antennas, all but the spare gateway's.
+    So are the simulated gateways' antennas, all but the spare gateway's
+    (which has none), at the coordinates of their registry entries.
     """
     from playwright.async_api import async_playwright
 
@@ -158,6 +202,21 @@ async def test_end_device_on_the_map(
     tracker = trackers[entity_id]
     assert "device_tracker.rooftop_gateway" in trackers
     assert "device_tracker.spare_gateway" not in trackers
+    # Every gateway with an antenna location in the registry is on the map there.
+    placed = {
+        f"device_tracker.{re.sub(r'[^a-z0-9]+', '_', gateway['name'].lower())}": (
+            gateway["latitude"],
+            gateway["longitude"],
+        )
+        for gateway in (await simulator(stack, "GET", "/sim/state"))["gateways"]
+        if gateway["latitude"] is not None
+    }
+    assert "device_tracker.rooftop_gateway" in placed
+    assert {
+        tracker_id: (state["attributes"]["latitude"], state["attributes"]["longitude"])
+        for tracker_id, state in trackers.items()
+        if tracker_id != entity_id
+    } == placed
     assert tracker["attributes"]["source_type"] == "gps"
     assert (tracker["attributes"]["latitude"], tracker["attributes"]["longitude"]) == (
         52.0907,

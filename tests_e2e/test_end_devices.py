@@ -93,6 +93,11 @@ class PublishedUplinks:
         with self._lock:
             return self._by_time.get(device_id, {}).get(last_seen)
 
+    def uplinks(self, device_id: str) -> list[dict[str, Any]]:
+        """Every uplink of a device seen (one per frame counter)."""
+        with self._lock:
+            return list(self._uplinks.get(device_id, {}).values())
+
     def latest(self, device_id: str) -> dict[str, Any] | None:
         """The device's latest uplink."""
         with self._lock:

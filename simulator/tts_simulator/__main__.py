@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from pathlib import Path
 import random
+import signal
+import ssl
 import sys
 
 from aiohttp import web
@@ -68,7 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="seconds between uplinks of every device (default: each its own)",
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        help="also serve https here, with --tls-cert and --tls-key (cluster.py)",
+    )
+    parser.add_argument("--tls-cert", type=Path)
+    parser.add_argument("--tls-key", type=Path)
     args = parser.parse_args(argv)
+    if args.tls_port and not (args.tls_cert and args.tls_key):
+        parser.error("--tls-port needs --tls-cert and --tls-key")
     if not 0 <= args.gateways <= 100_000:
         parser.error("--gateways must be between 0 and 100000")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -125,14 +137,41 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
-    web.run_app(
-        create_app(simulator, publisher, app_mqtt=app_mqtt),
-        host=args.host,
-        port=args.port,
-        print=None,
-        access_log=None,
+    tls = None
+    if args.tls_port:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    asyncio.run(
+        serve(
+            create_app(simulator, publisher, app_mqtt=app_mqtt),
+            args.host,
+            args.port,
+            None if tls is None else (args.tls_port, tls),
+        )
     )
     return 0
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    tls: tuple[int, ssl.SSLContext] | None,
+) -> None:
+    """Serve http on port (and https on tls's port) until SIGTERM or SIGINT."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.TCPSite(runner, host, port).start()
+        if tls is not None:
+            await web.TCPSite(runner, host, tls[0], ssl_context=tls[1]).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 if __name__ == "__main__":

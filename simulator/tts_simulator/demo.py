@@ -29,6 +29,7 @@ from .stack import (
     OWNER_PASSWORD,
     OWNER_USERNAME,
     REPO_ROOT,
+    RESTART_EXIT_CODE,
     HomeAssistantClient,
     Processes,
     StackError,
@@ -231,6 +232,13 @@ def main() -> int:
             flush=True,
         )
         while True:
+            if processes.exit_code("hass") == RESTART_EXIT_CODE:
+                # Settings → System → Restart: start it again, as a supervisor
+                # does; uplinks sent meanwhile come from the Storage Integration.
+                print("==> Home Assistant restarts", flush=True)
+                processes.stop_one("hass")
+                start_hass(processes, config_dir, args.port)
+                print("==> Home Assistant is back", flush=True)
             processes.check()
             time.sleep(1)
     except KeyboardInterrupt:

@@ -121,6 +121,9 @@ def _gateway_state(simulator: Simulator) -> list[dict[str, Any]]:
                 "protocol": gateway.protocol,
                 "state": gateway.state.value,
                 "quiet": gateway.quiet,
+                # Its antenna's place in the registry (None: none set).
+                "latitude": gateway.latitude,
+                "longitude": None if gateway.latitude is None else gateway.longitude,
                 "status_readable": gateway.status_readable,
                 "connection_id": gateway.connection_id,
                 "stats_lag": gateway.stats_lag,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import contextlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
+import json
 import os
 from pathlib import Path
 import secrets
@@ -28,6 +29,7 @@ import aiohttp
 
 if TYPE_CHECKING:
     from .app_broker import AppBroker
+    from .cluster import ClusterTLS
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 SIMULATOR_DIR: Final = REPO_ROOT / "simulator"
@@ -40,8 +42,13 @@ OWNER_NAME: Final = "Demo"
 OWNER_USERNAME: Final = "demo"
 OWNER_PASSWORD: Final = "demo-password"  # noqa: S105  # documented, local only
 STOP_TIMEOUT: Final = 20.0
+# What Home Assistant exits with to be started again (homeassistant.const
+# RESTART_EXIT_CODE): its Restart action, without a supervisor to do it.
+RESTART_EXIT_CODE: Final = 100
 # The simulator's own login on the application's MQTT server.
 APP_BROKER_SIM_USER: Final = "tts-simulator"
+# Home Assistant's environment for the simulator's TTN cluster, in its config dir.
+CLUSTER_ENV_FILE: Final = "tts-simulator-cluster.json"
 
 
 class StackError(RuntimeError):
@@ -103,6 +110,11 @@ class Processes:
                     f"{name} exited with {process.returncode}; see "
                     f"{self.log_dir / (name + '.log')}"
                 )
+
+    def exit_code(self, name: str) -> int | None:
+        """The exit code of the process started as `name`; None while it runs."""
+        codes = [process.poll() for started, process in self.started if started == name]
+        return next((code for code in codes if code is not None), None)
 
     def stop(self) -> None:
         """SIGTERM each process (newest first), SIGKILL what is left."""
@@ -210,12 +222,14 @@ def start_simulator(
     mqtt_port: int | None,
     device_interval: float | None = None,
     app_broker: AppBroker | None = None,
+    cluster: ClusterTLS | None = None,
 ) -> None:
     """Start ``python -m tts_simulator``.
 
     With `mqtt_port` it publishes uplinks to that open broker; with
     `app_broker` it publishes uplinks to and takes downlinks from the
-    application's MQTT server, as its privileged user.
+    application's MQTT server, as its privileged user; with `cluster` it
+    also serves https as a TTN cluster (``cluster.py``).
     """
     argv = [
         sys.executable,
@@ -252,13 +266,29 @@ def start_simulator(
         argv += ["--application-key-file", str(key_file)]
     if device_interval is not None:
         argv += ["--device-interval", str(device_interval)]
+    if cluster is not None:
+        argv += ["--tls-port", str(cluster.port)]
+        argv += ["--tls-cert", str(cluster.cert), "--tls-key", str(cluster.key)]
     processes.start("simulator", argv, {"PYTHONPATH": str(SIMULATOR_DIR)})
     processes.wait_for_port(port, 30)
+    if cluster is not None:
+        processes.wait_for_port(cluster.port, 30)
 
 
-def write_hass_config(config_dir: Path, port: int) -> None:
-    """A minimal configuration (no discovery, no cloud) with prometheus."""
+def write_hass_config(
+    config_dir: Path, port: int, cluster: ClusterTLS | None = None
+) -> None:
+    """A minimal configuration (no discovery, no cloud) with prometheus.
+
+    With `cluster`, every later `start_hass` on it reaches the TTN cluster
+    host names at the simulator (``cluster.py``); without, none does.
+    """
     (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
+    env_file = config_dir / CLUSTER_ENV_FILE
+    if cluster is None:
+        env_file.unlink(missing_ok=True)
+    else:
+        env_file.write_text(json.dumps(cluster.hass_env(LOCALHOST)))
     link = config_dir / "custom_components" / DOMAIN
     if not link.exists():
         link.symlink_to(REPO_ROOT / "custom_components" / DOMAIN)
@@ -301,7 +331,12 @@ def start_hass(processes: Processes, config_dir: Path, port: int) -> None:
     extras fail to load without their requirements and are removed anyway.
     """
     hass = Path(sys.executable).with_name("hass")
-    processes.start("hass", [str(hass), "--config", str(config_dir), "--skip-pip"])
+    env: dict[str, str] = {}
+    if (env_file := config_dir / CLUSTER_ENV_FILE).exists():
+        env = json.loads(env_file.read_text())
+        if inherited := os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.pathsep.join((env["PYTHONPATH"], inherited))
+    processes.start("hass", [str(hass), "--config", str(config_dir), "--skip-pip"], env)
     processes.wait_for_port(port, 300)
 
 
@@ -448,13 +483,17 @@ class HomeAssistantClient:
         removed = 0
         for entry in await self.config_entries():
             if entry["domain"] in domains:
-                await self._json(
-                    "DELETE",
-                    f"/api/config/config_entries/entry/{entry['entry_id']}",
-                    headers=self.headers,
-                )
+                await self.remove_entry(entry["entry_id"])
                 removed += 1
         return removed
+
+    async def remove_entry(self, entry_id: str) -> None:
+        """Delete a config entry, as its "Delete" menu item does."""
+        await self._json(
+            "DELETE",
+            f"/api/config/config_entries/entry/{entry_id}",
+            headers=self.headers,
+        )
 
     async def add_subentry(
         self,
