@@ -120,9 +120,10 @@ class EndDeviceManager(CappedDevices):
         for config in self.applications:
             on_message = partial(self._async_handle_message, config)
             on_availability = partial(self._async_availability, config.subentry_id)
+            application_server = config.application_server(server)
             if config.direct:
                 self.sources[config.subentry_id] = DirectConnection(
-                    hass, entry, config, server, on_message, on_availability
+                    hass, entry, config, application_server, on_message, on_availability
                 )
             else:
                 self.sources[config.subentry_id] = UplinkSubscription(
@@ -135,7 +136,7 @@ class EndDeviceManager(CappedDevices):
                 )
             if config.api_key is None or config.application_id is None:
                 continue
-            client = TTSClient(session, server, config.api_key)
+            client = TTSClient(session, application_server, config.api_key)
             self.clients[config.subentry_id] = client
             if config.grants(Right.APPLICATION_DEVICES_READ):
                 self.catalogues[config.subentry_id] = DeviceCatalogue(
