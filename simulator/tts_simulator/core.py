@@ -543,6 +543,10 @@ class Simulator:
         # and TTS Cloud any cluster, whatever the account's (docs:
         # concepts/ttn/addresses, "You can use any cluster with your account").
         self.application_cluster = cluster
+        # The application's own ``application_server_address``
+        # (application.proto field 13, "where end devices for this
+        # application should be registered"); empty, so left out, unless set.
+        self.application_server_address: str | None = None
         # What ``mqtt-connection-info`` answers: the Application Server's
         # configured public addresses (``as.mqtt.public-address`` and
         # ``public-tls-address``). The cloud's hosts on a cloud tenant, else
@@ -1287,6 +1291,8 @@ class Simulator:
             "updated_at": created,
             "name": self.application.name,
         }
+        if self.application_server_address:
+            record["application_server_address"] = self.application_server_address
         fields = request.query.get("field_mask", "")
         body = apply_field_mask(record, fields.split(",")) if fields else record
         body["ids"] = record["ids"]

@@ -67,7 +67,7 @@ class ClusterDetection:
 
     # None: no device and not the application names a cluster of the cloud.
     cluster: TTSServer | None
-    # Devices per cluster host (those of this cloud only).
+    # Devices per cluster host (those of this cloud only), most first.
     devices: Mapping[str, int]
 
     @property
@@ -91,6 +91,6 @@ def detect_cluster(
         if (cluster := server.same_cloud(host)) is not None:
             counts[cluster.host] += 1
     if counts:
-        host = counts.most_common(1)[0][0]
-        return ClusterDetection(TTSServer(f"https://{host}"), dict(counts))
+        devices = dict(counts.most_common())
+        return ClusterDetection(TTSServer(f"https://{next(iter(devices))}"), devices)
     return ClusterDetection(server.same_cloud(application_host), {})
