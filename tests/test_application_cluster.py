@@ -24,10 +24,12 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ttn_gateway.const import (
     CONF_APPLICATION_ID,
@@ -424,3 +426,42 @@ async def test_a_cluster_of_another_cloud_is_never_used(
     await hass.async_block_till_done()
     assert [session.settings.host for session in app_mqtt.sessions] == [EU1]
     assert "tts.example.com" not in str(fake_tts.requests)
+
+
+async def test_a_new_key_from_the_repair_is_checked_on_the_cluster(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The key of a nam1 application is deleted; the new one is checked on
+    nam1 (its MQTT settings there) before the application connects there."""
+    assert await async_setup_component(hass, "repairs", {})
+    new_key = "NNSXS.NEWKEYNEWKEYNEWKEY.NEWSECRETNEWSECRETNEWSECRET"
+    fake_tts.simulator.set_application(api_key=new_key)
+    app_mqtt.api_key = new_key
+    entry = _entry(app_key, **{CONF_CLUSTER: f"https://{NAM1}"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    for _ in range(10):
+        await hass.async_block_till_done()
+    issue_id = f"application_key_rejected_{SUBENTRY_ID}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+
+    fake_tts.requests.clear()
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await response.json()
+    response = await client.post(
+        f"/api/repairs/issues/fix/{flow['flow_id']}", json={CONF_API_KEY: new_key}
+    )
+    assert (await response.json())["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert _hosts(fake_tts, "mqtt_info") == [NAM1]
+    assert entry.subentries[SUBENTRY_ID].data[CONF_API_KEY] == new_key
+    assert entry.subentries[SUBENTRY_ID].data[CONF_CLUSTER] == f"https://{NAM1}"
+    assert [session.settings.host for session in app_mqtt.sessions] == [NAM1]
