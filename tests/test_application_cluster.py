@@ -48,7 +48,7 @@ from tts_simulator import make_devices
 
 from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, SERVER_URL, FakeTTS
-from .uplinks import APP, uplink
+from .uplinks import APP, encode, uplink
 
 EU1 = "eu1.cloud.thethings.network"
 NAM1 = "nam1.cloud.thethings.network"
@@ -465,3 +465,48 @@ async def test_a_new_key_from_the_repair_is_checked_on_the_cluster(
     assert entry.subentries[SUBENTRY_ID].data[CONF_API_KEY] == new_key
     assert entry.subentries[SUBENTRY_ID].data[CONF_CLUSTER] == f"https://{NAM1}"
     assert [session.settings.host for session in app_mqtt.sessions] == [NAM1]
+
+
+@pytest.mark.parametrize(
+    ("cluster_address", "console"),
+    [
+        # The uplink's network_ids name the cluster that served it.
+        (AU1, AU1),
+        # Without it (a bridge or an older server may drop it): the
+        # application's cluster, not the account's.
+        (None, NAM1),
+        # A host outside the cloud is never linked.
+        ("lns.example.com", NAM1),
+    ],
+)
+async def test_console_link_of_a_device_on_the_cluster(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    cluster_address: str | None,
+    console: str,
+) -> None:
+    """The device page links to the Console where the device is."""
+    entry = _entry(app_key, **{CONF_CLUSTER: f"https://{NAM1}"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    message = uplink(device_id="feather-m0")
+    network_ids = message["uplink_message"]["network_ids"]
+    if cluster_address is None:
+        del network_ids["cluster_address"]
+    else:
+        network_ids["cluster_address"] = cluster_address
+    app_mqtt.publish(f"v3/{APP}@ttn/devices/feather-m0/up", encode(message))
+    await hass.async_block_till_done()
+    device = next(
+        device
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        )
+        if device.name == "Feather M0 on the balcony"
+    )
+    assert device.configuration_url == (
+        f"https://{console}/console/applications/{APP}/devices/feather-m0"
+    )

@@ -176,3 +176,19 @@ def subentry_for(
     sub-entry that takes every application (a migrated entry's), if any.
     """
     return next((config for config in configs if config.takes(application_id)), None)
+
+
+def console_base(
+    configs: Iterable[ApplicationConfig],
+    account: TTSServer,
+    application_id: str,
+    cluster_address: str | None,
+) -> str:
+    """The Console for an application's device.
+
+    That of the cluster that served its uplink when it is of the account's
+    cloud, else that of the application's cluster.
+    """
+    config = subentry_for(configs, application_id)
+    home = account if config is None else config.application_server(account)
+    return home.gateway_server_url(cluster_address)

@@ -31,7 +31,12 @@ from ..tts import Right, TTSClient, TTSServer
 from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
 from ..tts.uplink import Uplink
-from .applications import ApplicationConfig, application_configs, subentry_for
+from .applications import (
+    ApplicationConfig,
+    application_configs,
+    console_base,
+    subentry_for,
+)
 from .cap import CappedDevices, take_listed
 from .catalogue import DeviceCatalogue
 from .catchup import CatchUpStore, StorageCatchUp
@@ -108,7 +113,7 @@ class EndDeviceManager(CappedDevices):
             ),
             self.devices,
             self._new_device,
-            server.gateway_server_url,
+            partial(console_base, self.applications, server),
             self._make_room,
         )
         self.sources: dict[str, UplinkSource] = {}
