@@ -204,22 +204,18 @@ async def async_mqtt_settings(
     the account's server (``cluster``) the answer is where the key is
     checked before it is used there, so it must come.
     """
-    if cluster is None or cluster == server:
-        client = TTSClient(async_get_clientsession(hass), server, api_key)
-        try:
-            info = await client.get_mqtt_connection_info(application_id)
-        except TTSError as err:
-            LOGGER.debug("No MQTT connection info from %s: %s", server.host, err)
-            info = None
-        return mqtt_settings(server, application_id, info=info)
-    client = TTSClient(async_get_clientsession(hass), cluster, api_key)
+    asked = cluster or server
+    client = TTSClient(async_get_clientsession(hass), asked, api_key)
     try:
         info = await client.get_mqtt_connection_info(application_id)
     except TTSError as err:
-        raise _flow_error(
-            err, cluster, Right.APPLICATION_INFO, application=True
-        ) from err
-    return mqtt_settings(cluster, application_id, info=info)
+        if asked != server:
+            raise _flow_error(
+                err, asked, Right.APPLICATION_INFO, application=True
+            ) from err
+        LOGGER.debug("No MQTT connection info from %s: %s", server.host, err)
+        info = None
+    return mqtt_settings(asked, application_id, info=info)
 
 
 async def async_detect_cluster(
@@ -233,7 +229,7 @@ async def async_detect_cluster(
 
     Read from the Identity Server's device list when the key may read it,
     else (or with no device naming one) from the application. Not knowing
-    is no error: the flow then suggests the account's cluster.
+    is no error: the flow then takes the account's cluster.
     """
     client = TTSClient(async_get_clientsession(hass), server, api_key)
     device_hosts: list[str] = []
@@ -249,7 +245,7 @@ async def async_detect_cluster(
     if detection.spread and detection.cluster is not None:
         LOGGER.warning(
             "The end devices of application %s are registered on several"
-            " clusters (%s); %s, which has the most, is suggested",
+            " clusters (%s); %s, which has the most, is used",
             application_id,
             ", ".join(f"{host}: {count}" for host, count in detection.devices.items()),
             detection.cluster.host,
