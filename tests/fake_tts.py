@@ -237,6 +237,7 @@ class FakeTTS:
             query=dict(url.query),
             headers=dict(headers),
             body=json.dumps(data).encode() if data is not None else b"",
+            host=url.host or "",
         )
         if (endpoint := Simulator.endpoint_of(method, url.path)) is not None:
             self.requests.append((endpoint.value, str(url)))

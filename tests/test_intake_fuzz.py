@@ -144,7 +144,7 @@ def _intake() -> Intake:
         IntakeSettings(max_devices=MAX_DEVICES, source_of=_source_of),
         devices,
         new_device,
-        lambda _address: "https://eu1.cloud.thethings.network",
+        lambda _application, _address: "https://eu1.cloud.thethings.network",
     )
 
 

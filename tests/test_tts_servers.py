@@ -219,3 +219,46 @@ def test_console_url(
     configured: str, gateway_id: str, address: str | None, expected: str
 ) -> None:
     assert TTSServer.parse(configured).console_url(gateway_id, address) == expected
+
+
+@pytest.mark.parametrize(
+    ("configured", "cluster_id", "clusters"),
+    [
+        (TTN_NAM1, "nam1", ["eu1", "nam1", "au1"]),
+        # docs: cloud/addresses, the tenant and cluster selector.
+        (TTI_EU1, "eu1", ["eu1", "eu2", "nam1", "au1", "as1"]),
+        (SELF_HOSTED, None, [None]),
+    ],
+)
+def test_clusters_of_a_cloud(
+    configured: str, cluster_id: str | None, clusters: list[str | None]
+) -> None:
+    server = TTSServer.parse(configured)
+    assert server.cluster_id == cluster_id
+    assert [cluster.cluster_id for cluster in server.clusters] == clusters
+    # Every cluster of a cloud is of the same tenant.
+    assert all(server.same_cloud(cluster.host) for cluster in server.clusters) == (
+        server.is_cloud
+    )
+
+
+@pytest.mark.parametrize(
+    ("configured", "address", "expected"),
+    [
+        (TTN_EU1, "nam1.cloud.thethings.network", TTN_NAM1),
+        (TTN_EU1, "nam1.cloud.thethings.network:8884", TTN_NAM1),
+        (TTN_EU1, TTN_AU1, TTN_AU1),
+        (TTI_NAM1, "acme.eu1.cloud.thethings.industries", TTI_EU1),
+        # Another tenant or cloud, a foreign host, nonsense: none.
+        (TTI_EU1, "other.nam1.cloud.thethings.industries", None),
+        (TTN_EU1, "acme.nam1.cloud.thethings.industries", None),
+        (TTN_EU1, "tts.example.com", None),
+        (TTN_EU1, "nam1.cloud.thethings.network:abc", None),
+        (TTN_EU1, "", None),
+        (TTN_EU1, None, None),
+        (SELF_HOSTED, "thethings.example.com", None),
+    ],
+)
+def test_same_cloud(configured: str, address: str | None, expected: str | None) -> None:
+    cluster = TTSServer.parse(configured).same_cloud(address)
+    assert (cluster and cluster.url) == expected

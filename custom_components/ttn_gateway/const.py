@@ -68,6 +68,8 @@ CONF_MQTT_USERNAME: Final = "mqtt_username"
 CONF_MQTT_TLS: Final = "mqtt_tls"
 # The rights the application's key had when it was last checked.
 CONF_RIGHTS: Final = "rights"
+# The URL of the cloud cluster serving the application; absent: the account's.
+CONF_CLUSTER: Final = "cluster"
 TRANSPORT_DIRECT: Final = "direct"
 TRANSPORT_MQTT: Final = "mqtt"
 TRANSPORTS: Final = (TRANSPORT_DIRECT, TRANSPORT_MQTT)

@@ -108,13 +108,21 @@ class ApplicationKeyRepairFlow(RepairsFlow):
             }
         )
         config = ApplicationConfig.from_data(self._subentry_id, "", data)
+        cluster = config.application_server(server)
+        checked = None
+        if cluster != server:
+            # The key is used on the application's cluster: checked there too.
+            checked = await async_mqtt_settings(
+                self.hass, server, application_id, api_key, cluster=cluster
+            )
         if not config.direct:
             return data
-        settings = (
-            await async_mqtt_settings(self.hass, server, application_id, api_key)
-            if moved
-            else config.mqtt_settings(server)
-        )
+        if not moved:
+            settings = config.mqtt_settings(cluster)
+        else:
+            settings = checked or await async_mqtt_settings(
+                self.hass, server, application_id, api_key
+            )
         await validate_mqtt_login(settings, api_key)
         return data | mqtt_settings_data(settings)
 

@@ -1,9 +1,12 @@
 """Sub-entry flow: a TTS application of an account, its key and its uplinks.
 
-The key is checked on the account's server, which the sub-entry stores. The
-MQTT server's address and the username come from TTS when it says them
-(``mqtt-connection-info``), and a direct connection is tried once before
-anything is saved.
+The key is checked on the account's server, which the sub-entry stores. On
+a cloud the application's devices may be served by another cluster than the
+account's: the flow suggests the one its devices are registered on, and the
+key is checked on the chosen cluster too (its ``mqtt-connection-info``)
+before anything is sent there. The MQTT server's address and the username
+come from TTS when it says them, and a direct connection is tried once
+before anything is saved.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import voluptuous as vol
 
 from .const import (
     CONF_APPLICATION_ID,
+    CONF_CLUSTER,
     CONF_MQTT_HOST,
     CONF_MQTT_PORT,
     CONF_MQTT_TLS,
@@ -42,12 +46,13 @@ from .const import (
     TRANSPORTS,
 )
 from .issues import async_delete_issue
-from .tts import TTSServer
+from .tts import AuthInfo, TTSServer
 from .tts.mqtt import MqttSettings
 from .tts.uplink import is_identifier
 from .validation import (
     API_KEY_SELECTOR,
     FlowError,
+    async_detect_cluster,
     async_mqtt_settings,
     clean_api_key,
     granted_application_rights,
@@ -56,6 +61,8 @@ from .validation import (
     validate_mqtt_login,
 )
 
+# The cluster choice: the one the application's devices are on.
+CLUSTER_AUTO = "auto"
 TRANSPORT_SELECTOR = SelectSelector(
     SelectSelectorConfig(
         options=list(TRANSPORTS),
@@ -63,6 +70,20 @@ TRANSPORT_SELECTOR = SelectSelector(
         translation_key=CONF_TRANSPORT,
     )
 )
+
+
+def _cluster_selector(server: TTSServer) -> SelectSelector:
+    """The clusters of the server's cloud, after the automatic choice."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[
+                CLUSTER_AUTO,
+                *(str(cluster.cluster_id) for cluster in server.clusters),
+            ],
+            mode=SelectSelectorMode.DROPDOWN,
+            translation_key=CONF_CLUSTER,
+        )
+    )
 
 
 class ApplicationSubentryFlow(ConfigSubentryFlow):
@@ -115,7 +136,10 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
             else:
                 try:
                     return await self._async_checked(
-                        application_id, api_key, user_input[CONF_TRANSPORT]
+                        application_id,
+                        api_key,
+                        user_input[CONF_TRANSPORT],
+                        user_input.get(CONF_CLUSTER, CLUSTER_AUTO),
                     )
                 except FlowError as err:
                     errors["base"] = err.error
@@ -125,6 +149,7 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
                     errors["base"] = "unknown"
         defaults = {
             CONF_TRANSPORT: TRANSPORT_DIRECT,
+            CONF_CLUSTER: self._cluster_default(current),
             **{
                 key: value
                 for key, value in current.items()
@@ -137,13 +162,16 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
                 if key != CONF_API_KEY
             },
         }
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_APPLICATION_ID): TextSelector(),
-                vol.Required(CONF_API_KEY): API_KEY_SELECTOR,
-                vol.Required(CONF_TRANSPORT): TRANSPORT_SELECTOR,
-            }
-        )
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_APPLICATION_ID): TextSelector(),
+            vol.Required(CONF_API_KEY): API_KEY_SELECTOR,
+            vol.Required(CONF_TRANSPORT): TRANSPORT_SELECTOR,
+        }
+        if self._server.is_cloud:
+            fields[vol.Required(CONF_CLUSTER, default=CLUSTER_AUTO)] = (
+                _cluster_selector(self._server)
+            )
+        schema = vol.Schema(fields)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(schema, defaults),
@@ -151,10 +179,17 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
             description_placeholders=placeholders,
         )
 
+    def _cluster_default(self, current: dict[str, Any]) -> str:
+        """The stored cluster when it is one of the choices, else automatic."""
+        stored = self._server.same_cloud(current.get(CONF_CLUSTER))
+        if stored is not None and stored in self._server.clusters:
+            return str(stored.cluster_id)
+        return CLUSTER_AUTO
+
     async def _async_checked(
-        self, application_id: str, api_key: str, transport: str
+        self, application_id: str, api_key: str, transport: str, choice: str
     ) -> SubentryFlowResult:
-        """Check the key and, on a cloud, the direct connection; go on."""
+        """Check the key and, on a cloud, its cluster and the direct connection."""
         server = self._server
         application, auth = await validate_application(
             self.hass, server, application_id, api_key
@@ -167,7 +202,17 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
             CONF_RIGHTS: granted_application_rights(auth),
             CONF_SERVER: server.url,
         }
-        settings = await async_mqtt_settings(self.hass, server, application_id, api_key)
+        cluster = server
+        if server.is_cloud:
+            cluster = await self._async_cluster(
+                server, application_id, api_key, auth, choice
+            )
+        if cluster != server:  # none stored: the account's
+            self._data[CONF_CLUSTER] = cluster.url
+        # On another cluster this also checks the key there.
+        settings = await async_mqtt_settings(
+            self.hass, server, application_id, api_key, cluster=cluster
+        )
         self._settings = settings
         if transport == TRANSPORT_MQTT:
             return await self.async_step_mqtt()
@@ -176,6 +221,22 @@ class ApplicationSubentryFlow(ConfigSubentryFlow):
         await validate_mqtt_login(settings, api_key)
         self._data.update(mqtt_settings_data(settings))
         return self._finish()
+
+    async def _async_cluster(
+        self,
+        server: TTSServer,
+        application_id: str,
+        api_key: str,
+        auth: AuthInfo,
+        choice: str,
+    ) -> TTSServer:
+        """The cluster chosen, or the one the application's devices are on."""
+        if choice != CLUSTER_AUTO:
+            return {cluster.cluster_id: cluster for cluster in server.clusters}[choice]
+        detection = await async_detect_cluster(
+            self.hass, server, application_id, api_key, auth
+        )
+        return detection.cluster or server
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None

@@ -42,6 +42,7 @@ from .tts import (
     TTSPermissionError,
     TTSServer,
 )
+from .tts.clusters import ClusterDetection, detect_cluster
 from .tts.models import Application
 from .tts.mqtt import MqttNotAuthorizedError, MqttSettings, mqtt_settings
 
@@ -189,20 +190,67 @@ def mqtt_settings_data(settings: MqttSettings) -> dict[str, Any]:
 
 
 async def async_mqtt_settings(
-    hass: HomeAssistant, server: TTSServer, application_id: str, api_key: str
+    hass: HomeAssistant,
+    server: TTSServer,
+    application_id: str,
+    api_key: str,
+    *,
+    cluster: TTSServer | None = None,
 ) -> MqttSettings:
     """The application's MQTT settings as TTS gives them, else derived.
 
     Without TTS's answer (an older server, a key without the right, no
-    network) the settings follow from the server.
+    network) the settings follow from the server. On another cluster than
+    the account's server (``cluster``) the answer is where the key is
+    checked before it is used there, so it must come.
     """
-    client = TTSClient(async_get_clientsession(hass), server, api_key)
+    asked = cluster or server
+    client = TTSClient(async_get_clientsession(hass), asked, api_key)
     try:
         info = await client.get_mqtt_connection_info(application_id)
     except TTSError as err:
+        if asked != server:
+            raise _flow_error(
+                err, asked, Right.APPLICATION_INFO, application=True
+            ) from err
         LOGGER.debug("No MQTT connection info from %s: %s", server.host, err)
         info = None
-    return mqtt_settings(server, application_id, info=info)
+    return mqtt_settings(asked, application_id, info=info)
+
+
+async def async_detect_cluster(
+    hass: HomeAssistant,
+    server: TTSServer,
+    application_id: str,
+    api_key: str,
+    auth: AuthInfo,
+) -> ClusterDetection:
+    """The cloud cluster the application's devices are registered on.
+
+    Read from the Identity Server's device list when the key may read it,
+    else (or with no device naming one) from the application. Not knowing
+    is no error: the flow then takes the account's cluster.
+    """
+    client = TTSClient(async_get_clientsession(hass), server, api_key)
+    device_hosts: list[str] = []
+    application_host: str | None = None
+    try:
+        if auth.grants(Right.APPLICATION_DEVICES_READ):
+            device_hosts = await client.list_device_application_servers(application_id)
+        if not device_hosts:
+            application_host = await client.get_application_server(application_id)
+    except TTSError as err:
+        LOGGER.debug("Cannot tell the cluster of %s: %s", application_id, err)
+    detection = detect_cluster(server, device_hosts, application_host)
+    if detection.spread and detection.cluster is not None:
+        LOGGER.warning(
+            "The end devices of application %s are registered on several"
+            " clusters (%s); %s, which has the most, is used",
+            application_id,
+            ", ".join(f"{host}: {count}" for host, count in detection.devices.items()),
+            detection.cluster.host,
+        )
+    return detection
 
 
 async def validate_mqtt_login(settings: MqttSettings, api_key: str) -> None:

@@ -197,6 +197,8 @@ class Request:
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # The host the request was sent to; on a cloud, which cluster answers.
+    host: str = ""
 
     def header(self, name: str) -> str | None:
         """A header's value, or None."""
@@ -536,6 +538,15 @@ class Simulator:
         self.downlinks: list[dict[str, Any]] = []
         self.downlink_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.cluster = cluster
+        # The cluster whose Application Server serves the application's
+        # devices: what their ``application_server_address`` names. On TTN
+        # and TTS Cloud any cluster, whatever the account's (docs:
+        # concepts/ttn/addresses, "You can use any cluster with your account").
+        self.application_cluster = cluster
+        # The application's own ``application_server_address``
+        # (application.proto field 13, "where end devices for this
+        # application should be registered"); empty, so left out, unless set.
+        self.application_server_address: str | None = None
         # What ``mqtt-connection-info`` answers: the Application Server's
         # configured public addresses (``as.mqtt.public-address`` and
         # ``public-tls-address``). The cloud's hosts on a cloud tenant, else
@@ -1280,6 +1291,8 @@ class Simulator:
             "updated_at": created,
             "name": self.application.name,
         }
+        if self.application_server_address:
+            record["application_server_address"] = self.application_server_address
         fields = request.query.get("field_mask", "")
         body = apply_field_mask(record, fields.split(",")) if fields else record
         body["ids"] = record["ids"]
@@ -1328,6 +1341,14 @@ class Simulator:
             if name:
                 record["name"] = name
                 record["version_ids"] = version_ids
+            if address := self._cluster_host(self.application_cluster):
+                # end_device.proto: the servers the device is registered on,
+                # "host:port" with the port optional; stored in the Entity
+                # Registry. Empty (left out) on a self-hosted deployment, as
+                # for a device registered without addresses.
+                record["network_server_address"] = address
+                record["application_server_address"] = address
+                record["join_server_address"] = address
             records.append(record)
         if self.device_list_shifting:
             # The first device is gone at every other request.
@@ -1367,6 +1388,11 @@ class Simulator:
             caller, application_id, "RIGHT_APPLICATION_TRAFFIC_READ", headers
         ):
             return denied
+        if not self._serves_application(request.host):
+            # Each cluster's Storage Integration keeps what its Application
+            # Server received: none of this application's uplinks, an empty
+            # stream (as for a query that selects nothing).
+            return Response(HTTPStatus.OK, b"", headers)
         status, body, answer_headers = self.storage.answer(
             unquote(match.group(2)) if match else "",
             request.query,
@@ -1390,7 +1416,10 @@ class Simulator:
             caller, application_id, "RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE", headers
         ):
             return denied
-        if device_id not in {device.device_id for device in self.devices}:
+        # Another cluster's Application Server has no record of the device.
+        if device_id not in {
+            device.device_id for device in self.devices
+        } or not self._serves_application(request.host):
             return self._error(
                 tts_json.error_body(
                     5,
@@ -1447,12 +1476,50 @@ class Simulator:
             if self.tenant
             else application_id
         }
+        public, public_tls = self.mqtt_public_address, self.mqtt_public_tls_address
+        if (other := self._other_cluster(request.host)) is not None:
+            # Every cluster's Application Server answers its own configured
+            # public addresses (grpc.go GetMQTTConnectionInfo,
+            # ``as.mqtt.public-address``); the cloud's ports 1883 and 8883.
+            public, public_tls = f"{other}:1883", f"{other}:8883"
         # Empty strings are left out of TTS's JSON, as for every proto field.
-        if self.mqtt_public_address:
-            body["public_address"] = self.mqtt_public_address
-        if self.mqtt_public_tls_address:
-            body["public_tls_address"] = self.mqtt_public_tls_address
+        if public:
+            body["public_address"] = public
+        if public_tls:
+            body["public_tls_address"] = public_tls
         return Response(HTTPStatus.OK, tts_json.dumps(body), headers)
+
+    def _cluster_host(self, cluster: str) -> str | None:
+        """A cluster's address on this cloud and tenant; None when self-hosted.
+
+        docs: concepts/ttn/addresses (``<cluster>.cloud.thethings.network``)
+        and cloud/addresses (``<tenant>.<cluster>.cloud.thethings.industries``).
+        """
+        if self.tenant == "ttn":
+            return f"{cluster}.cloud.thethings.network"
+        if self.tenant:
+            return f"{self.tenant}.{cluster}.cloud.thethings.industries"
+        return None
+
+    def _serves_application(self, host: str) -> bool:
+        """Whether the cluster asked is the one the application's devices use.
+
+        With the devices on the account's cluster, any host is (the demo
+        server's is no cluster); else only that cluster's host.
+        """
+        if self.application_cluster == self.cluster:
+            return True
+        return host == self._cluster_host(self.application_cluster)
+
+    def _other_cluster(self, host: str) -> str | None:
+        """The host when it is another cluster of this cloud than ``cluster``."""
+        if not host or host == self._cluster_host(self.cluster):
+            return None
+        for suffix in (".cloud.thethings.network", ".cloud.thethings.industries"):
+            cluster = host.removesuffix(suffix).rsplit(".", 1)[-1]
+            if host.endswith(suffix) and host == self._cluster_host(cluster):
+                return host
+        return None
 
     # --- authentication ----------------------------------------------------
 

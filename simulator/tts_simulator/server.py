@@ -148,6 +148,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
             query=dict(request.query),
             headers=dict(request.headers),
             body=await request.read(),
+            host=request.host,
         )
     )
     if answer.delay:

@@ -12,6 +12,10 @@ reconfigured to another server) is left out until it has a key checked on
 the account's server. A sub-entry without a stored server (added before
 servers were stored) counts as checked on the account's server; the
 account's reconfigure stores that server in it before changing the account's.
+
+On a cloud, an application's devices may be served by another cluster than
+the account's (the Identity Server is shared): the sub-entry stores it, and
+its Application Server calls and MQTT connection go there.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from homeassistant.const import CONF_API_KEY
 from ..const import (
     CONF_APPLICATION_ID,
     CONF_APPLICATIONS,
+    CONF_CLUSTER,
     CONF_MQTT_HOST,
     CONF_MQTT_PORT,
     CONF_MQTT_TLS,
@@ -64,6 +69,8 @@ class ApplicationConfig:
     mqtt_tls: bool | None = None
     # The URL of the server the key was checked on; None: the account's.
     server: str | None = None
+    # The URL of the cloud cluster serving the application; None: the account's.
+    cluster: str | None = None
 
     @classmethod
     def from_subentry(cls, subentry: ConfigSubentry) -> ApplicationConfig:
@@ -91,6 +98,7 @@ class ApplicationConfig:
             mqtt_username=data.get(CONF_MQTT_USERNAME) or None,
             mqtt_tls=None if tls is None else bool(tls),
             server=data.get(CONF_SERVER) or None,
+            cluster=data.get(CONF_CLUSTER) or None,
         )
 
     @property
@@ -117,8 +125,20 @@ class ApplicationConfig:
             return application_id == self.application_id
         return not self.applications or application_id in self.applications
 
+    def application_server(self, account: TTSServer) -> TTSServer:
+        """Where the application's Application Server calls go.
+
+        Its cluster when that is one of the account's cloud (the key is
+        valid there, and was checked there by the flow); else the account's
+        server.
+        """
+        return account.same_cloud(self.cluster) or account
+
     def mqtt_settings(self, server: TTSServer) -> MqttSettings:
-        """Where the direct connection goes: the server's, with the overrides."""
+        """Where the direct connection goes: the server's, with the overrides.
+
+        ``server`` is the application's (see ``application_server``).
+        """
         if self.application_id is None:  # pragma: no cover - direct needs an ID
             raise ValueError("a direct connection needs an application ID")
         return mqtt_settings(
@@ -156,3 +176,19 @@ def subentry_for(
     sub-entry that takes every application (a migrated entry's), if any.
     """
     return next((config for config in configs if config.takes(application_id)), None)
+
+
+def console_base(
+    configs: Iterable[ApplicationConfig],
+    account: TTSServer,
+    application_id: str,
+    cluster_address: str | None,
+) -> str:
+    """The Console for an application's device.
+
+    That of the cluster that served its uplink when it is of the account's
+    cloud, else that of the application's cluster.
+    """
+    config = subentry_for(configs, application_id)
+    home = account if config is None else config.application_server(account)
+    return home.gateway_server_url(cluster_address)

@@ -77,7 +77,10 @@ class DirectConnection:
         on_message: Callable[[str, bytes], None],
         on_availability: Callable[[], None],
     ) -> None:
-        """Nothing connects until async_start."""
+        """Nothing connects until async_start.
+
+        ``server`` is the application's: its cluster on a cloud.
+        """
         if config.api_key is None or config.application_id is None:
             raise ValueError("a direct connection needs an application ID and key")
         self.hass = hass

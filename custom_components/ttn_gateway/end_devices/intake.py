@@ -125,7 +125,9 @@ class Intake:
         settings: IntakeSettings,
         devices: dict[DeviceKey, EndDevice],
         new_device: Callable[[DeviceKey], EndDevice],
-        console_base: Callable[[str | None], str],
+        # The Console's base URL for an application and the cluster that
+        # served an uplink.
+        console_base: Callable[[str, str | None], str],
         make_room: Callable[[], bool] = lambda: False,
     ) -> None:
         """Take uplinks into devices; new_device makes (and stores) a device.
@@ -374,7 +376,8 @@ class Intake:
     def _update_info(self, device: EndDevice, uplink: Uplink) -> None:
         """Keep model and Console link as the uplinks tell them."""
         console_url = (
-            f"{self._console_base(uplink.cluster_address)}/console/applications/"
+            f"{self._console_base(device.key[0], uplink.cluster_address)}"
+            "/console/applications/"
             f"{device.key[0]}/devices/{device.key[1]}"
         )
         version_ids = uplink.version_ids or device.version_ids

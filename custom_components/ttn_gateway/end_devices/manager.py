@@ -31,7 +31,12 @@ from ..tts import Right, TTSClient, TTSServer
 from ..tts.downlink import Downlink
 from ..tts.models import EndDeviceInfo
 from ..tts.uplink import Uplink
-from .applications import ApplicationConfig, application_configs, subentry_for
+from .applications import (
+    ApplicationConfig,
+    application_configs,
+    console_base,
+    subentry_for,
+)
 from .cap import CappedDevices, take_listed
 from .catalogue import DeviceCatalogue
 from .catchup import CatchUpStore, StorageCatchUp
@@ -108,7 +113,7 @@ class EndDeviceManager(CappedDevices):
             ),
             self.devices,
             self._new_device,
-            server.gateway_server_url,
+            partial(console_base, self.applications, server),
             self._make_room,
         )
         self.sources: dict[str, UplinkSource] = {}
@@ -120,9 +125,10 @@ class EndDeviceManager(CappedDevices):
         for config in self.applications:
             on_message = partial(self._async_handle_message, config)
             on_availability = partial(self._async_availability, config.subentry_id)
+            application_server = config.application_server(server)
             if config.direct:
                 self.sources[config.subentry_id] = DirectConnection(
-                    hass, entry, config, server, on_message, on_availability
+                    hass, entry, config, application_server, on_message, on_availability
                 )
             else:
                 self.sources[config.subentry_id] = UplinkSubscription(
@@ -135,7 +141,7 @@ class EndDeviceManager(CappedDevices):
                 )
             if config.api_key is None or config.application_id is None:
                 continue
-            client = TTSClient(session, server, config.api_key)
+            client = TTSClient(session, application_server, config.api_key)
             self.clients[config.subentry_id] = client
             if config.grants(Right.APPLICATION_DEVICES_READ):
                 self.catalogues[config.subentry_id] = DeviceCatalogue(

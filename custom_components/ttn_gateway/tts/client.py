@@ -15,6 +15,11 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .clusters import (
+    APPLICATION_SERVER_FIELD,
+    application_server,
+    device_application_servers,
+)
 from .downlink import Downlink, downlink_request_json
 from .errors import (
     TTSAuthenticationError,
@@ -316,9 +321,9 @@ class TTSClient:
     async def get_mqtt_connection_info(self, application_id: str) -> MqttConnectionInfo:
         """Where the Application Server's MQTT server is, and the username.
 
-        Asked of the configured server's Application Server, which answers
+        Asked of the client's server's Application Server, which answers
         with its own public addresses whatever cluster the application's
-        devices use.
+        devices use: a client for the application's cluster asks there.
         """
         data, _ = await self._request(
             "GET",
@@ -326,6 +331,29 @@ class TTSClient:
             f"/as/applications/{quote(application_id, safe='')}/mqtt-connection-info",
         )
         return MqttConnectionInfo.from_json(data)
+
+    async def get_application_server(self, application_id: str) -> str | None:
+        """The Application Server host the application names for its devices."""
+        data, _ = await self._request(
+            "GET",
+            self.server.identity_server_url,
+            f"/applications/{quote(application_id, safe='')}",
+            params={"field_mask": APPLICATION_SERVER_FIELD},
+        )
+        return application_server(data)
+
+    async def list_device_application_servers(self, application_id: str) -> list[str]:
+        """The Application Server host of each device on the list's first page."""
+        data, _ = await self._request(
+            "GET",
+            self.server.identity_server_url,
+            f"/applications/{quote(application_id, safe='')}/devices",
+            params={
+                "field_mask": APPLICATION_SERVER_FIELD,
+                "limit": str(LIST_PAGE_SIZE),
+            },
+        )
+        return device_application_servers(data)
 
     async def list_end_devices(self, application_id: str) -> EndDeviceListing:
         """List an application's end devices (names and models), page by page.

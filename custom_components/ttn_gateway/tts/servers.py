@@ -14,6 +14,9 @@ from functools import lru_cache
 from urllib.parse import SplitResult, quote, urlsplit
 
 TTN_CLUSTERS: tuple[str, ...] = ("eu1", "nam1", "au1")
+# The Things Stack Cloud's clusters (docs: cloud/addresses, its tenant and
+# cluster selector).
+TTI_CLUSTERS: tuple[str, ...] = ("eu1", "eu2", "nam1", "au1", "as1")
 TTN_DOMAIN = "cloud.thethings.network"
 TTI_DOMAIN = "cloud.thethings.industries"
 IDENTITY_SERVER_CLUSTER = "eu1"
@@ -124,6 +127,33 @@ class TTSServer:
         labels = [label for label in (tenant, IDENTITY_SERVER_CLUSTER) if label]
         return f"https://{'.'.join(labels)}.{domain}"
 
+    @property
+    def cluster_id(self) -> str | None:
+        """The cluster of a cloud host (``nam1``), else None."""
+        if (cloud := self._cloud) is None:
+            return None
+        return self.hostname.removesuffix(f".{cloud[1]}").rsplit(".", 1)[-1]
+
+    @property
+    def clusters(self) -> tuple[TTSServer, ...]:
+        """Every known cluster of this cloud and tenant; a self-hosted server alone."""
+        if (cloud := self._cloud) is None:
+            return (self,)
+        tenant, domain = cloud
+        names = TTN_CLUSTERS if domain == TTN_DOMAIN else TTI_CLUSTERS
+        return tuple(
+            TTSServer(f"https://{'.'.join(filter(None, (tenant, name)))}.{domain}")
+            for name in names
+        )
+
+    def same_cloud(self, address: str | None) -> TTSServer | None:
+        """The cluster of this cloud and tenant an address names, else None.
+
+        The address is ``host[:port]`` or a URL. One API key is valid on every cluster of a cloud (their Identity Server
+        is shared), and on no other host.
+        """
+        return _same_cloud(self, address)
+
     def gateway_server_url(self, gateway_server_address: str | None) -> str:
         """Base URL for the connection stats of a gateway.
 
@@ -141,13 +171,16 @@ class TTSServer:
 # Asked for every gateway at every poll, with a handful of distinct addresses.
 @lru_cache(maxsize=1024)
 def _gateway_server_url(server: TTSServer, gateway_server_address: str | None) -> str:
-    if (cloud := server._cloud) is None or not gateway_server_address:
-        return server.url
+    other = _same_cloud(server, gateway_server_address)
+    return server.url if other is None else other.url
+
+
+def _same_cloud(server: TTSServer, address: str | None) -> TTSServer | None:
+    if (cloud := server._cloud) is None or not address:
+        return None
     try:
-        host = _split(gateway_server_address).hostname or ""
+        host = _split(address).hostname or ""
     except InvalidServerError:
-        return server.url
+        return None
     other = TTSServer(f"https://{host}")
-    if other._cloud == cloud:
-        return other.url
-    return server.url
+    return other if other._cloud == cloud else None
