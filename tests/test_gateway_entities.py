@@ -191,7 +191,7 @@ async def test_min_max_rtt_disabled_by_default(
         assert hass.states.get(entity_id) is None
 
 
-@pytest.mark.usefixtures("init_integration")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_counters_follow_tts(
     hass: HomeAssistant, fake_tts: FakeTTS, freezer: FrozenDateTimeFactory
 ) -> None:
