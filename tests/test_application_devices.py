@@ -150,7 +150,10 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
         if device.name == "Feather M0 on the balcony"
     )
-    assert (feather.manufacturer, feather.model) == ("adafruit", "feather-m0-lora")
+    assert (feather.manufacturer, feather.model) == (
+        "Adafruit Industries",  # the Device Repository's name
+        "feather-m0-lora",  # not in it
+    )
     assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_online") is not None
 
     # An hour later: one renamed in TTS, one deleted there.

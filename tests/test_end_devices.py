@@ -331,7 +331,7 @@ async def test_model_added_when_uplinks_bring_it(
         (DOMAIN, f"{mqtt_entry.unique_id}/device/{APP}/{FEATHER}"),
         mqtt_entry.entry_id,
     )
-    assert device.manufacturer == "adafruit"
+    assert device.manufacturer == "Adafruit Industries"  # the Device Repository's name
     assert device.model == "feather-m0-lora"
 
 

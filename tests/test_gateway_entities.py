@@ -158,7 +158,8 @@ async def test_devices(
         mock_config_entry.entry_id,
     )
     assert rooftop is not None
-    assert rooftop.manufacturer == "rakwireless"
+    # The brand's name from TTS's Device Repository; the model is not in it.
+    assert rooftop.manufacturer == "RAKwireless Technology Co."
     assert rooftop.model == "rak7248"
     assert rooftop.hw_version == "1.0"
     assert rooftop.sw_version == "4.2.7"

@@ -30,6 +30,7 @@ from .const import (
     LOGGER,
     RELAXED_SCAN_INTERVAL,
 )
+from .device_names import DeviceNames
 from .end_devices import is_end_device
 from .identifiers import (
     account_id,
@@ -95,6 +96,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         )
         self.client = client
         self.store = store
+        self.device_names = DeviceNames(hass, entry, client)
         # Every gateway the key can see, monitored or not (for the options flow).
         self.account_gateways: list[Gateway] = []
         self.failures = 0
@@ -123,7 +125,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
     def device_info(self, gateway: Gateway) -> DeviceInfo:
         """Device registry information of a gateway."""
         versions = gateway.version_ids
-        return DeviceInfo(
+        info = DeviceInfo(
             identifiers={(DOMAIN, self.device_identifier(gateway.gateway_id))},
             name=gateway.name or gateway.gateway_id,
             manufacturer=versions.brand_id,
@@ -135,6 +137,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 gateway.gateway_id, gateway.gateway_server_address
             ),
         )
+        return self.device_names.readable(info)
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -142,13 +145,27 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         remove_health = self.store.async_subscribe_health(self._async_health_changed)
         # The coordinator polls only while it has a listener.
         remove_listener = self.async_add_listener(self._async_poll_finished)
+        remove_names = self.device_names.async_add_listener(self._async_names_learnt)
+        stop_names = self.device_names.async_start()
 
         @callback
         def stop() -> None:
             remove_health()
             remove_listener()
+            remove_names()
+            stop_names()
 
         return stop
+
+    @callback
+    def _async_names_learnt(self) -> None:
+        """Show a learnt manufacturer or model name on the gateways' devices."""
+        registry = dr.async_get(self.hass)
+        for data in (self.data or {}).values():
+            registry.async_get_or_create(
+                config_entry_id=self.config_entry.entry_id,
+                **self.device_info(data.gateway),
+            )
 
     @callback
     def _async_poll_finished(self) -> None:

@@ -17,6 +17,7 @@ from homeassistant.components.binary_sensor import BinarySensorEntity
 from homeassistant.components.sensor import RestoreSensor, SensorDeviceClass
 from homeassistant.const import STATE_ON, Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
@@ -60,7 +61,11 @@ class EndDeviceEntity(WriteOnChange, Entity):
         self.manager = manager
         self.device = device
         self._attr_unique_id = entity_unique_id(device.identifier, description.key)
-        self._attr_device_info = device.device_info()
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The device, with the names known when it is registered."""
+        return self.manager.device_names.readable(self.device.device_info())
 
     @property
     def available(self) -> bool:
