@@ -50,6 +50,7 @@ from .tts import (
     TTSPermissionError,
     TTSRateLimitError,
 )
+from .tts.right_names import console_rights
 
 # After failed polls the interval doubles per failure, up to this factor.
 MAX_FAILURE_BACKOFF_FACTOR: Final = 8
@@ -263,7 +264,9 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 translation_domain=DOMAIN,
                 translation_key="missing_rights",
                 translation_placeholders={
-                    "rights": ", ".join(err.missing_rights) or Right.USER_GATEWAYS_LIST
+                    "rights": console_rights(
+                        err.missing_rights or (Right.USER_GATEWAYS_LIST,)
+                    )
                 },
             ) from err
         except TTSRateLimitError as err:
