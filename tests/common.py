@@ -16,3 +16,24 @@ async def async_poll(
     freezer.tick(timedelta(seconds=seconds))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+# How TTS's Console labels the rights a message names (the descriptions in
+# lorawan-stack api/ttn/lorawan/v3/rights.proto).
+CONSOLE_LABELS = {
+    "RIGHT_USER_GATEWAYS_LIST": "List gateways the user is a collaborator of",
+    "RIGHT_ORGANIZATION_GATEWAYS_LIST": (
+        "List the gateways the organization is a collaborator of"
+    ),
+    "RIGHT_GATEWAY_INFO": "View gateway information",
+    "RIGHT_GATEWAY_STATUS_READ": "View gateway status",
+    "RIGHT_APPLICATION_INFO": "View application information",
+    "RIGHT_APPLICATION_TRAFFIC_READ": "Read application traffic (uplink and downlink)",
+}
+
+
+def console_labelled(names: str) -> str:
+    """``"RIGHT_A, RIGHT_B"`` as a message shows them: Console label and name."""
+    return ", ".join(
+        f"{CONSOLE_LABELS[name]} ({name})" for name in names.split(", ") if name
+    )

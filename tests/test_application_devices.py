@@ -150,7 +150,10 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)
         if device.name == "Feather M0 on the balcony"
     )
-    assert (feather.manufacturer, feather.model) == ("adafruit", "feather-m0-lora")
+    assert (feather.manufacturer, feather.model) == (
+        "Adafruit Industries",  # the Device Repository's name
+        "feather-m0-lora",  # not in it
+    )
     assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_online") is not None
 
     # An hour later: one renamed in TTS, one deleted there.
@@ -356,6 +359,7 @@ async def test_send_downlink_through_the_http_api(
             "downlink_payload_or_object",
         ),
         ({"f_port": 1, "payload": "zz!"}, "downlink_invalid_payload"),
+        ({"f_port": 1, "payload": " "}, "downlink_empty_payload"),
         ({"f_port": 1, "payload": "00" * 243}, "downlink_payload_too_long"),
         (
             {"f_port": 1, "decoded_payload": {"text": "x" * 4096}},
@@ -385,7 +389,49 @@ async def test_invalid_downlinks_are_refused_before_sending(
     with pytest.raises(ServiceValidationError) as err:
         await _send_downlink(hass, {"device_id": device_id, **data})
     assert err.value.translation_key == key
+    # Said once: no detail that repeats the message ("…: the payload is …").
+    assert ": the " not in str(err.value)
     assert app_mqtt.published == []
+
+
+@pytest.mark.parametrize(
+    ("status", "key", "text"),
+    [
+        (
+            404,
+            "downlink_not_in_tts",
+            "The Things Stack does not know Feather M0 on the balcony: it may have"
+            " been deleted there",
+        ),
+        (
+            429,
+            "downlink_rate_limited",
+            "The Things Stack rate limited the downlink to Feather M0 on the"
+            " balcony; try again in 30 s",
+        ),
+        (500, "downlink_failed", "The downlink to Feather M0 on the balcony failed: "),
+    ],
+)
+async def test_downlink_refused_by_tts_says_why(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    status: int,
+    key: str,
+    text: str,
+) -> None:
+    """TTS's refusals, each in its own words, naming the device by its name."""
+    entry = await _set_up(hass, _entry(app_key))
+    device_id = _device_id(hass, entry, "Feather M0 on the balcony")
+    # TTS's 429 carries X-Rate-Limit-Retry (pkg/ratelimit/http.go).
+    fake_tts.fail("downlink", status, headers={"X-Rate-Limit-Retry": "30"})
+    with pytest.raises(HomeAssistantError) as err:
+        await _send_downlink(
+            hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
+        )
+    assert err.value.translation_key == key
+    assert str(err.value).startswith(text)
 
 
 @pytest.mark.parametrize("f_port", [1.9, "1.9", True, "one", None])
@@ -426,14 +472,24 @@ async def test_downlink_refusals_name_the_reason(
     with pytest.raises(ServiceValidationError) as err:
         await _send_downlink(hass, {"device_id": gateway, "f_port": 1, "payload": "01"})
     assert err.value.translation_key == "downlink_not_an_end_device"
+    # (Home Assistant drops a translated message's final full stop.)
+    assert str(err.value).rstrip(".") == (
+        "Rooftop gateway is not an end device of The Things Stack"
+    )
 
     device_id = _device_id(hass, entry, "Feather M0 on the balcony")
     fake_tts.simulator.set_application(rights=["RIGHT_APPLICATION_TRAFFIC_READ"])
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await _send_downlink(
             hass, {"device_id": device_id, "f_port": 1, "payload": "01"}
         )
-    assert err.value.translation_key == "downlink_failed"
+    # TTS refused for a missing right: the device by its name, the right once.
+    assert err.value.translation_key == "downlink_no_right"
+    assert str(err.value).rstrip(".") == (
+        "The application key of Feather M0 on the balcony may not send downlinks."
+        " In the Console, grant it Write downlink application traffic, then"
+        " reconfigure the application"
+    )
     assert app_mqtt.published == []
 
 
@@ -567,7 +623,8 @@ async def test_http_downlink_refused_by_tts(
         await _send_downlink(
             hass, {"device_id": device_id, "f_port": 10, "payload": "AQID"}
         )
-    assert err.value.translation_key == "downlink_failed"
+    assert err.value.translation_key == "downlink_no_right"
+    assert "Soil sensor" in str(err.value)
     assert app_key.rsplit(".", 1)[1] not in str(err.value)
     assert fake_tts.simulator.downlinks == []
 

@@ -54,6 +54,7 @@ from custom_components.ttn_gateway.tts.client import EndDeviceListing
 from custom_components.ttn_gateway.tts.models import Application
 from custom_components.ttn_gateway.tts.mqtt import MqttConnectionInfo
 
+from .common import console_labelled
 from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, FakeTTS
 
@@ -285,7 +286,7 @@ async def test_application_through_home_assistant_mqtt(
         (
             {"rights": frozenset({"RIGHT_APPLICATION_INFO"})},
             "missing_rights",
-            {"rights": "RIGHT_APPLICATION_TRAFFIC_READ"},
+            {"rights": console_labelled("RIGHT_APPLICATION_TRAFFIC_READ")},
         ),
         (
             {"application_error": TTSNotFoundError("404")},
@@ -295,7 +296,7 @@ async def test_application_through_home_assistant_mqtt(
         (
             {"application_error": TTSPermissionError("403")},
             "missing_rights",
-            {"rights": "RIGHT_APPLICATION_INFO"},
+            {"rights": console_labelled("RIGHT_APPLICATION_INFO")},
         ),
         ({"error": RuntimeError("bug")}, "unknown", {}),
     ],

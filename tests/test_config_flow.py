@@ -31,6 +31,7 @@ from custom_components.ttn_gateway.const import (
     DOMAIN,
 )
 
+from .common import console_labelled
 from .compat import device_by_identifier
 from .fake_tts import (
     API_KEY,
@@ -492,7 +493,7 @@ async def test_user_missing_rights(
     assert result["errors"] == {"base": "missing_rights"}
     assert result["description_placeholders"] == {
         **EMPTY_PLACEHOLDERS,
-        "rights": missing,
+        "rights": console_labelled(missing),
     }
     assert fake_tts.count("gateways") == 0
     await _corrected(hass, fake_tts, result)
@@ -539,7 +540,9 @@ async def test_user_missing_rights_listing_403(
     fake_tts.fail("gateways", 403)
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
-    assert result["description_placeholders"]["rights"] == ("RIGHT_GATEWAY_STATUS_READ")
+    assert result["description_placeholders"]["rights"] == (
+        "View gateway status (RIGHT_GATEWAY_STATUS_READ)"
+    )
     await _corrected(hass, fake_tts, result)
 
 
@@ -550,7 +553,9 @@ async def test_user_missing_rights_listing_403_unnamed(
     fake_tts.fail("gateways", 403, body=load_json("error-403.json"))
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
-    assert result["description_placeholders"]["rights"] == ("RIGHT_USER_GATEWAYS_LIST")
+    assert result["description_placeholders"]["rights"] == console_labelled(
+        "RIGHT_USER_GATEWAYS_LIST"
+    )
     await _corrected(hass, fake_tts, result)
 
 
@@ -665,7 +670,7 @@ async def test_user_organization_key_without_list_right(
     )
     result = await _submit_user(hass, "eu1")
     assert result["errors"] == {"base": "missing_rights"}
-    assert result["description_placeholders"]["rights"] == (
+    assert result["description_placeholders"]["rights"] == console_labelled(
         "RIGHT_ORGANIZATION_GATEWAYS_LIST"
     )
     await _corrected(hass, fake_tts, result)
@@ -797,7 +802,7 @@ async def test_reauth_missing_rights(
     assert result["errors"] == {"base": "missing_rights"}
     assert result["description_placeholders"] == {
         **EMPTY_PLACEHOLDERS,
-        "rights": "RIGHT_GATEWAY_INFO, RIGHT_GATEWAY_STATUS_READ",
+        "rights": console_labelled("RIGHT_GATEWAY_INFO, RIGHT_GATEWAY_STATUS_READ"),
         "title": f"jdoe ({EU1_HOST})",
         "name": f"jdoe ({EU1_HOST})",
     }
@@ -1009,7 +1014,7 @@ async def test_reconfigure_already_configured(
             "eu1",
             ("gateways", 403),
             "missing_rights",
-            {"rights": "RIGHT_GATEWAY_STATUS_READ"},
+            {"rights": console_labelled("RIGHT_GATEWAY_STATUS_READ")},
         ),
     ],
 )

@@ -37,8 +37,9 @@ async def test_diagnostics_redact_key_and_ips(
     assert rooftop["connection"]["stats"]["remote_ip"] == "**REDACTED**"
     assert diagnostics["coordinator"]["last_update_success"] is True
     # The poll (list and batch), then the key's rights and the events stream,
-    # which this fake TTS does not offer.
-    assert diagnostics["coordinator"]["requests_sent"] == 4
+    # which this fake TTS does not offer, and the Device Repository's names of
+    # the rooftop gateway's brand and model.
+    assert diagnostics["coordinator"]["requests_sent"] == 6
     streams = diagnostics["event_streams"]
     assert "gs.gateway.disconnect" in streams["names"]
     assert streams["streams"][0]["given_up"] is True

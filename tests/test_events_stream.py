@@ -86,6 +86,7 @@ async def test_uplink_events_with_traffic_right(
     assert event_feed.requests[0]["names"][-1] == "gs.up.receive"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_disconnect_and_connect_within_seconds(
     hass: HomeAssistant, streaming: EventFeed
 ) -> None:
@@ -260,6 +261,7 @@ async def test_stats_and_status_events(
     )
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_disconnect_stats_event(
     hass: HomeAssistant, streaming: EventFeed
 ) -> None:
@@ -285,6 +287,7 @@ async def test_disconnect_stats_event(
     )
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_uplink_events(
     hass: HomeAssistant,
     fake_tts: FakeTTS,

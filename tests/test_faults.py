@@ -212,7 +212,10 @@ async def test_listing_right_revoked(
     await poll(hass, freezer)
     assert set(readings(hass).values()) == {STATE_UNAVAILABLE}
     assert caplog.text.count("Error fetching ttn_gateway") == 1
-    assert "The API key lacks these rights: RIGHT_USER_GATEWAYS_LIST" in caplog.text
+    assert (
+        "The API key lacks these rights: List gateways the user is a collaborator"
+        " of (RIGHT_USER_GATEWAYS_LIST)"
+    ) in caplog.text
 
     fake_tts.auth_info["api_key"]["api_key"]["rights"] = rights
     await poll(hass, freezer, 121)  # backoff after two failures

@@ -158,7 +158,8 @@ async def test_devices(
         mock_config_entry.entry_id,
     )
     assert rooftop is not None
-    assert rooftop.manufacturer == "rakwireless"
+    # The brand's name from TTS's Device Repository; the model is not in it.
+    assert rooftop.manufacturer == "RAKwireless Technology Co."
     assert rooftop.model == "rak7248"
     assert rooftop.hw_version == "1.0"
     assert rooftop.sw_version == "4.2.7"
@@ -191,7 +192,7 @@ async def test_min_max_rtt_disabled_by_default(
         assert hass.states.get(entity_id) is None
 
 
-@pytest.mark.usefixtures("init_integration")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_counters_follow_tts(
     hass: HomeAssistant, fake_tts: FakeTTS, freezer: FrozenDateTimeFactory
 ) -> None:

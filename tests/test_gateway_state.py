@@ -397,6 +397,7 @@ async def test_poll_after_a_disconnect_is_the_truth(
 # --- 3. polls that lag events never move values back --------------------------
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_lagging_poll_keeps_counters_and_times(
     hass: HomeAssistant,
     stream: LiveStream,
@@ -540,6 +541,7 @@ async def test_an_event_writes_only_its_gateway(
     assert gateways == {GATEWAY_ROOFTOP}
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_busy_gateway_timestamps_written_once_a_minute(
     hass: HomeAssistant,
     stream: LiveStream,
@@ -674,6 +676,7 @@ async def test_refused_gateway_is_split_off_with_a_repair_issue(
 # --- 8. smaller ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_disconnect_of_never_connected_gateway_keeps_counters_unknown(
     hass: HomeAssistant, stream: LiveStream
 ) -> None:

@@ -319,12 +319,21 @@ def test_payload_as_hex_or_base64(text: str, expected: bytes) -> None:
     assert parse_payload(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "  ", "0", "xyz!", "Af8"])
-def test_payload_neither_hex_nor_base64(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty_payload"),
+        ("  ", "empty_payload"),
+        ("0", "invalid_payload"),
+        ("xyz!", "invalid_payload"),
+        ("Af8", "invalid_payload"),
+    ],
+)
+def test_payload_neither_hex_nor_base64(text: str, reason: str) -> None:
     """Refused with a reason the action can translate."""
     with pytest.raises(DownlinkError) as err:
         parse_payload(text)
-    assert err.value.reason == "invalid_payload"
+    assert err.value.reason == reason
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,11 @@ async def test_config_entries_devices_and_entities(
     assert len(found.gateways) == GATEWAYS
     rooftop = found.gateways[ROOFTOP]
     assert rooftop["name"] == "Rooftop gateway"
-    assert (rooftop["manufacturer"], rooftop["model"]) == ("rakwireless", "rak7248")
+    # The brand's name from the Device Repository; the model is not in it.
+    assert (rooftop["manufacturer"], rooftop["model"]) == (
+        "RAKwireless Technology Co.",
+        "rak7248",
+    )
     assert rooftop["configuration_url"].endswith(f"/console/gateways/{ROOFTOP}")
     assert set(found.end_devices) == set(END_DEVICES)
     assert {device["name"] for device in found.end_devices.values()} == set(

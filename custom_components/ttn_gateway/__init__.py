@@ -190,7 +190,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
     coordinator = TTSCoordinator(hass, entry, client, store)
     await coordinator.async_config_entry_first_refresh()
     end_devices = EndDeviceManager(
-        hass, entry, client.server, async_get_clientsession(hass)
+        hass,
+        entry,
+        client.server,
+        async_get_clientsession(hass),
+        coordinator.device_names,
     )
     end_devices.async_load_known_devices()
     entry.async_on_unload(end_devices.async_stop)

@@ -30,6 +30,7 @@ from .const import (
     LOGGER,
     RELAXED_SCAN_INTERVAL,
 )
+from .device_names import DeviceNames
 from .end_devices import is_end_device
 from .identifiers import (
     account_id,
@@ -49,6 +50,7 @@ from .tts import (
     TTSPermissionError,
     TTSRateLimitError,
 )
+from .tts.right_names import console_rights
 
 # After failed polls the interval doubles per failure, up to this factor.
 MAX_FAILURE_BACKOFF_FACTOR: Final = 8
@@ -95,6 +97,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         )
         self.client = client
         self.store = store
+        self.device_names = DeviceNames(hass, entry, client)
         # Every gateway the key can see, monitored or not (for the options flow).
         self.account_gateways: list[Gateway] = []
         self.failures = 0
@@ -123,7 +126,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
     def device_info(self, gateway: Gateway) -> DeviceInfo:
         """Device registry information of a gateway."""
         versions = gateway.version_ids
-        return DeviceInfo(
+        info = DeviceInfo(
             identifiers={(DOMAIN, self.device_identifier(gateway.gateway_id))},
             name=gateway.name or gateway.gateway_id,
             manufacturer=versions.brand_id,
@@ -135,6 +138,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 gateway.gateway_id, gateway.gateway_server_address
             ),
         )
+        return self.device_names.readable(info)
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -142,13 +146,27 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
         remove_health = self.store.async_subscribe_health(self._async_health_changed)
         # The coordinator polls only while it has a listener.
         remove_listener = self.async_add_listener(self._async_poll_finished)
+        remove_names = self.device_names.async_add_listener(self._async_names_learnt)
+        stop_names = self.device_names.async_start()
 
         @callback
         def stop() -> None:
             remove_health()
             remove_listener()
+            remove_names()
+            stop_names()
 
         return stop
+
+    @callback
+    def _async_names_learnt(self) -> None:
+        """Show a learnt manufacturer or model name on the gateways' devices."""
+        registry = dr.async_get(self.hass)
+        for data in (self.data or {}).values():
+            registry.async_get_or_create(
+                config_entry_id=self.config_entry.entry_id,
+                **self.device_info(data.gateway),
+            )
 
     @callback
     def _async_poll_finished(self) -> None:
@@ -246,7 +264,9 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
                 translation_domain=DOMAIN,
                 translation_key="missing_rights",
                 translation_placeholders={
-                    "rights": ", ".join(err.missing_rights) or Right.USER_GATEWAYS_LIST
+                    "rights": console_rights(
+                        err.missing_rights or (Right.USER_GATEWAYS_LIST,)
+                    )
                 },
             ) from err
         except TTSRateLimitError as err:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from homeassistant.core import CALLBACK_TYPE, callback
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -48,9 +49,14 @@ class GatewayEntity(WriteOnChange):
         coordinator = runtime.coordinator
         device_id = coordinator.device_identifier(gateway_id)
         self._attr_unique_id = entity_unique_id(device_id, description.key)
-        data = runtime.store.get(gateway_id)
-        assert data is not None  # noqa: S101  (entities are made for known gateways)
-        self._attr_device_info = coordinator.device_info(data.gateway)
+
+    @property
+    def device_info(self) -> DeviceInfo | None:
+        """The gateway's device, with the names known when it is registered."""
+        data = self.runtime.store.get(self.gateway_id)
+        return (
+            None if data is None else self.runtime.coordinator.device_info(data.gateway)
+        )
 
     def _state_source(self) -> object:
         """What the state is made from; platforms return their raw value.

@@ -32,7 +32,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .end_device_entities import ONLINE
+from .end_device_descriptions import ONLINE
 from .identifiers import (
     account_id,
     account_identifier,

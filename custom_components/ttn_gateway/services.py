@@ -68,10 +68,12 @@ SEND_DOWNLINK_SCHEMA = vol.Schema(
 
 def _end_device(
     hass: HomeAssistant, device_id: str
-) -> tuple[EndDeviceManager, DeviceKey]:
-    """The loaded manager and key of a registry device that is an end device."""
+) -> tuple[EndDeviceManager, DeviceKey, str]:
+    """The loaded manager, key and name of a registry device that is an end device."""
     device = dr.async_get(hass).async_get(device_id)
+    name = device_id
     if isinstance(device, dr.DeviceEntry):
+        name = device.name_by_user or device.name or device_id
         for entry in hass.config_entries.async_entries(DOMAIN):
             if entry.entry_id not in _config_entries(device):
                 continue
@@ -84,11 +86,11 @@ def _end_device(
             typed: TTSConfigEntry = entry
             manager = typed.runtime_data.end_devices
             if (key := manager.key_of(device)) is not None:
-                return manager, key
+                return manager, key, name
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="downlink_not_an_end_device",
-        translation_placeholders={"device_id": device_id},
+        translation_placeholders={"device": name},
     )
 
 
@@ -135,15 +137,23 @@ def _downlink(data: dict[str, Any]) -> Downlink:
 
 
 async def _async_send_downlink(call: ServiceCall) -> None:
-    manager, key = _end_device(call.hass, call.data[ATTR_DEVICE_ID])
+    manager, key, name = _end_device(call.hass, call.data[ATTR_DEVICE_ID])
     downlink = _downlink(dict(call.data))
     try:
         await manager.async_send_downlink(
             key, [downlink], replace=call.data[ATTR_MODE] == MODE_REPLACE
         )
     except DownlinkNotSentError as err:
-        placeholders = {"device": key[1], "error": err.detail}
-        if err.reason in ("downlink_failed", "downlink_not_connected"):
+        placeholders = {
+            "device": name,
+            "error": err.detail,
+            "seconds": f"{err.seconds:.0f}",
+        }
+        if err.reason in (
+            "downlink_failed",
+            "downlink_not_connected",
+            "downlink_rate_limited",
+        ):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key=err.reason,

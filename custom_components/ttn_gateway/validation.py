@@ -45,6 +45,7 @@ from .tts import (
 from .tts.clusters import ClusterDetection, detect_cluster
 from .tts.models import Application
 from .tts.mqtt import MqttNotAuthorizedError, MqttSettings, mqtt_settings
+from .tts.right_names import console_rights
 
 API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 LIST_RIGHTS = {
@@ -113,7 +114,8 @@ def _flow_error(
         return FlowError("application_not_found")
     if isinstance(err, TTSPermissionError):
         return FlowError(
-            "missing_rights", {"rights": ", ".join(err.missing_rights) or needed}
+            "missing_rights",
+            {"rights": console_rights(err.missing_rights or (needed,))},
         )
     LOGGER.debug("Cannot connect to %s: %s", server.host, err)
     return FlowError("cannot_connect", {"error": str(err)})
@@ -142,7 +144,7 @@ async def validate_input(
             Right.GATEWAY_STATUS_READ,
         )
         if missing := auth.missing_rights(needed):
-            raise FlowError("missing_rights", {"rights": ", ".join(missing)})
+            raise FlowError("missing_rights", {"rights": console_rights(missing)})
         await client.list_gateways()
     except TTSError as err:
         raise _flow_error(
@@ -168,7 +170,7 @@ async def validate_application(
         ):
             raise FlowError("wrong_application", {"owner": auth.owner_id})
         if missing := auth.missing_rights(APPLICATION_RIGHTS):
-            raise FlowError("missing_rights", {"rights": ", ".join(missing)})
+            raise FlowError("missing_rights", {"rights": console_rights(missing)})
         application = await client.get_application(application_id)
         if auth.grants(Right.APPLICATION_DEVICES_READ):
             await client.list_end_devices(application_id)

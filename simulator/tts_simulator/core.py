@@ -26,7 +26,7 @@ import time
 from typing import Any, Final, Protocol
 from urllib.parse import unquote
 
-from . import tts_json
+from . import device_repository, tts_json
 from .devices import EndDevice, application_up, uplink_topic
 from .fleet import (
     MAX_EVENTS_PER_ADVANCE,
@@ -130,6 +130,7 @@ class Endpoint(StrEnum):
     DOWNLINK = "downlink"
     STORAGE = "storage"
     MQTT_INFO = "mqtt_info"
+    DEVICE_REPOSITORY = "device_repository"
 
 
 class Action(StrEnum):
@@ -1629,6 +1630,8 @@ class Simulator:
             return Endpoint.STORAGE
         if method == "GET" and _MQTT_INFO_PATH.fullmatch(path):
             return Endpoint.MQTT_INFO
+        if method == "GET" and device_repository.DR_PATH.fullmatch(path):
+            return Endpoint.DEVICE_REPOSITORY
         return None
 
     def handle(self, request: Request) -> Response:
@@ -1685,6 +1688,11 @@ class Simulator:
             response = self._stored_messages(request, caller, headers)
         elif endpoint is Endpoint.MQTT_INFO:
             response = self._mqtt_connection_info(request, caller, headers)
+        elif endpoint is Endpoint.DEVICE_REPOSITORY:
+            status, body = device_repository.answer(
+                request.path, request.query.get("field_mask", ""), self.rng
+            )
+            response = Response(status, tts_json.dumps(body), headers)
         else:
             response = self._stream(request, caller, headers)
         if fault is not None and fault.kind is FaultKind.CUT:

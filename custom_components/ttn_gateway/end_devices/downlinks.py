@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from homeassistant.helpers.json import json_bytes
 
 from ..const import LOGGER
-from ..tts import Right, TTSClient, TTSError
+from ..tts import (
+    Right,
+    TTSClient,
+    TTSError,
+    TTSNotFoundError,
+    TTSPermissionError,
+    TTSRateLimitError,
+)
 from ..tts.downlink import Downlink, DownlinkEvent, downlink_request_json
 from .applications import ApplicationConfig
 from .direct import DirectConnection, NotConnectedError
@@ -28,11 +35,12 @@ from .subscription import UplinkSubscription
 class DownlinkNotSentError(Exception):
     """A downlink could not be queued; the translation key says why."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", seconds: float = 0) -> None:
         """Say why, for the user."""
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
+        self.seconds = seconds
 
 
 async def async_send_downlinks(
@@ -55,7 +63,7 @@ async def async_send_downlinks(
             await client.push_downlinks(key[0], key[1], downlinks, replace=replace)
         except TTSError as err:
             LOGGER.debug("Downlink to %s failed: %s", device_key_text(key), err)
-            raise DownlinkNotSentError("downlink_failed", str(err)) from err
+            raise _not_sent(err) from err
         return
     if not isinstance(source, DirectConnection):
         raise DownlinkNotSentError("downlink_no_right")
@@ -70,6 +78,17 @@ async def async_send_downlinks(
         await source.async_publish(topic, json_bytes(downlink_request_json(downlinks)))
     except NotConnectedError as err:
         raise DownlinkNotSentError("downlink_not_connected") from err
+
+
+def _not_sent(err: TTSError) -> DownlinkNotSentError:
+    """What TTS's refusal means for the user: each cause has its own words."""
+    if isinstance(err, TTSPermissionError):
+        return DownlinkNotSentError("downlink_no_right")
+    if isinstance(err, TTSNotFoundError):
+        return DownlinkNotSentError("downlink_not_in_tts")
+    if isinstance(err, TTSRateLimitError):
+        return DownlinkNotSentError("downlink_rate_limited", seconds=err.retry_after)
+    return DownlinkNotSentError("downlink_failed", str(err))
 
 
 def track_downlink_event(device: EndDevice, event: DownlinkEvent) -> bool:

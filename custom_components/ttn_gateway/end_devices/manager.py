@@ -24,6 +24,7 @@ from ..const import (
     UNKNOWN_INTERVAL_OFFLINE_THRESHOLD,
 )
 from ..decoders import Decoder
+from ..device_names import DeviceNames
 from ..identifiers import account_id, end_device_identifier
 from ..issues import async_delete_issue
 from ..timers import KeyedTimers
@@ -76,11 +77,13 @@ class EndDeviceManager(CappedDevices):
         entry: ConfigEntry,
         server: TTSServer,
         session: ClientSession,
+        device_names: DeviceNames,
     ) -> None:
         """Read the options and sub-entries; nothing is connected yet."""
         self.hass = hass
         self.entry = entry
         self.server = server
+        self.device_names = device_names
         options = entry.options
         self.applications = application_configs(entry)
         self.enabled = bool(self.applications)
@@ -266,6 +269,9 @@ class EndDeviceManager(CappedDevices):
         """
         for issue in self._cap_issue_ids():
             async_delete_issue(self.hass, issue)
+        self.entry.async_on_unload(
+            self.device_names.async_add_listener(self._async_names_learnt)
+        )
         await self._forgotten.async_load()
         await self.catch_up_store.async_load()
         for config in self.applications:
@@ -401,8 +407,17 @@ class EndDeviceManager(CappedDevices):
 
     def _update_device_registry(self, device: EndDevice) -> None:
         async_update_device(
-            self.hass, self.entry.entry_id, device, self.subentry_of(device.key)
+            self.hass,
+            self.entry.entry_id,
+            self.device_names.readable(device.device_info()),
+            self.subentry_of(device.key),
         )
+
+    @callback
+    def _async_names_learnt(self) -> None:
+        for device in self.devices.values():
+            if any(device.created.values()):
+                self._update_device_registry(device)
 
 
 def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:

@@ -299,13 +299,11 @@ def async_remove_decoder_entities(
 
 @callback
 def async_update_device(
-    hass: HomeAssistant, entry_id: str, device: EndDevice, subentry_id: str | None
+    hass: HomeAssistant, entry_id: str, info: dr.DeviceInfo, subentry_id: str | None
 ) -> None:
-    """Write the device's name, model and Console link to the device registry."""
+    """Write a device's name, model and Console link to the device registry."""
     dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry_id,
-        config_subentry_id=subentry_id,
-        **device.device_info(),
+        config_entry_id=entry_id, config_subentry_id=subentry_id, **info
     )
 
 

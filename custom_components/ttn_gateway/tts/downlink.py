@@ -70,7 +70,7 @@ def parse_payload(text: str) -> bytes:
     """
     compact = _SEPARATORS.sub("", text)
     if not compact:
-        raise DownlinkError("invalid_payload", "the payload is empty")
+        raise DownlinkError("empty_payload", "the payload is empty")
     if _HEX.match(compact):
         return bytes.fromhex(compact)
     try:
