@@ -234,7 +234,46 @@ async def hass_client(stack: Stack) -> AsyncIterator[HomeAssistantClient]:
         await client.ensure_entries(stack.mqtt_port, stack.simulator_url, stack.api_key)
         assert stack.app_broker is not None
         await ensure_application(client, stack.app_broker, "direct")
+        await ensure_last_seen_enabled(client)
         yield client
+
+
+async def ensure_last_seen_enabled(client: HomeAssistantClient) -> None:
+    """Enable each end device's *Last seen* (disabled by default), as a user does.
+
+    The tests follow every uplink through it. Home Assistant reloads the entry
+    about 30 s after an entity is enabled; wait until each one has a state.
+    """
+    wanted = {f"sensor.{object_id(device_id)}_last_seen" for device_id in END_DEVICES}
+    deadline = time.monotonic() + 120
+    while True:
+        (entities,) = await client.websocket({"type": "config/entity_registry/list"})
+        found = {
+            entity["entity_id"]: entity
+            for entity in entities
+            if entity["entity_id"] in wanted
+        }
+        if set(found) == wanted:
+            break
+        assert time.monotonic() < deadline, sorted(wanted - set(found))
+        await asyncio.sleep(0.5)
+    disabled = [
+        entity_id for entity_id, entity in found.items() if entity["disabled_by"]
+    ]
+    if disabled:
+        await client.websocket(
+            *(
+                {
+                    "type": "config/entity_registry/update",
+                    "entity_id": entity_id,
+                    "disabled_by": None,
+                }
+                for entity_id in disabled
+            )
+        )
+    while not wanted <= set(await client.states()):
+        assert time.monotonic() < deadline, "Last seen never appeared after enabling"
+        await asyncio.sleep(1)
 
 
 @pytest.fixture
