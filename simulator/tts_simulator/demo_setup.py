@@ -199,23 +199,33 @@ async def _add_ttn_account(
     client: HomeAssistantClient, key: str, application_key: str
 ) -> str:
     """The account on the simulated eu1 cluster and its application; what happened."""
-    if any(
-        entry["domain"] == DOMAIN and entry["title"] == TTN_ACCOUNT_TITLE
-        for entry in await client.config_entries()
-    ):
-        return f"{TTN_ACCOUNT_TITLE} already added"
-    result = await client.add_entry(DOMAIN, {"server": TTN_CLUSTER, "api_key": key})
-    entry_id = result["result"]["entry_id"]
+    entry_id = next(
+        (
+            entry["entry_id"]
+            for entry in await client.config_entries()
+            if entry["domain"] == DOMAIN and entry["title"] == TTN_ACCOUNT_TITLE
+        ),
+        None,
+    )
+    account = "already added"
+    if entry_id is None:
+        try:
+            result = await client.add_entry(
+                DOMAIN, {"server": TTN_CLUSTER, "api_key": key}
+            )
+        except StackError as err:
+            return f"{TTN_ACCOUNT_TITLE} not added: {err}"
+        entry_id, account = result["result"]["entry_id"], "added"
     steps = [
         *_application_steps(application_key, "mqtt"),
         {"uplink_topic": TTN_UPLINK_TOPIC},
     ]
     application = await _add_application(client, entry_id, steps)
-    enabled = await _enable_fair_use_sensors(client, entry_id)
-    return (
-        f"{TTN_ACCOUNT_TITLE} added, its application {application}, "
-        f"{enabled} fair use sensors turned on"
-    )
+    done = f"{TTN_ACCOUNT_TITLE} {account}, its application {application}"
+    if application == "added":
+        enabled = await _enable_fair_use_sensors(client, entry_id)
+        done += f", {enabled} fair use sensors turned on"
+    return done
 
 
 async def set_up(
