@@ -2,15 +2,16 @@
 
 Starts the application's MQTT server (as TTS offers it), the TTS simulator
 and Home Assistant, onboards the owner user, adds the TTN Gateway integration
-and its application, prints where to log in, and stops everything on Ctrl-C. State lives in ``.dev/demo`` (gitignored),
-so a second run reuses the configuration and starts in seconds.
+and its application, and a second account on the simulator as a TTN
+cluster (``demo_setup.py``), prints where to log in, and stops everything on
+Ctrl-C. State lives in ``.dev/demo`` (gitignored), so a second run reuses the
+configuration and starts in seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 import random
@@ -19,20 +20,23 @@ import sys
 import time
 from types import FrameType
 
-import aiohttp
-
 from . import tts_json
-from .app_broker import mqtt_username
+from .cluster import make_cluster_tls
+from .demo_setup import (
+    APPLICATION_USERNAME,
+    TTN_ACCOUNT_TITLE,
+    TTN_CLUSTER,
+    set_up,
+)
 from .stack import (
-    DOMAIN,
     LOCALHOST,
     OWNER_PASSWORD,
     OWNER_USERNAME,
     REPO_ROOT,
     RESTART_EXIT_CODE,
-    HomeAssistantClient,
     Processes,
     StackError,
+    free_port,
     port_open,
     start_app_broker,
     start_hass,
@@ -41,9 +45,6 @@ from .stack import (
 )
 
 DEMO_DIR = REPO_ROOT / ".dev" / "demo"
-# The simulator's application, on the TTN tenant as the simulator serves it.
-APPLICATION_ID = "home-sensors"
-APPLICATION_USERNAME = mqtt_username(APPLICATION_ID, "ttn")
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -59,92 +60,6 @@ def _ignore_stop_signals() -> None:
     """
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
-
-
-# How long the first run watches for onboarding's own integrations, and how
-# many quiet checks in a row end the watch once some were removed.
-ONBOARDING_SETTLE_SECONDS = 15.0
-ONBOARDING_POLL_SECONDS = 0.5
-QUIET_CHECKS = 4
-
-
-async def _remove_onboarding_extras(client: HomeAssistantClient) -> None:
-    """Remove what onboarding adds (Met.no, Radio Browser, ...) as it appears.
-
-    Onboarding starts those config flows as background tasks, so their
-    entries can appear after the demo's first clean-up; without network they
-    would show as "Failed setup" cards. Watch the entries for a while after
-    onboarding and delete each as it appears.
-    """
-    deadline = time.monotonic() + ONBOARDING_SETTLE_SECONDS
-    removed_any = False
-    quiet = 0
-    while time.monotonic() < deadline and not (removed_any and quiet >= QUIET_CHECKS):
-        if await client.remove_onboarding_extras():
-            removed_any, quiet = True, 0
-        else:
-            quiet += 1
-        await asyncio.sleep(ONBOARDING_POLL_SECONDS)
-
-
-async def _add_application(
-    client: HomeAssistantClient, mqtt_port: int, application_key: str
-) -> str:
-    """Add the application sub-entry unless there is one; what happened, in words.
-
-    The simulator is a self-hosted stack, so the flow asks where its MQTT
-    server is. An integration without application sub-entries leaves the
-    demo running without them.
-    """
-    entry_id = next(
-        entry["entry_id"]
-        for entry in await client.config_entries()
-        if entry["domain"] == DOMAIN
-    )
-    with contextlib.suppress(StackError):  # HA or integration without sub-entries
-        (subentries,) = await client.websocket(
-            {"type": "config_entries/subentries/list", "entry_id": entry_id}
-        )
-        if any(item["subentry_type"] == "application" for item in subentries):
-            return "application already added"
-    try:
-        await client.add_subentry(
-            entry_id,
-            "application",
-            [
-                {
-                    "application_id": APPLICATION_ID,
-                    "api_key": application_key,
-                    "transport": "direct",
-                },
-                {
-                    "mqtt_host": LOCALHOST,
-                    "mqtt_port": mqtt_port,
-                    "mqtt_username": APPLICATION_USERNAME,
-                    "mqtt_tls": False,
-                },
-            ],
-        )
-    except StackError as err:
-        return f"application not added (the integration did not take it: {err})"
-    return "application added"
-
-
-async def _set_up(
-    port: int, mqtt_port: int, simulator_url: str, key: str, application_key: str
-) -> tuple[bool, str]:
-    async with aiohttp.ClientSession() as session:
-        client = HomeAssistantClient(session, port)
-        onboarded = await client.onboard_or_login()
-        # Earlier demos fed end devices through Home Assistant's MQTT
-        # integration; its broker is gone.
-        if await client.remove_entries(("mqtt",)):
-            print("==> removed the MQTT integration of an earlier demo", flush=True)
-        await client.ensure_entries(None, simulator_url, key)
-        application = await _add_application(client, mqtt_port, application_key)
-        if onboarded:
-            await _remove_onboarding_extras(client)
-        return onboarded, application
 
 
 def _key(path: Path) -> str:
@@ -189,6 +104,8 @@ def main() -> int:
     application_key = _key(state_dir / "application-api-key")
     config_dir = state_dir / "config"
     simulator_url = f"http://{LOCALHOST}:{args.simulator_port}"
+    # The simulator's https port as TTN's clusters, for Home Assistant only.
+    cluster = make_cluster_tls(state_dir / "cluster", free_port())
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop)
@@ -209,13 +126,22 @@ def main() -> int:
             mqtt_port=None,
             device_interval=args.device_interval,
             app_broker=broker,
+            cluster=cluster,
         )
-        write_hass_config(config_dir, args.port)
+        write_hass_config(config_dir, args.port, cluster)
         start_hass(processes, config_dir, args.port)
-        onboarded, application = asyncio.run(
-            _set_up(args.port, args.mqtt_port, simulator_url, key, application_key)
+        onboarded, done = asyncio.run(
+            set_up(
+                args.port,
+                args.mqtt_port,
+                simulator_url,
+                key,
+                application_key,
+                state_dir,
+            )
         )
-        print(f"==> {application}", flush=True)
+        for line in done:
+            print(f"==> {line}", flush=True)
         print(
             f"""
 ==> Ready in {time.time() - started:.0f} s{" (first run: owner created)" if onboarded else ""}
@@ -225,6 +151,8 @@ def main() -> int:
     TTS simulator   {simulator_url}  ({args.gateways} gateways; control: {simulator_url}/sim/state)
     TTS MQTT server mqtt://{LOCALHOST}:{args.mqtt_port} ({broker.kind}), user {APPLICATION_USERNAME},
                     password: the application key in {state_dir / "application-api-key"}
+    TTN account     {TTN_ACCOUNT_TITLE}: the simulator as TTN's {TTN_CLUSTER} cluster
+                    (https on 127.0.0.1:{cluster.port}, for Home Assistant only)
     logs            {processes.log_dir}
 
     Try: curl -X POST {simulator_url}/sim/gateways/rooftop-gateway/disconnect
