@@ -109,10 +109,15 @@ async def _send(
 
 
 def _mqtt_config_entry(hass: HomeAssistant) -> MockConfigEntry:
-    """An entry of HA's MQTT integration (the test harness mocks the client)."""
+    """An entry of HA's MQTT integration (the test harness mocks the client).
+
+    On MQTT protocol 5, as the harness's own MQTT entry: with an older one,
+    Home Assistant 2026 tries a real connection to the broker at setup and
+    waits 5 s for it (mqtt/__init__.py async_setup_entry, try_connection).
+    """
     entry = MockConfigEntry(
         domain="mqtt",
-        data={"broker": "mock-broker"},
+        data={"broker": "mock-broker", "protocol": "5"},
         options={"birth_message": {}},
         version=1,
         minor_version=2,
