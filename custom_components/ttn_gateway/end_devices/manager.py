@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from aiohttp import ClientSession
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -253,6 +253,11 @@ class EndDeviceManager(CappedDevices):
             self._add_missing(device, platform)
 
     def _add_missing(self, device: EndDevice, platform: Platform) -> None:
+        # While the entry unloads, its platforms are gone but uplinks still
+        # arrive: entities added now would outlive it and hold their unique
+        # IDs against the next setup's.
+        if self.entry.state is ConfigEntryState.UNLOAD_IN_PROGRESS:
+            return
         if (adder := self._adders.get(platform)) is None:
             return
         if missing := device.wanted[platform] - device.created[platform]:
