@@ -253,9 +253,8 @@ class EndDeviceManager(CappedDevices):
             self._add_missing(device, platform)
 
     def _add_missing(self, device: EndDevice, platform: Platform) -> None:
-        # While the entry unloads, its platforms are gone but uplinks still
-        # arrive: entities added now would outlive it and hold their unique
-        # IDs against the next setup's.
+        # Uplinks still arrive while the platforms unload: entities added then
+        # would outlive them and hold their unique IDs against the next setup.
         if self.entry.state is ConfigEntryState.UNLOAD_IN_PROGRESS:
             return
         if (adder := self._adders.get(platform)) is None:
