@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
     async_fire_time_changed,
+    mock_component,
 )
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -47,6 +48,15 @@ def auto_enable_custom_integrations(
     recorder_mock: Recorder, enable_custom_integrations: None
 ) -> None:
     """The recorder starts before Home Assistant, as its fixture requires."""
+
+
+async def _setup_logbook(hass: HomeAssistant) -> None:
+    """The logbook; its frontend dependency only registers a panel, mocked here.
+
+    The unit tests' requirements leave the frontend package out.
+    """
+    mock_component(hass, "frontend")
+    assert await async_setup_component(hass, "logbook", {})
 
 
 async def _logged_entities(
@@ -79,7 +89,7 @@ async def test_gateway_uplinks_write_no_logbook_lines(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """New uplinks on every poll: no lines; the disconnect has its line."""
-    assert await async_setup_component(hass, "logbook", {})
+    await _setup_logbook(hass)
     # Connected before the clock moves: the access token is issued now.
     client = await hass_ws_client(hass)
     freezer.move_to(GATEWAY_START)
@@ -124,7 +134,7 @@ async def test_end_device_uplinks_write_no_logbook_lines(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Uplinks from changing gateways write no lines; offline and online do."""
-    assert await async_setup_component(hass, "logbook", {})
+    await _setup_logbook(hass)
     client = await hass_ws_client(hass)
     freezer.move_to(DEVICE_START)
     mock_config_entry.add_to_hass(hass)
