@@ -80,9 +80,8 @@ def app_mqtt(fake_tts: FakeTTS) -> Iterator[FakeAppMqtt]:
         yield server
 
 
-@pytest.fixture
-def entry() -> MockConfigEntry:
-    """An account with one application connected directly."""
+def _account(transport: dict[str, Any]) -> MockConfigEntry:
+    """The account with its one application, arriving as `transport` says."""
     return MockConfigEntry(
         domain=DOMAIN,
         entry_id=ENTRY_ID,
@@ -95,7 +94,7 @@ def entry() -> MockConfigEntry:
                 data={
                     CONF_APPLICATION_ID: APP,
                     CONF_API_KEY: APP_KEY,
-                    CONF_TRANSPORT: TRANSPORT_DIRECT,
+                    **transport,
                     CONF_RIGHTS: RIGHTS,
                 },
                 subentry_id=SUBENTRY_ID,
@@ -105,6 +104,12 @@ def entry() -> MockConfigEntry:
             )
         ],
     )
+
+
+@pytest.fixture
+def entry() -> MockConfigEntry:
+    """An account with one application connected directly."""
+    return _account({CONF_TRANSPORT: TRANSPORT_DIRECT})
 
 
 def _saved(hass_storage: dict[str, Any], since: datetime) -> None:
@@ -474,28 +479,11 @@ async def test_home_assistant_mqtt_reconnect_is_caught_up(
     stopped = dt_util.utcnow() - timedelta(hours=1)
     _saved(hass_storage, stopped)
     fake_tts.store(*_missed(stopped, 50))
-    mqtt_entry = MockConfigEntry(
-        domain=DOMAIN,
-        entry_id=ENTRY_ID,
-        version=3,
-        title="jdoe (eu1.cloud.thethings.network)",
-        unique_id="jdoe@eu1.cloud.thethings.network",
-        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
-        subentries_data=[
-            ConfigSubentryData(
-                data={
-                    CONF_APPLICATION_ID: APP,
-                    CONF_API_KEY: APP_KEY,
-                    CONF_TRANSPORT: TRANSPORT_MQTT,
-                    CONF_UPLINK_TOPIC: f"v3/{APP}@ttn/devices/+/up",
-                    CONF_RIGHTS: RIGHTS,
-                },
-                subentry_id=SUBENTRY_ID,
-                subentry_type=SUBENTRY_APPLICATION,
-                title="Home sensors",
-                unique_id=APP,
-            )
-        ],
+    mqtt_entry = _account(
+        {
+            CONF_TRANSPORT: TRANSPORT_MQTT,
+            CONF_UPLINK_TOPIC: f"v3/{APP}@ttn/devices/+/up",
+        }
     )
     await _set_up(hass, mqtt_entry)
     assert hass.states.get(VALUE).state == "50"
