@@ -16,12 +16,13 @@ import ssl
 from unittest.mock import patch
 
 from custom_components.ttn_gateway.end_devices import direct
-from custom_components.ttn_gateway.tts import TTSConnectionError, TTSRateLimitError
-from custom_components.ttn_gateway.tts.mqtt import (
-    UNAVAILABLE_RETRY_SECONDS,
+from custom_components.ttn_gateway.tts import (
     MqttNotAuthorizedError,
     MqttSettings,
+    TTSConnectionError,
+    TTSRateLimitError,
 )
+from custom_components.ttn_gateway.tts.mqtt import UNAVAILABLE_RETRY_SECONDS
 
 _CLOSED = None
 

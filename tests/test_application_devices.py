@@ -46,8 +46,11 @@ from custom_components.ttn_gateway.const import (
     TRANSPORT_DIRECT,
     TRANSPORT_MQTT,
 )
-from custom_components.ttn_gateway.tts import TTSClient, client as client_module
-from custom_components.ttn_gateway.tts.client import EndDeviceListing
+from custom_components.ttn_gateway.tts import (
+    EndDeviceListing,
+    TTSClient,
+    client as client_module,
+)
 from tts_simulator import make_devices
 
 from .fake_app_mqtt import FakeAppMqtt, serving

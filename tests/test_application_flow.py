@@ -42,17 +42,17 @@ from custom_components.ttn_gateway.const import (
 )
 from custom_components.ttn_gateway.end_devices import direct
 from custom_components.ttn_gateway.tts import (
+    Application,
     AuthInfo,
+    EndDeviceListing,
     KeyOwnerType,
+    MqttConnectionInfo,
     TTSAuthenticationError,
     TTSClient,
     TTSConnectionError,
     TTSNotFoundError,
     TTSPermissionError,
 )
-from custom_components.ttn_gateway.tts.client import EndDeviceListing
-from custom_components.ttn_gateway.tts.models import Application
-from custom_components.ttn_gateway.tts.mqtt import MqttConnectionInfo
 
 from .common import console_labelled
 from .fake_app_mqtt import FakeAppMqtt, serving

@@ -13,8 +13,7 @@ from custom_components.ttn_gateway.end_devices.coverage import (
     MAX_GATEWAYS_PER_DEVICE,
     CoverageIndex,
 )
-from custom_components.ttn_gateway.tts import TTSServer
-from custom_components.ttn_gateway.tts.uplink import Uplink, parse_application_up
+from custom_components.ttn_gateway.tts import TTSServer, Uplink, parse_application_up
 
 from .uplinks import uplink
 

@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ttn_gateway.tts.uplink import parse_application_up
+from custom_components.ttn_gateway.tts import parse_application_up
 
 from .fake_tts import FakeTTS
 from .uplinks import uplink

@@ -33,10 +33,8 @@ from custom_components.ttn_gateway.decoders import (
 )
 from custom_components.ttn_gateway.decoders.normalized import BY_KEY, FIELDS
 from custom_components.ttn_gateway.diagnostics import end_device_diagnostics
-from custom_components.ttn_gateway.tts.uplink import (
-    MAX_WARNINGS,
-    parse_application_up,
-)
+from custom_components.ttn_gateway.tts import parse_application_up
+from custom_components.ttn_gateway.tts.uplink import MAX_WARNINGS
 
 from .device_repository import load_schema
 from .fake_tts import FakeTTS

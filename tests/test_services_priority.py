@@ -9,7 +9,7 @@ import voluptuous as vol
 import yaml
 
 from custom_components.ttn_gateway.services import SEND_DOWNLINK_SCHEMA, _downlink
-from custom_components.ttn_gateway.tts.downlink import Priority
+from custom_components.ttn_gateway.tts import Priority
 
 SERVICES_YAML = (
     Path(__file__).parent.parent / "custom_components" / "ttn_gateway" / "services.yaml"

@@ -14,12 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 import pytest
 
-from custom_components.ttn_gateway.tts import (
-    TTSClient,
-    TTSConnectionError,
-    TTSServer,
-)
-from custom_components.ttn_gateway.tts.models import parse_timestamp
+from custom_components.ttn_gateway.tts import TTSClient, TTSConnectionError, TTSServer
+from custom_components.ttn_gateway.tts.primitives import parse_timestamp
 from tts_simulator import (
     Action,
     DeviceKind,

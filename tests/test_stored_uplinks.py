@@ -51,12 +51,12 @@ from custom_components.ttn_gateway.end_devices.catchup import (
     RETRY_SECONDS,
     SETTLE_SECONDS,
 )
-from custom_components.ttn_gateway.tts import TTSClient
-from custom_components.ttn_gateway.tts.storage import (
+from custom_components.ttn_gateway.tts import (
     STORAGE_DOCS_URL,
     STORED_UPLINKS_MAX,
-    StoredUplinks,
+    TTSClient,
 )
+from custom_components.ttn_gateway.tts.storage import StoredUplinks
 
 from .fake_app_mqtt import FakeAppMqtt, serving
 from .fake_tts import API_KEY, SERVER_URL, FakeTTS

@@ -14,7 +14,15 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import pytest
 
 from custom_components.ttn_gateway.tts import (
+    Downlink,
+    DownlinkError,
+    DownlinkStatus,
+    EndDeviceInfo,
     KeyOwnerType,
+    MqttConnectionInfo,
+    MqttNotAuthorizedError,
+    MqttSettings,
+    Priority,
     Right,
     TTSAuthenticationError,
     TTSClient,
@@ -23,26 +31,14 @@ from custom_components.ttn_gateway.tts import (
     TTSPermissionError,
     TTSRateLimitError,
     TTSServer,
+    UplinkError,
     client as client_module,
-)
-from custom_components.ttn_gateway.tts.downlink import (
-    Downlink,
-    DownlinkError,
-    DownlinkStatus,
-    Priority,
+    connect_application,
     downlink_request_json,
+    mqtt_settings,
     parse_downlink_event,
     parse_payload,
 )
-from custom_components.ttn_gateway.tts.models import EndDeviceInfo
-from custom_components.ttn_gateway.tts.mqtt import (
-    MqttConnectionInfo,
-    MqttNotAuthorizedError,
-    MqttSettings,
-    connect_application,
-    mqtt_settings,
-)
-from custom_components.ttn_gateway.tts.uplink import UplinkError
 from tts_simulator import Request, Response, make_devices
 from tts_simulator.app_broker import AppBroker
 from tts_simulator.stack import Processes, find_mosquitto, free_port, start_app_broker

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from custom_components.ttn_gateway.tts import TTSServer
+from custom_components.ttn_gateway.tts import TTSServer, detect_cluster
 from custom_components.ttn_gateway.tts.clusters import (
     application_server,
-    detect_cluster,
     device_application_servers,
 )
 

@@ -24,7 +24,7 @@ from custom_components.ttn_gateway.tts import (
     SubBand,
     VersionIds,
 )
-from custom_components.ttn_gateway.tts.models import (
+from custom_components.ttn_gateway.tts.primitives import (
     parse_duration,
     parse_float,
     parse_str,

@@ -20,8 +20,8 @@ from custom_components.ttn_gateway.tts import (
     TTSConnectionError,
     TTSPermissionError,
     TTSServer,
+    TTSStorageNotEnabledError,
 )
-from custom_components.ttn_gateway.tts.errors import TTSStorageNotEnabledError
 from custom_components.ttn_gateway.tts.storage import (
     STORED_BODY_MAX_BYTES,
     STORED_LINE_MAX_BYTES,

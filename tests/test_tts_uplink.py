@@ -9,12 +9,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
-from custom_components.ttn_gateway.tts.models import VersionIds
-from custom_components.ttn_gateway.tts.uplink import (
+from custom_components.ttn_gateway.tts import (
     Location,
     RxMetadata,
     Uplink,
     UplinkError,
+    VersionIds,
     parse_application_up,
 )
 

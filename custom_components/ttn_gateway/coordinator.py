@@ -49,8 +49,8 @@ from .tts import (
     TTSError,
     TTSPermissionError,
     TTSRateLimitError,
+    console_rights,
 )
-from .tts.right_names import console_rights
 
 # After failed polls the interval doubles per failure, up to this factor.
 MAX_FAILURE_BACKOFF_FACTOR: Final = 8

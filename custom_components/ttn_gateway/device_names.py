@@ -19,13 +19,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.event import async_track_time_interval
 
-from .tts import TTSClient
-from .tts.device_repository import (
-    DR_ID,
-    MAX_LOOKUPS,
-    DeviceRepositoryNames,
-    NameKey,
-)
+from .tts import DR_ID, MAX_LOOKUPS, DeviceRepositoryNames, NameKey, TTSClient
 
 # How often failed lookups are checked for being due again.
 RETRY_CHECK_INTERVAL: Final = timedelta(minutes=10)

@@ -36,7 +36,7 @@ from .entity import GatewayEntity, GatewayEntityDescription
 from .runtime import TTSRuntimeData
 from .store import GatewayStore
 from .timers import KeyedTimers
-from .tts.uplink import PACKET_BROKER
+from .tts import PACKET_BROKER
 
 # Names an attribute lists; a count says how many more there are.
 MAX_LISTED_NAMES: Final = 50

@@ -34,7 +34,7 @@ from homeassistant.const import (
 from .decoders import Decoder, ReadingDescription
 from .end_devices import LAST_DOWNLINK_KEY, EndDevice
 from .end_devices.registry import DECODER_KEY
-from .tts.downlink import DownlinkStatus
+from .tts import DownlinkStatus
 
 type SensorValue = str | int | float | datetime | None
 

@@ -41,7 +41,7 @@ from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry
 from .state_writes import WriteOnChange
 from .store import GatewayStore
-from .tts.uplink import PACKET_BROKER, RxMetadata
+from .tts import PACKET_BROKER, RxMetadata
 
 
 class EndDeviceEntity(WriteOnChange, Entity):

@@ -14,7 +14,7 @@ import voluptuous as vol
 from .const import DOMAIN
 from .end_devices import DeviceKey, DownlinkNotSentError, EndDeviceManager
 from .runtime import TTSConfigEntry
-from .tts.downlink import (
+from .tts import (
     MAX_DOWNLINK_F_PORT,
     MIN_DOWNLINK_F_PORT,
     Downlink,

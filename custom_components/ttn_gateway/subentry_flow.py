@@ -46,9 +46,7 @@ from .const import (
     TRANSPORTS,
 )
 from .issues import async_delete_issue
-from .tts import AuthInfo, TTSServer
-from .tts.mqtt import MqttSettings
-from .tts.uplink import is_identifier
+from .tts import AuthInfo, MqttSettings, TTSServer, is_identifier
 from .validation import (
     API_KEY_SELECTOR,
     FlowError,

@@ -31,9 +31,13 @@ from .const import (
 )
 from .end_devices import direct
 from .tts import (
+    Application,
     AuthInfo,
+    ClusterDetection,
     InvalidServerError,
     KeyOwnerType,
+    MqttNotAuthorizedError,
+    MqttSettings,
     Right,
     TTSAuthenticationError,
     TTSClient,
@@ -41,11 +45,10 @@ from .tts import (
     TTSNotFoundError,
     TTSPermissionError,
     TTSServer,
+    console_rights,
+    detect_cluster,
+    mqtt_settings,
 )
-from .tts.clusters import ClusterDetection, detect_cluster
-from .tts.models import Application
-from .tts.mqtt import MqttNotAuthorizedError, MqttSettings, mqtt_settings
-from .tts.right_names import console_rights
 
 API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 LIST_RIGHTS = {

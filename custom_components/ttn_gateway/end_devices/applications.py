@@ -43,9 +43,7 @@ from ..const import (
     SUBENTRY_APPLICATION,
     TRANSPORT_DIRECT,
 )
-from ..tts import Right, TTSServer
-from ..tts.models import implied_by
-from ..tts.mqtt import MqttSettings, mqtt_settings
+from ..tts import MqttSettings, Right, TTSServer, implied_by, mqtt_settings
 
 
 @dataclass(frozen=True, slots=True)

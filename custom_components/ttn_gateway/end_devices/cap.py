@@ -18,7 +18,7 @@ from ..const import DOMAIN, ISSUE_END_DEVICE_CAP, ISSUE_END_DEVICE_ENTITY_CAP, L
 from ..identifiers import account_id, end_device_identifier
 from ..issues import async_create_issue
 from ..timers import KeyedTimers
-from ..tts.models import EndDeviceInfo
+from ..tts import EndDeviceInfo
 from .applications import ApplicationConfig
 from .intake import MAX_ENTITIES_PER_DEVICE, Cap, Intake
 from .registry import DeletedDevices, async_remove_device, device_key_text

@@ -21,8 +21,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from ..const import DEVICE_LIST_INTERVAL, LOGGER
-from ..tts import TTSClient, TTSError, TTSPermissionError
-from ..tts.models import EndDeviceInfo
+from ..tts import EndDeviceInfo, TTSClient, TTSError, TTSPermissionError
 from .applications import ApplicationConfig
 from .registry import device_key_text
 from .state import DeviceKey

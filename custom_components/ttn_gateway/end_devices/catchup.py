@@ -33,10 +33,15 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..issues import async_create_issue, async_delete_issue
-from ..tts import TTSClient, TTSError, TTSPermissionError
-from ..tts.errors import TTSStorageNotEnabledError
-from ..tts.storage import STORAGE_DOCS_URL, STORED_UPLINKS_MAX
-from ..tts.uplink import Uplink
+from ..tts import (
+    STORAGE_DOCS_URL,
+    STORED_UPLINKS_MAX,
+    TTSClient,
+    TTSError,
+    TTSPermissionError,
+    TTSStorageNotEnabledError,
+    Uplink,
+)
 from .applications import ApplicationConfig
 from .state import MAX_CLOCK_SKEW
 

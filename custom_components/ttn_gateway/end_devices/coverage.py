@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from ..tts.uplink import PACKET_BROKER, Uplink
+from ..tts import PACKET_BROKER, Uplink
 from .state import DeviceKey
 
 # How long an uplink counts towards a device's coverage.

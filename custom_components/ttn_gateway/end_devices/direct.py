@@ -31,8 +31,10 @@ from ..const import (
 )
 from ..issues import async_create_issue, async_delete_issue
 from ..tts import (
+    ApplicationSession,
     AuthInfo,
     KeyOwnerType,
+    MqttNotAuthorizedError,
     Right,
     TTSAuthenticationError,
     TTSClient,
@@ -40,8 +42,8 @@ from ..tts import (
     TTSPermissionError,
     TTSRateLimitError,
     TTSServer,
+    connect_application,
 )
-from ..tts.mqtt import ApplicationSession, MqttNotAuthorizedError, connect_application
 
 if TYPE_CHECKING:
     from .applications import ApplicationConfig

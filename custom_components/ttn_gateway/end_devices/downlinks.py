@@ -17,14 +17,16 @@ from homeassistant.helpers.json import json_bytes
 
 from ..const import LOGGER
 from ..tts import (
+    Downlink,
+    DownlinkEvent,
     Right,
     TTSClient,
     TTSError,
     TTSNotFoundError,
     TTSPermissionError,
     TTSRateLimitError,
+    downlink_request_json,
 )
-from ..tts.downlink import Downlink, DownlinkEvent, downlink_request_json
 from .applications import ApplicationConfig
 from .direct import DirectConnection, NotConnectedError
 from .registry import device_key_text

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ..tts.uplink import Uplink
+from ..tts import Uplink
 from .state import DeviceKey
 
 # How long an end device counts as heard by a gateway after its uplink.

@@ -24,8 +24,13 @@ from homeassistant.util.json import json_loads
 
 from ..const import LOGGER
 from ..decoders import BATTERY_PERCENT, DecodeError, Decoder, Readings, decode_uplink
-from ..tts.downlink import DownlinkStatus, parse_downlink_event
-from ..tts.uplink import Uplink, UplinkError, parse_application_up
+from ..tts import (
+    DownlinkStatus,
+    Uplink,
+    UplinkError,
+    parse_application_up,
+    parse_downlink_event,
+)
 from .airtime import FairUse
 from .coverage import CoverageIndex
 from .downlinks import track_downlink_event

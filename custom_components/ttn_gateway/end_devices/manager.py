@@ -28,10 +28,7 @@ from ..device_names import DeviceNames
 from ..identifiers import account_id, end_device_identifier
 from ..issues import async_delete_issue
 from ..timers import KeyedTimers
-from ..tts import Right, TTSClient, TTSServer
-from ..tts.downlink import Downlink
-from ..tts.models import EndDeviceInfo
-from ..tts.uplink import Uplink
+from ..tts import Downlink, EndDeviceInfo, Right, TTSClient, TTSServer, Uplink
 from .applications import (
     ApplicationConfig,
     application_configs,

@@ -20,9 +20,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import DOMAIN
 from ..decoders import Decoder, Readings
-from ..tts.downlink import DownlinkEvent
-from ..tts.models import VersionIds
-from ..tts.uplink import Location, Uplink
+from ..tts import DownlinkEvent, Location, Uplink, VersionIds
 
 # Uplinks remembered per device to recognise a repeat.
 DEDUP_WINDOW = 16

@@ -1,10 +1,26 @@
-"""A typed asyncio client for The Things Stack v3 HTTP API.
+"""A typed asyncio client for The Things Stack v3 HTTP API and MQTT server.
 
-This package has no Home Assistant imports; it takes an injected aiohttp session.
+This package has no Home Assistant imports; it takes an injected aiohttp
+session. Code outside the package imports only the names listed here.
 """
 
 from .antennas import AntennaLocation
+from .applications import Application, EndDeviceInfo, EndDeviceListing
 from .client import BATCH_SIZE, STREAM_IDLE_TIMEOUT_SECONDS, TTSClient
+from .clusters import ClusterDetection, detect_cluster
+from .device_repository import DR_ID, MAX_LOOKUPS, DeviceRepositoryNames, NameKey
+from .downlink import (
+    MAX_DOWNLINK_F_PORT,
+    MIN_DOWNLINK_F_PORT,
+    Downlink,
+    DownlinkError,
+    DownlinkEvent,
+    DownlinkStatus,
+    Priority,
+    downlink_request_json,
+    parse_downlink_event,
+    parse_payload,
+)
 from .errors import (
     TTSAuthenticationError,
     TTSConnectionError,
@@ -12,33 +28,59 @@ from .errors import (
     TTSNotFoundError,
     TTSPermissionError,
     TTSRateLimitError,
+    TTSStorageNotEnabledError,
     TTSStreamIdleError,
 )
-from .models import (
-    AuthInfo,
+from .events import EventName, StreamError, StreamEvent
+from .gateways import (
     ConnectionState,
-    EventName,
     Gateway,
     GatewayConnection,
     GatewayConnectionStats,
     GatewayStatus,
-    KeyOwnerType,
-    Right,
     RoundTripTimes,
-    StreamError,
-    StreamEvent,
     SubBand,
-    VersionIds,
 )
+from .mqtt import (
+    ApplicationSession,
+    MqttConnectionInfo,
+    MqttNotAuthorizedError,
+    MqttSettings,
+    connect_application,
+    mqtt_settings,
+)
+from .primitives import VersionIds
+from .right_names import console_rights
+from .rights import AuthInfo, KeyOwnerType, Right, implied_by
 from .servers import TTN_CLUSTERS, InvalidServerError, TTSServer
+from .storage import STORAGE_DOCS_URL, STORED_UPLINKS_MAX
+from .uplink import Uplink, UplinkError, is_identifier, parse_application_up
+from .uplink_metadata import PACKET_BROKER, Location, RxMetadata
 
 __all__ = [
     "BATCH_SIZE",
+    "DR_ID",
+    "MAX_DOWNLINK_F_PORT",
+    "MAX_LOOKUPS",
+    "MIN_DOWNLINK_F_PORT",
+    "PACKET_BROKER",
+    "STORAGE_DOCS_URL",
+    "STORED_UPLINKS_MAX",
     "STREAM_IDLE_TIMEOUT_SECONDS",
     "TTN_CLUSTERS",
     "AntennaLocation",
+    "Application",
+    "ApplicationSession",
     "AuthInfo",
+    "ClusterDetection",
     "ConnectionState",
+    "DeviceRepositoryNames",
+    "Downlink",
+    "DownlinkError",
+    "DownlinkEvent",
+    "DownlinkStatus",
+    "EndDeviceInfo",
+    "EndDeviceListing",
     "EventName",
     "Gateway",
     "GatewayConnection",
@@ -46,8 +88,15 @@ __all__ = [
     "GatewayStatus",
     "InvalidServerError",
     "KeyOwnerType",
+    "Location",
+    "MqttConnectionInfo",
+    "MqttNotAuthorizedError",
+    "MqttSettings",
+    "NameKey",
+    "Priority",
     "Right",
     "RoundTripTimes",
+    "RxMetadata",
     "StreamError",
     "StreamEvent",
     "SubBand",
@@ -59,6 +108,19 @@ __all__ = [
     "TTSPermissionError",
     "TTSRateLimitError",
     "TTSServer",
+    "TTSStorageNotEnabledError",
     "TTSStreamIdleError",
+    "Uplink",
+    "UplinkError",
     "VersionIds",
+    "connect_application",
+    "console_rights",
+    "detect_cluster",
+    "downlink_request_json",
+    "implied_by",
+    "is_identifier",
+    "mqtt_settings",
+    "parse_application_up",
+    "parse_downlink_event",
+    "parse_payload",
 ]

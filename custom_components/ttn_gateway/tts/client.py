@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .applications import Application, EndDeviceInfo, EndDeviceListing
 from .clusters import (
     APPLICATION_SERVER_FIELD,
     application_server,
@@ -31,20 +32,16 @@ from .errors import (
     TTSStorageNotEnabledError,
     TTSStreamIdleError,
 )
-from .models import (
-    Application,
-    AuthInfo,
+from .events import StreamError, StreamEvent, parse_stream_message
+from .gateways import (
     ConnectionState,
-    EndDeviceInfo,
     Gateway,
     GatewayConnection,
     GatewayConnectionStats,
-    StreamError,
-    StreamEvent,
-    format_timestamp,
-    parse_stream_message,
 )
 from .mqtt import MqttConnectionInfo
+from .primitives import format_timestamp
+from .rights import AuthInfo
 from .servers import TTSServer
 from .storage import (
     STORED_BODY_MAX_BYTES,
@@ -121,14 +118,6 @@ class _ErrorBody:
     @property
     def label(self) -> str:
         return f"{self.namespace}:{self.name}" if self.name else "no error details"
-
-
-@dataclass(frozen=True, slots=True)
-class EndDeviceListing:
-    """An application's device list; incomplete when it may lack devices."""
-
-    devices: list[EndDeviceInfo]
-    complete: bool
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from .client import TTSClient
 from .errors import TTSError, TTSNotFoundError
-from .models import parse_str
+from .primitives import parse_str
 
 # The Device Repository's id pattern (``EndDeviceBrand.brand_id`` in the proto).
 DR_ID: Final = re.compile(r"[a-z0-9](?:-?[a-z0-9]){2,35}")

@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any, Final
 
-from .models import parse_str, parse_timestamp
+from .primitives import parse_str, parse_timestamp
 from .uplink import EndDeviceIds, UplinkError
 
 MIN_DOWNLINK_F_PORT: Final = 1

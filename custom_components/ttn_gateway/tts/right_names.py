@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from .models import Right
+from .rights import Right
 
 CONSOLE_NAMES: Final[dict[str, str]] = {
     Right.USER_GATEWAYS_LIST: "List gateways the user is a collaborator of",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import json
 from typing import Final
 
-from .models import StreamError
+from .events import StreamError
 from .uplink import Uplink, UplinkError, parse_application_up
 
 # The path's ``type``: only data uplinks are asked for.
