@@ -49,7 +49,7 @@ from custom_components.ttn_gateway.const import (
 from custom_components.ttn_gateway.tts import (
     EndDeviceListing,
     TTSClient,
-    client as client_module,
+    application_requests,
 )
 from tts_simulator import make_devices
 
@@ -667,10 +667,16 @@ async def test_an_incomplete_list_deletes_nothing(
             simulator.device_list_extra = [{"ids": {"device_id": "No ID"}}]
         elif fault == "shifting pages":
             simulator.device_list_shifting = True
-            faults.enter_context(patch.object(client_module, "LIST_PAGE_SIZE", 1))
+            faults.enter_context(
+                patch.object(application_requests, "LIST_PAGE_SIZE", 1)
+            )
         else:
-            faults.enter_context(patch.object(client_module, "END_DEVICE_LIST_MAX", 1))
-            faults.enter_context(patch.object(client_module, "LIST_PAGE_SIZE", 1))
+            faults.enter_context(
+                patch.object(application_requests, "END_DEVICE_LIST_MAX", 1)
+            )
+            faults.enter_context(
+                patch.object(application_requests, "LIST_PAGE_SIZE", 1)
+            )
         for _ in range(3):
             await _next_listing(hass, freezer)
             assert len(_names(device_registry, entry)) == 4
@@ -696,7 +702,7 @@ async def test_a_list_without_total_reads_every_page(
 ) -> None:
     """No X-Total-Count: the devices past page 1 are listed, never deleted."""
     fake_tts.simulator.device_list_total = False
-    with patch.object(client_module, "LIST_PAGE_SIZE", 1):
+    with patch.object(application_requests, "LIST_PAGE_SIZE", 1):
         entry = await _set_up(hass, _entry(app_key))
         for _ in range(2):
             await _next_listing(hass, freezer)

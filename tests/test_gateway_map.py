@@ -11,7 +11,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ttn_gateway.tts import AntennaLocation, Gateway
-from custom_components.ttn_gateway.tts.client import GATEWAY_FIELD_MASK
+from custom_components.ttn_gateway.tts.gateway_requests import GATEWAY_FIELD_MASK
 from tts_simulator import ManualClock, Request, Simulator, make_fleet
 
 from .common import async_poll

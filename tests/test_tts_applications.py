@@ -32,7 +32,7 @@ from custom_components.ttn_gateway.tts import (
     TTSRateLimitError,
     TTSServer,
     UplinkError,
-    client as client_module,
+    application_requests,
     connect_application,
     downlink_request_json,
     mqtt_settings,
@@ -116,7 +116,7 @@ async def test_list_end_devices_page_by_page(
     app_client: TTSClient, fake_tts: FakeTTS
 ) -> None:
     """Every page is read; names and models come along."""
-    with patch.object(client_module, "LIST_PAGE_SIZE", 2):
+    with patch.object(application_requests, "LIST_PAGE_SIZE", 2):
         listing = await app_client.list_end_devices(APP)
     assert listing.complete
     assert [device.device_id for device in listing.devices] == DEVICE_IDS
@@ -133,7 +133,7 @@ async def test_list_end_devices_without_total_reads_to_a_short_page(
 ) -> None:
     """No X-Total-Count: pages are read until one is short, then it is complete."""
     fake_tts.simulator.device_list_total = False
-    with patch.object(client_module, "LIST_PAGE_SIZE", size):
+    with patch.object(application_requests, "LIST_PAGE_SIZE", size):
         listing = await app_client.list_end_devices(APP)
     assert listing.complete
     assert [device.device_id for device in listing.devices] == DEVICE_IDS
@@ -148,7 +148,7 @@ async def test_list_end_devices_that_keeps_moving_is_incomplete(
 ) -> None:
     """Pages that shift at every request: read three times, then incomplete."""
     fake_tts.simulator.device_list_shifting = True
-    with patch.object(client_module, "LIST_PAGE_SIZE", 2):
+    with patch.object(application_requests, "LIST_PAGE_SIZE", 2):
         listing = await app_client.list_end_devices(APP)
     assert not listing.complete
     assert fake_tts.simulator.request_counts["end_devices"] == 3 * 2
@@ -179,7 +179,7 @@ async def test_list_end_devices_read_again_after_a_shift(
         return response
 
     simulator.handle = change_after_page_1  # type: ignore[method-assign]
-    with patch.object(client_module, "LIST_PAGE_SIZE", 2):
+    with patch.object(application_requests, "LIST_PAGE_SIZE", 2):
         listing = await app_client.list_end_devices(APP)
     # Without a total, four devices end with an empty page 3.
     assert pages == (["1", "2"] if total else ["1", "2", "3"]) * 2
@@ -213,8 +213,8 @@ async def test_list_end_devices_cut_at_its_bound_is_incomplete(
 ) -> None:
     """At END_DEVICE_LIST_MAX the reading stops: more may exist."""
     with (
-        patch.object(client_module, "LIST_PAGE_SIZE", 1),
-        patch.object(client_module, "END_DEVICE_LIST_MAX", 2),
+        patch.object(application_requests, "LIST_PAGE_SIZE", 1),
+        patch.object(application_requests, "END_DEVICE_LIST_MAX", 2),
     ):
         listing = await app_client.list_end_devices(APP)
     assert not listing.complete

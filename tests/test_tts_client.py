@@ -36,7 +36,7 @@ from custom_components.ttn_gateway.tts import (
     TTSRateLimitError,
     TTSServer,
 )
-from custom_components.ttn_gateway.tts.client import (
+from custom_components.ttn_gateway.tts.gateway_requests import (
     FORBIDDEN_RECHECK_SECONDS,
     GATEWAY_FIELD_MASK,
 )
@@ -1076,3 +1076,18 @@ async def test_unexpected_transport_error_on_the_events_stream(
     assert "the HTTP client failed unexpectedly (TypeError)" in str(exc.value)
     assert "POST /events" in str(exc.value)
     assert_no_secret(exc.value)
+
+
+async def test_device_repository_names(client: TTSClient, fake_tts: FakeTTS) -> None:
+    """A brand's and a model's name; an id the Device Repository lacks is 404."""
+    # The simulator's names follow lorawan-devices vendor/index.yaml and
+    # vendor/elsys/ers.yaml (simulator/tts_simulator/device_repository.py).
+    assert await client.get_device_repository_name("rakwireless") == (
+        "RAKwireless Technology Co."
+    )
+    assert await client.get_device_repository_name("elsys", "ers") == (
+        "ERS smart building sensor"
+    )
+    with pytest.raises(TTSNotFoundError):
+        await client.get_device_repository_name("rakwireless", "rak7248")
+    assert fake_tts.count("device_repository") == 3

@@ -29,6 +29,7 @@ from .const import DOMAIN, ISSUE_NO_EVENT_RIGHTS, LOGGER
 from .issues import async_create_issue, async_delete_issue
 from .store import GatewayStore
 from .tts import (
+    GATEWAY_EVENT_NAMES,
     ConnectionState,
     EventName,
     Right,
@@ -51,12 +52,6 @@ BACKOFF_MAX_SECONDS: Final = 300.0
 BACKOFF_MAX_EXPONENT: Final = 8
 # A stream that stayed open this long resets the backoff.
 STABLE_STREAM_SECONDS: Final = 60.0
-GATEWAY_EVENT_NAMES: Final = (
-    EventName.GATEWAY_CONNECT,
-    EventName.GATEWAY_DISCONNECT,
-    EventName.GATEWAY_CONNECTION_STATS,
-    EventName.GATEWAY_STATUS,
-)
 
 
 def backoff_delay(attempt: int) -> float:

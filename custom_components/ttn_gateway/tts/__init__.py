@@ -6,7 +6,7 @@ session. Code outside the package imports only the names listed here.
 
 from .antennas import AntennaLocation
 from .applications import Application, EndDeviceInfo, EndDeviceListing
-from .client import BATCH_SIZE, STREAM_IDLE_TIMEOUT_SECONDS, TTSClient
+from .client import TTSClient
 from .clusters import ClusterDetection, detect_cluster
 from .device_repository import DR_ID, MAX_LOOKUPS, DeviceRepositoryNames, NameKey
 from .downlink import (
@@ -31,7 +31,9 @@ from .errors import (
     TTSStorageNotEnabledError,
     TTSStreamIdleError,
 )
-from .events import EventName, StreamError, StreamEvent
+from .events import GATEWAY_EVENT_NAMES, EventName, StreamError, StreamEvent
+from .events_stream import STREAM_IDLE_TIMEOUT_SECONDS
+from .gateway_requests import BATCH_SIZE
 from .gateways import (
     ConnectionState,
     Gateway,
@@ -60,6 +62,7 @@ from .uplink_metadata import PACKET_BROKER, Location, RxMetadata
 __all__ = [
     "BATCH_SIZE",
     "DR_ID",
+    "GATEWAY_EVENT_NAMES",
     "MAX_DOWNLINK_F_PORT",
     "MAX_LOOKUPS",
     "MIN_DOWNLINK_F_PORT",

@@ -21,8 +21,8 @@ import time
 from typing import Final
 from urllib.parse import quote
 
-from .client import TTSClient
 from .errors import TTSError, TTSNotFoundError
+from .http_core import TTSHttpCore
 from .primitives import parse_str
 
 # The Device Repository's id pattern (``EndDeviceBrand.brand_id`` in the proto).
@@ -37,11 +37,33 @@ MAX_NAME_LENGTH: Final = 100
 type NameKey = tuple[str, ...]
 
 
+class DeviceRepositoryRequests(TTSHttpCore):
+    """Asks the Device Repository of the client's server for names."""
+
+    async def get_device_repository_name(
+        self, brand_id: str, model_id: str | None = None
+    ) -> str | None:
+        """The name of a brand, or of one of its models; None when it has none.
+
+        Raises TTSNotFoundError for an unknown id (or a server without the
+        Device Repository), another TTSError when the lookup fails.
+        """
+        path = f"/dr/brands/{quote(brand_id, safe='')}"
+        if model_id is not None:
+            path += f"/models/{quote(model_id, safe='')}"
+        data, _ = await self._request(
+            "GET", self.server.url, path, params={"field_mask": "name"}
+        )
+        return parse_str(data.get("name"))
+
+
 class DeviceRepositoryNames:
     """Brand and model names by id, asked of TTS once and kept."""
 
     def __init__(
-        self, client: TTSClient, clock: Callable[[], float] | None = None
+        self,
+        client: DeviceRepositoryRequests,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """Nothing is known until looked up."""
         self._client = client
@@ -79,12 +101,8 @@ class DeviceRepositoryNames:
 
     async def async_look_up(self, key: NameKey) -> bool:
         """Ask TTS for one name; whether a name was learnt."""
-        path = "/dr/brands/" + "/models/".join(quote(part, safe="") for part in key)
         try:
-            # The client's one request path: its rate limit, caps and errors.
-            data, _ = await self._client._request(
-                "GET", self._client.server.url, path, params={"field_mask": "name"}
-            )
+            name = await self._client.get_device_repository_name(*key)
         except TTSNotFoundError:
             self._names[key] = None
             return False
@@ -92,7 +110,6 @@ class DeviceRepositoryNames:
             self._retry_at[key] = self._clock() + RETRY_AFTER_SECONDS
             return False
         self._retry_at.pop(key, None)
-        name = parse_str(data.get("name"))
         name = name.strip()[:MAX_NAME_LENGTH] if name else None
         self._names[key] = name or None
         return bool(name)

@@ -1,4 +1,4 @@
-"""Messages of the events stream, ``POST /api/v3/events`` (lorawan-stack ``pkg/events``)."""
+"""Messages of the events stream (lorawan-stack ``events.proto``: ``Event``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 import json
+from typing import Final
 
 from .gateways import GatewayConnectionStats, GatewayStatus
 from .primitives import as_list, as_mapping, parse_str, parse_timestamp, parse_uint
@@ -21,6 +22,16 @@ class EventName(StrEnum):
     GATEWAY_CONNECTION_STATS = "gs.gateway.connection.stats"
     GATEWAY_STATUS = "gs.status.receive"
     GATEWAY_UPLINK = "gs.up.receive"
+
+
+# The gateway events streamed with any key that may read gateway status;
+# GATEWAY_UPLINK needs the traffic right as well.
+GATEWAY_EVENT_NAMES: Final = (
+    EventName.GATEWAY_CONNECT,
+    EventName.GATEWAY_DISCONNECT,
+    EventName.GATEWAY_CONNECTION_STATS,
+    EventName.GATEWAY_STATUS,
+)
 
 
 @dataclass(frozen=True, slots=True)
