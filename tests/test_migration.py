@@ -17,11 +17,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ttn_gateway import async_migrate_entry
+from custom_components.ttn_gateway.compat import device_subentry
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
-from custom_components.ttn_gateway.end_devices.registry import (
-    async_move_device,
-    device_subentry,
-)
+from custom_components.ttn_gateway.end_devices.registry import async_move_device
 from custom_components.ttn_gateway.identifiers import (
     migrate_identifier,
     migrate_unique_id,

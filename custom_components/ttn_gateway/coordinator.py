@@ -9,17 +9,17 @@ the gateways. What the gateways' state is, it leaves to the store.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-import inspect
-from typing import Any, Final
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .compat import update_failed
 from .const import (
     CONF_GATEWAYS,
     CONF_MONITOR_ALL,
@@ -54,17 +54,6 @@ from .tts.right_names import console_rights
 
 # After failed polls the interval doubles per failure, up to this factor.
 MAX_FAILURE_BACKOFF_FACTOR: Final = 8
-# Whether this Home Assistant's UpdateFailed takes retry_after (2025.12+).
-_UPDATE_FAILED_RETRY_AFTER: Final = (
-    "retry_after" in inspect.signature(UpdateFailed.__init__).parameters
-)
-
-
-def _update_failed(retry_after: float | None = None, **kwargs: Any) -> UpdateFailed:
-    """UpdateFailed, with retry_after where Home Assistant supports it."""
-    if retry_after is not None and _UPDATE_FAILED_RETRY_AFTER:
-        return UpdateFailed(retry_after=retry_after, **kwargs)  # type: ignore[call-arg,unused-ignore]
-    return UpdateFailed(**kwargs)
 
 
 class TTSCoordinator(DataUpdateCoordinator[None]):
@@ -264,7 +253,7 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
             ) from err
         except TTSPermissionError as err:
             self._failed()
-            raise _update_failed(
+            raise update_failed(
                 translation_domain=DOMAIN,
                 translation_key="missing_rights",
                 translation_placeholders={
@@ -275,7 +264,7 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
             ) from err
         except TTSRateLimitError as err:
             self._failed()
-            raise _update_failed(
+            raise update_failed(
                 retry_after=err.retry_after,
                 translation_domain=DOMAIN,
                 translation_key="rate_limited",
@@ -283,7 +272,7 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
             ) from err
         except TTSError as err:
             self._failed()
-            raise _update_failed(
+            raise update_failed(
                 translation_domain=DOMAIN,
                 translation_key="communication_error",
                 translation_placeholders={"error": str(err)},
