@@ -21,10 +21,10 @@ from yarl import URL
 from custom_components.ttn_gateway.config_flow import server_default
 from custom_components.ttn_gateway.const import (
     CONF_DECODERS,
+    CONF_END_DEVICE_SILENCE_THRESHOLD,
     CONF_GATEWAYS,
     CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
-    CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
@@ -1329,12 +1329,12 @@ async def test_end_device_options_form(
     result = await _start_end_device_options(hass, init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "end_devices"
-    assert _suggested(result, CONF_OFFLINE_THRESHOLD) is None
+    assert _suggested(result, CONF_END_DEVICE_SILENCE_THRESHOLD) is None
     assert _suggested(result, CONF_MAX_END_DEVICES) == 200
     # Devices and applications are not fields of this form (see the decoder
     # step and the application sub-entries).
     assert {str(key) for key in result["data_schema"].schema} == {
-        CONF_OFFLINE_THRESHOLD,
+        CONF_END_DEVICE_SILENCE_THRESHOLD,
         CONF_MAX_END_DEVICES,
     }
 
@@ -1347,19 +1347,20 @@ async def test_end_device_options_save(
     hass.config_entries.async_update_entry(entry, options={CONF_SCAN_INTERVAL: 90})
     result = await _start_end_device_options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_OFFLINE_THRESHOLD: 45, CONF_MAX_END_DEVICES: 50}
+        result["flow_id"],
+        {CONF_END_DEVICE_SILENCE_THRESHOLD: 45, CONF_MAX_END_DEVICES: 50},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {
         CONF_SCAN_INTERVAL: 90,
-        CONF_OFFLINE_THRESHOLD: 45,
+        CONF_END_DEVICE_SILENCE_THRESHOLD: 45,
         CONF_MAX_END_DEVICES: 50,
     }
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
 
     result = await _start_end_device_options(hass, entry.entry_id)
-    assert _suggested(result, CONF_OFFLINE_THRESHOLD) == 45
+    assert _suggested(result, CONF_END_DEVICE_SILENCE_THRESHOLD) == 45
     assert _suggested(result, CONF_MAX_END_DEVICES) == 50
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
