@@ -21,10 +21,10 @@ from yarl import URL
 from custom_components.ttn_gateway.config_flow import server_default
 from custom_components.ttn_gateway.const import (
     CONF_DECODERS,
+    CONF_END_DEVICE_SILENCE_THRESHOLD,
     CONF_GATEWAYS,
     CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
-    CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
@@ -1168,7 +1168,7 @@ async def test_options_save_and_reload(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.coordinator is not coordinator
     assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=120)
-    assert set(entry.runtime_data.coordinator.data) == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
+    assert entry.runtime_data.store.gateway_ids == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     assert gateways_with_entities() == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert {device.name for device in devices} == {
@@ -1259,7 +1259,7 @@ async def test_options_no_gateways_selected(
     assert init_integration.options[CONF_GATEWAYS] == [GATEWAY_STATION]
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert set(init_integration.runtime_data.coordinator.data) == {GATEWAY_STATION}
+    assert init_integration.runtime_data.store.gateway_ids == {GATEWAY_STATION}
 
 
 async def test_options_entry_not_loaded(
@@ -1329,12 +1329,12 @@ async def test_end_device_options_form(
     result = await _start_end_device_options(hass, init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "end_devices"
-    assert _suggested(result, CONF_OFFLINE_THRESHOLD) is None
+    assert _suggested(result, CONF_END_DEVICE_SILENCE_THRESHOLD) is None
     assert _suggested(result, CONF_MAX_END_DEVICES) == 200
     # Devices and applications are not fields of this form (see the decoder
     # step and the application sub-entries).
     assert {str(key) for key in result["data_schema"].schema} == {
-        CONF_OFFLINE_THRESHOLD,
+        CONF_END_DEVICE_SILENCE_THRESHOLD,
         CONF_MAX_END_DEVICES,
     }
 
@@ -1347,19 +1347,20 @@ async def test_end_device_options_save(
     hass.config_entries.async_update_entry(entry, options={CONF_SCAN_INTERVAL: 90})
     result = await _start_end_device_options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_OFFLINE_THRESHOLD: 45, CONF_MAX_END_DEVICES: 50}
+        result["flow_id"],
+        {CONF_END_DEVICE_SILENCE_THRESHOLD: 45, CONF_MAX_END_DEVICES: 50},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {
         CONF_SCAN_INTERVAL: 90,
-        CONF_OFFLINE_THRESHOLD: 45,
+        CONF_END_DEVICE_SILENCE_THRESHOLD: 45,
         CONF_MAX_END_DEVICES: 50,
     }
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
 
     result = await _start_end_device_options(hass, entry.entry_id)
-    assert _suggested(result, CONF_OFFLINE_THRESHOLD) == 45
+    assert _suggested(result, CONF_END_DEVICE_SILENCE_THRESHOLD) == 45
     assert _suggested(result, CONF_MAX_END_DEVICES) == 50
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY

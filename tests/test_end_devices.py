@@ -48,8 +48,8 @@ from custom_components.ttn_gateway.const import (
     CONF_APPLICATION_ID,
     CONF_APPLICATIONS,
     CONF_DECODERS,
+    CONF_END_DEVICE_SILENCE_THRESHOLD,
     CONF_MAX_END_DEVICES,
-    CONF_OFFLINE_THRESHOLD,
     CONF_RIGHTS,
     CONF_SERVER,
     CONF_TRANSPORT,
@@ -581,7 +581,27 @@ async def test_silence_threshold_option(
     """A threshold set in the options applies to every device."""
     freezer.move_to(START)
     mock_config_entry.add_to_hass(hass)
-    await _setup(hass, mock_config_entry, **{CONF_OFFLINE_THRESHOLD: 5})
+    await _setup(hass, mock_config_entry, **{CONF_END_DEVICE_SILENCE_THRESHOLD: 5})
+    await _send(hass, uplink(f_cnt=1))
+    freezer.tick(timedelta(minutes=5, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_OFF
+    assert _diagnostics(mock_config_entry)["silence_threshold_minutes"] == 5
+
+
+async def test_offline_threshold_of_an_earlier_version_still_applies(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    fake_tts: FakeTTS,
+    mock_config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The option saved as offline_threshold becomes the silence threshold."""
+    freezer.move_to(START)
+    mock_config_entry.add_to_hass(hass)
+    await _setup(hass, mock_config_entry, offline_threshold=5)
+    assert mock_config_entry.options == {CONF_END_DEVICE_SILENCE_THRESHOLD: 5}
     await _send(hass, uplink(f_cnt=1))
     freezer.tick(timedelta(minutes=5, seconds=1))
     async_fire_time_changed(hass)

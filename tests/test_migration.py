@@ -1,5 +1,6 @@
 """Version 1 entries move to ids made from the account, which survive re-adding;
-version 2 entries get an application sub-entry where there is something to keep."""
+version 2 entries get an application sub-entry where there is something to keep;
+version 3.1 entries' offline threshold becomes the end devices' silence threshold."""
 
 from __future__ import annotations
 
@@ -17,11 +18,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ttn_gateway import async_migrate_entry
+from custom_components.ttn_gateway.compat import device_subentry
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
-from custom_components.ttn_gateway.end_devices.registry import (
-    async_move_device,
-    device_subentry,
-)
+from custom_components.ttn_gateway.end_devices.registry import async_move_device
 from custom_components.ttn_gateway.identifiers import (
     migrate_identifier,
     migrate_unique_id,
@@ -290,6 +289,41 @@ async def test_a_newer_entry_is_not_downgraded(hass: HomeAssistant) -> None:
     entry = MockConfigEntry(domain=DOMAIN, version=4, unique_id=ACCOUNT)
     entry.add_to_hass(hass)
     assert not await async_migrate_entry(hass, entry)
+
+
+@pytest.mark.parametrize(
+    ("options", "migrated"),
+    [
+        ({"offline_threshold": 45, "scan_interval": 120}, {"scan_interval": 120}),
+        ({"scan_interval": 120}, {"scan_interval": 120}),
+        # A run interrupted after writing the new key: the new key is kept.
+        (
+            {"offline_threshold": 45, "end_device_silence_threshold": 30},
+            {"end_device_silence_threshold": 30},
+        ),
+    ],
+)
+async def test_version_3_1_offline_threshold_is_the_silence_threshold(
+    hass: HomeAssistant, options: dict[str, int], migrated: dict[str, int]
+) -> None:
+    """The end devices' threshold keeps its minutes under its new name."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=3,
+        minor_version=1,
+        unique_id=ACCOUNT,
+        data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
+        options=options,
+    )
+    entry.add_to_hass(hass)
+
+    assert await async_migrate_entry(hass, entry)
+
+    expected = {"end_device_silence_threshold": 45, **migrated}
+    if "offline_threshold" not in options:
+        expected.pop("end_device_silence_threshold")
+    assert entry.options == expected
+    assert (entry.version, entry.minor_version) == (3, 2)
 
 
 async def test_interrupted_migration_adds_one_application(

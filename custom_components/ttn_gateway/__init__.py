@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
@@ -33,6 +33,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_APPLICATIONS,
+    CONF_END_DEVICE_SILENCE_THRESHOLD,
     CONF_END_DEVICES,
     CONF_SERVER,
     CONF_SILENCE_THRESHOLD,
@@ -82,11 +83,12 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
-    """Move an entry's devices and entities to ids that survive re-adding it.
+    """Bring an entry of an earlier version up to date.
 
-    Version 1 built them from the entry id; version 2 from the account
-    (``owner@server``) and the TTS ids. Only this entry's own devices and
-    entities change; entity ids, names, areas and disabled flags stay.
+    Version 1 built device and entity ids from the entry id; version 2 from
+    the account (``owner@server``) and the TTS ids. Only this entry's own
+    devices and entities change; entity ids, names, areas and disabled flags
+    stay. Version 3 holds applications in sub-entries; 3.2 renames an option.
     """
     if entry.version > 3:  # noqa: PLR2004  (a downgrade: this code cannot read it)
         return False
@@ -123,7 +125,26 @@ async def async_migrate_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> boo
         LOGGER.debug("Migrated %s to version 2", entry.title)
     if entry.version == 2:  # noqa: PLR2004
         _migrate_to_applications(hass, entry)
+    if entry.minor_version < 2:  # noqa: PLR2004
+        _migrate_silence_threshold(hass, entry)
     return True
+
+
+# The end devices' threshold option before version 3.2.
+_OFFLINE_THRESHOLD: Final = "offline_threshold"
+
+
+def _migrate_silence_threshold(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Version 3.2: ``offline_threshold`` becomes ``end_device_silence_threshold``.
+
+    The same minutes after which an end device's Online sensor turns off,
+    named like the gateways' silence threshold. Re-entrant.
+    """
+    options = dict(entry.options)
+    if (minutes := options.pop(_OFFLINE_THRESHOLD, None)) is not None:
+        options.setdefault(CONF_END_DEVICE_SILENCE_THRESHOLD, minutes)
+    hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
+    LOGGER.debug("Migrated %s to version 3.2", entry.title)
 
 
 def _migrate_to_applications(hass: HomeAssistant, entry: ConfigEntry) -> None:

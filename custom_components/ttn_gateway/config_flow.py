@@ -89,6 +89,8 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds a TTS account."""
 
     VERSION = 3
+    # 3.2: the end devices' threshold option is named for silence.
+    MINOR_VERSION = 2
 
     async def _validate(
         self,

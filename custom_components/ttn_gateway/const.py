@@ -35,17 +35,17 @@ RELAXED_SCAN_INTERVAL: Final = timedelta(minutes=5)
 # End devices over MQTT.
 CONF_END_DEVICES: Final = "end_devices"
 CONF_UPLINK_TOPIC: Final = "uplink_topic"
-CONF_OFFLINE_THRESHOLD: Final = "offline_threshold"
+CONF_END_DEVICE_SILENCE_THRESHOLD: Final = "end_device_silence_threshold"
 CONF_DECODERS: Final = "decoders"
 
 DEFAULT_UPLINK_TOPIC: Final = "v3/+/devices/+/up"
-# Without a threshold option a device is offline after this many of its
-# observed uplink intervals, but never sooner than the minimum.
-OFFLINE_INTERVALS: Final = 3
-MIN_OFFLINE_THRESHOLD: Final = timedelta(minutes=15)
+# Without a threshold option a device is silent (its Online sensor off) after
+# this many of its observed uplink intervals, but never sooner than the minimum.
+SILENCE_INTERVALS: Final = 3
+MIN_END_DEVICE_SILENCE_THRESHOLD: Final = timedelta(minutes=15)
 # Until a device's interval is known (one uplink seen).
-UNKNOWN_INTERVAL_OFFLINE_THRESHOLD: Final = timedelta(hours=1)
-MAX_OFFLINE_THRESHOLD: Final = timedelta(days=7)
+UNKNOWN_INTERVAL_SILENCE_THRESHOLD: Final = timedelta(hours=1)
+MAX_END_DEVICE_SILENCE_THRESHOLD: Final = timedelta(days=7)
 
 ISSUE_MQTT_NOT_SET_UP: Final = "mqtt_not_set_up"
 

@@ -9,17 +9,17 @@ the gateways. What the gateways' state is, it leaves to the store.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-import inspect
-from typing import Any, Final
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .compat import update_failed
 from .const import (
     CONF_GATEWAYS,
     CONF_MONITOR_ALL,
@@ -54,21 +54,14 @@ from .tts import (
 
 # After failed polls the interval doubles per failure, up to this factor.
 MAX_FAILURE_BACKOFF_FACTOR: Final = 8
-# Whether this Home Assistant's UpdateFailed takes retry_after (2025.12+).
-_UPDATE_FAILED_RETRY_AFTER: Final = (
-    "retry_after" in inspect.signature(UpdateFailed.__init__).parameters
-)
 
 
-def _update_failed(retry_after: float | None = None, **kwargs: Any) -> UpdateFailed:
-    """UpdateFailed, with retry_after where Home Assistant supports it."""
-    if retry_after is not None and _UPDATE_FAILED_RETRY_AFTER:
-        return UpdateFailed(retry_after=retry_after, **kwargs)  # type: ignore[call-arg,unused-ignore]
-    return UpdateFailed(**kwargs)
+class TTSCoordinator(DataUpdateCoordinator[None]):
+    """Fetches the gateway list and connection stats of one TTS account.
 
-
-class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
-    """Fetches the gateway list and connection stats of one TTS account."""
+    It keeps no data of its own: each poll goes into the store, which every
+    reader uses. Its listeners learn whether the last poll succeeded.
+    """
 
     config_entry: ConfigEntry
 
@@ -92,7 +85,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             config_entry=entry,
             name=f"{DOMAIN} {entry.title}",
             update_interval=self.polling_interval,
-            # Entities follow the store, not the coordinator's listeners.
+            # No data: listeners hear only of a change of last_update_success.
             always_update=False,
         )
         self.client = client
@@ -162,7 +155,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
     def _async_names_learnt(self) -> None:
         """Show a learnt manufacturer or model name on the gateways' devices."""
         registry = dr.async_get(self.hass)
-        for data in (self.data or {}).values():
+        for data in self.store.snapshot().values():
             registry.async_get_or_create(
                 config_entry_id=self.config_entry.entry_id,
                 **self.device_info(data.gateway),
@@ -244,7 +237,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             CONF_GATEWAYS, []
         )
 
-    async def _async_update_data(self) -> dict[str, GatewayData]:
+    async def _async_update_data(self) -> None:
         started = self.store.begin_poll()
         try:
             gateways = await self.client.list_gateways()
@@ -260,7 +253,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             ) from err
         except TTSPermissionError as err:
             self._failed()
-            raise _update_failed(
+            raise update_failed(
                 translation_domain=DOMAIN,
                 translation_key="missing_rights",
                 translation_placeholders={
@@ -271,7 +264,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             ) from err
         except TTSRateLimitError as err:
             self._failed()
-            raise _update_failed(
+            raise update_failed(
                 retry_after=err.retry_after,
                 translation_domain=DOMAIN,
                 translation_key="rate_limited",
@@ -279,7 +272,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             ) from err
         except TTSError as err:
             self._failed()
-            raise _update_failed(
+            raise update_failed(
                 translation_domain=DOMAIN,
                 translation_key="communication_error",
                 translation_placeholders={"error": str(err)},
@@ -305,7 +298,6 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             previous, data, pending if self.client.listing_complete else None
         )
         self._sync_rights_issue(data)
-        return data
 
     def _failed(self) -> None:
         self.failures += 1

@@ -20,17 +20,17 @@ import voluptuous as vol
 
 from .const import (
     CONF_DECODERS,
+    CONF_END_DEVICE_SILENCE_THRESHOLD,
     CONF_GATEWAYS,
     CONF_MAX_END_DEVICES,
     CONF_MONITOR_ALL,
-    CONF_OFFLINE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     CONF_SILENCE_THRESHOLD,
     DEFAULT_MAX_END_DEVICES,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SILENCE_THRESHOLD,
+    MAX_END_DEVICE_SILENCE_THRESHOLD,
     MAX_MAX_END_DEVICES,
-    MAX_OFFLINE_THRESHOLD,
     MAX_SCAN_INTERVAL,
     MAX_SILENCE_THRESHOLD,
     MIN_SCAN_INTERVAL,
@@ -169,7 +169,7 @@ class TTNGatewayOptionsFlow(OptionsFlow):
     async def async_step_end_devices(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """End devices of every application: when silent is offline, the cap."""
+        """End devices of every application: the silence threshold, the cap."""
         entry: TTSConfigEntry = self.config_entry
         if user_input is not None:
             options: dict[str, Any] = {
@@ -177,20 +177,20 @@ class TTNGatewayOptionsFlow(OptionsFlow):
                     user_input.get(CONF_MAX_END_DEVICES, DEFAULT_MAX_END_DEVICES)
                 ),
             }
-            if threshold := user_input.get(CONF_OFFLINE_THRESHOLD):
-                options[CONF_OFFLINE_THRESHOLD] = int(threshold)
+            if threshold := user_input.get(CONF_END_DEVICE_SILENCE_THRESHOLD):
+                options[CONF_END_DEVICE_SILENCE_THRESHOLD] = int(threshold)
                 return self._save(options)
-            return self._save(options, removed=(CONF_OFFLINE_THRESHOLD,))
+            return self._save(options, removed=(CONF_END_DEVICE_SILENCE_THRESHOLD,))
 
         current = {
             CONF_MAX_END_DEVICES: DEFAULT_MAX_END_DEVICES,
             **entry.options,
         }
         fields: dict[Any, Any] = {
-            vol.Optional(CONF_OFFLINE_THRESHOLD): NumberSelector(
+            vol.Optional(CONF_END_DEVICE_SILENCE_THRESHOLD): NumberSelector(
                 NumberSelectorConfig(
                     min=1,
-                    max=MAX_OFFLINE_THRESHOLD.total_seconds() // 60,
+                    max=MAX_END_DEVICE_SILENCE_THRESHOLD.total_seconds() // 60,
                     step=1,
                     mode=NumberSelectorMode.BOX,
                     unit_of_measurement="min",

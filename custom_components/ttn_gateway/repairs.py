@@ -32,8 +32,7 @@ from .validation import (
 )
 
 if TYPE_CHECKING:
-    # Named since HA 2025.9; before, the flows return a plain FlowResult.
-    from homeassistant.components.repairs.models import RepairsFlowResult
+    from .compat import RepairsFlowResult
 
 
 class ApplicationKeyRepairFlow(RepairsFlow):

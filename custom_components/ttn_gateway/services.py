@@ -11,6 +11,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
+from .compat import device_config_entries
 from .const import DOMAIN
 from .end_devices import DeviceKey, DownlinkNotSentError, EndDeviceManager
 from .runtime import TTSConfigEntry
@@ -75,7 +76,7 @@ def _end_device(
     if isinstance(device, dr.DeviceEntry):
         name = device.name_by_user or device.name or device_id
         for entry in hass.config_entries.async_entries(DOMAIN):
-            if entry.entry_id not in _config_entries(device):
+            if entry.entry_id not in device_config_entries(device):
                 continue
             if entry.state is not ConfigEntryState.LOADED:
                 raise ServiceValidationError(
@@ -92,13 +93,6 @@ def _end_device(
         translation_key="downlink_not_an_end_device",
         translation_placeholders={"device": name},
     )
-
-
-def _config_entries(device: dr.DeviceEntry) -> set[str]:
-    """The device's config entries (one from HA 2026.8 on)."""
-    if (entry_id := getattr(device, "config_entry_id", None)) is not None:
-        return {entry_id}
-    return set(device.config_entries)
 
 
 def _downlink(data: dict[str, Any]) -> Downlink:

@@ -4,7 +4,7 @@ The coordinator feeds the store each poll, the events stream each event; the
 entities, the silence monitor and the streams subscribe to what they need:
 one gateway's changes, the set of gateways, or the health of the sources.
 Neither source touches the other. How one gateway's connection is merged is
-`gateway_connection.ConnectionTracker`'s business.
+the business of `gateway_connection`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from homeassistant.core import CALLBACK_TYPE, callback
 
 from .const import LOGGER
-from .gateway_connection import ConnectionTracker
+from .gateway_connection import ConnectionTracker, merge_poll
 from .tts import ConnectionState, Gateway, GatewayConnection, StreamEvent
 
 type Listener = Callable[[], None]
@@ -141,8 +141,10 @@ class GatewayStore:
                 added = True
                 continue
             before = tracked.data
-            tracked.tracker.merge_poll(
-                data.connection, pushed_during_poll=tracked.pushed_seq > started
+            merge_poll(
+                tracked.tracker,
+                data.connection,
+                pushed_during_poll=tracked.pushed_seq > started,
             )
             tracked.gateway = data.gateway
             if tracked.data != before or not tracked.listed:

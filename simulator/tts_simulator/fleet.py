@@ -428,7 +428,7 @@ def make_fleet(
 
     The first five are named and cover every case (connected UDP, connected
     Basics Station, quiet, disconnected two hours ago, never connected); the
-    rest are mostly connected, some Basics Station, a few offline. Every
+    rest are mostly connected, some Basics Station, a few disconnected. Every
     gateway but the spare one has an antenna location near Amsterdam.
     """
     rng = random.Random(seed)

@@ -33,8 +33,8 @@ from homeassistant.const import (
 )
 from homeassistant.util import dt as dt_util
 
+from ..compat import PARTS_PER_MILLION
 from .base import DecodeError, Decoder, Reading, ReadingDescription, Readings
-from .payload_formatter import PARTS_PER_MILLION
 
 NORMALIZED_PREFIX = "normalized_"
 # Measurements read from one uplink (a codec may send one per time).
@@ -44,11 +44,6 @@ MAX_BATTERY_VOLTS = 20.0
 
 _MEASUREMENT = SensorStateClass.MEASUREMENT
 _TOTAL_INCREASING = SensorStateClass.TOTAL_INCREASING
-# Newer Home Assistant has a wind direction class with its own state class.
-_WIND_DIRECTION: SensorDeviceClass | None = getattr(
-    SensorDeviceClass, "WIND_DIRECTION", None
-)
-_ANGLE: SensorStateClass = getattr(SensorStateClass, "MEASUREMENT_ANGLE", _MEASUREMENT)
 # 1 dS/m (the schema's unit of soil conductivity) is 1 mS/cm.
 _MILLISIEMENS_PER_CM = "mS/cm"
 
@@ -149,9 +144,9 @@ FIELDS: tuple[NormalizedField, ...] = (
     _field(
         "wind.direction",
         "normalized_wind_direction",
-        device_class=_WIND_DIRECTION,
+        device_class=SensorDeviceClass.WIND_DIRECTION,
         unit=DEGREE,
-        state_class=_ANGLE if _WIND_DIRECTION is not None else _MEASUREMENT,
+        state_class=SensorStateClass.MEASUREMENT_ANGLE,
     ),
     _field(
         "water.leak",

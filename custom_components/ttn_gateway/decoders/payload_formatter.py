@@ -13,7 +13,6 @@ import math
 import re
 from typing import Any
 
-from homeassistant import const as ha_const
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import (
     DEGREE,
@@ -28,6 +27,7 @@ from homeassistant.const import (
 )
 from homeassistant.util import slugify
 
+from ..compat import PARTS_PER_MILLION
 from .base import (
     DecodeError,
     Decoder,
@@ -56,10 +56,6 @@ FORMATTER_FLAG = "formatter_flag_"
 # A number whose record names its unit: formatter_measure_<unit, hex>__<slug>.
 FORMATTER_MEASURE = "formatter_measure_"
 _PREFIXES = (FORMATTER_NUMBER, FORMATTER_TEXT, FORMATTER_FLAG)
-
-# Newer Home Assistant has UnitOfRatio (and deprecates the old constant).
-_ratio = getattr(ha_const, "UnitOfRatio", None)
-PARTS_PER_MILLION: str = _ratio.PARTS_PER_MILLION if _ratio is not None else "ppm"
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORD_SEPARATORS = re.compile(r"[\s_\-.]+")

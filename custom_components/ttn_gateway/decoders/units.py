@@ -236,7 +236,7 @@ def class_hints(slug: str) -> list[SensorDeviceClass]:
     ordered += [word for word in reversed(words) if word not in _QUALIFIERS]
     for word in ordered:
         for hint, name in _CLASS_WORDS:
-            device_class = getattr(SensorDeviceClass, name, None)
-            if word == hint and device_class is not None and device_class not in hints:
+            device_class = SensorDeviceClass[name]
+            if word == hint and device_class not in hints:
                 hints.append(device_class)
     return hints

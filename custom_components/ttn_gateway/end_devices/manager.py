@@ -15,13 +15,13 @@ from homeassistant.util import dt as dt_util
 
 from ..const import (
     CONF_DECODERS,
+    CONF_END_DEVICE_SILENCE_THRESHOLD,
     CONF_MAX_END_DEVICES,
-    CONF_OFFLINE_THRESHOLD,
     DEFAULT_MAX_END_DEVICES,
     LOGGER,
-    MIN_OFFLINE_THRESHOLD,
-    OFFLINE_INTERVALS,
-    UNKNOWN_INTERVAL_OFFLINE_THRESHOLD,
+    MIN_END_DEVICE_SILENCE_THRESHOLD,
+    SILENCE_INTERVALS,
+    UNKNOWN_INTERVAL_SILENCE_THRESHOLD,
 )
 from ..decoders import Decoder
 from ..device_names import DeviceNames
@@ -84,7 +84,7 @@ class EndDeviceManager(CappedDevices):
         options = entry.options
         self.applications = application_configs(entry)
         self.enabled = bool(self.applications)
-        minutes = options.get(CONF_OFFLINE_THRESHOLD)
+        minutes = options.get(CONF_END_DEVICE_SILENCE_THRESHOLD)
         self.silence_threshold_option = timedelta(minutes=minutes) if minutes else None
         self.decoders: dict[str, Decoder] = {
             device: Decoder(decoder)
@@ -189,13 +189,14 @@ class EndDeviceManager(CappedDevices):
         return end_device_key(account_id(self.entry), device)
 
     def silence_threshold(self, device: EndDevice) -> timedelta:
-        """How long a device may be silent before it counts as offline."""
+        """How long a device may go without an uplink before it counts as silent."""
         if self.silence_threshold_option is not None:
             return self.silence_threshold_option
         if (interval := device.uplink_interval) is None:
-            return UNKNOWN_INTERVAL_OFFLINE_THRESHOLD
+            return UNKNOWN_INTERVAL_SILENCE_THRESHOLD
         return max(
-            MIN_OFFLINE_THRESHOLD, timedelta(seconds=interval * OFFLINE_INTERVALS)
+            MIN_END_DEVICE_SILENCE_THRESHOLD,
+            timedelta(seconds=interval * SILENCE_INTERVALS),
         )
 
     # -- Setup ---------------------------------------------------------------

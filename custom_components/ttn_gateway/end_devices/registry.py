@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-import inspect
 import math
 
 from homeassistant.const import Platform
@@ -24,6 +23,7 @@ from homeassistant.helpers import (
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from ..compat import async_move_device_to_subentry, device_subentry
 from ..const import DOMAIN, LOGGER
 from ..decoders import Decoder, describe_reading
 from ..identifiers import (
@@ -32,12 +32,6 @@ from ..identifiers import (
     entity_key,
 )
 from .state import DeviceKey, EndDevice
-
-# From HA 2026.8 a device belongs to one sub-entry and moves explicitly.
-_SINGLE_SUBENTRY = (
-    "new_config_subentry_id"
-    in inspect.signature(dr.DeviceRegistry.async_update_device).parameters
-)
 
 # Static entities every end device has: (platform, key).
 STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
@@ -131,23 +125,11 @@ def keeps(device: EndDevice, platform: Platform, key: str) -> bool:
     )
 
 
-def device_subentry(device: dr.DeviceEntry, entry_id: str) -> str | None:
-    """The sub-entry of the entry a registry device belongs to."""
-    if _SINGLE_SUBENTRY:
-        return device.config_subentry_id
-    subentries = device.config_entries_subentries.get(entry_id, set())
-    return next((subentry for subentry in subentries if subentry), None)
-
-
 @callback
 def async_move_device(
     hass: HomeAssistant, device: dr.DeviceEntry, entry_id: str, subentry_id: str | None
 ) -> None:
-    """Put a device of the entry, and its entities, into one sub-entry.
-
-    The entities move first: Home Assistant removes entities of a sub-entry
-    that their device leaves.
-    """
+    """Put a device of the entry, and its entities, into one sub-entry."""
     device_registry = dr.async_get(hass)
     entity_registry = er.async_get(hass)
 
@@ -158,26 +140,9 @@ def async_move_device(
                     entity.entity_id, config_subentry_id=subentry_id
                 )
 
-    if _SINGLE_SUBENTRY:
-        move_entities()
-        device_registry.async_update_device(
-            device.id, new_config_subentry_id=subentry_id
-        )
-        return
-    # Before HA 2026.8 a device may be in several sub-entries and its
-    # entities must be in one of them: add the new one, move the entities,
-    # then remove every other one.
-    device_registry.async_update_device(
-        device.id, add_config_entry_id=entry_id, add_config_subentry_id=subentry_id
+    async_move_device_to_subentry(
+        device_registry, device, entry_id, subentry_id, move_entities
     )
-    move_entities()
-    for other in device.config_entries_subentries.get(entry_id, set()):
-        if other != subentry_id:
-            device_registry.async_update_device(
-                device.id,
-                remove_config_entry_id=entry_id,
-                remove_config_subentry_id=other,
-            )
 
 
 def _saved_last_seen(

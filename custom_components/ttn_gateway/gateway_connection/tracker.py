@@ -1,17 +1,4 @@
-"""What one gateway's connection is, from polls and pushed events.
-
-The merge rules (also in the README):
-
-1. Connections only move forward. Events name their connection by its
-   ``gs:conn`` correlation id; polls and id-less events by when it started
-   (``connected_at``). Nothing of an older connection, polled or pushed,
-   replaces a newer one, and the end of a superseded connection does not end
-   the current one.
-2. Within one connection, counters keep the larger value and timestamps the
-   newer one, whichever source brought them. A new connection starts them
-   afresh.
-3. A poll that cannot be compared (no timestamps) is the truth, except that
-   a connect or disconnect pushed while it was in flight is kept.
+"""A gateway's connection: telling connections apart, and pushed events.
 
 What TTS does (lorawan-stack ``pkg/gatewayserver/gatewayserver.go``):
 ``Connect`` puts a new ``gs:conn:<ULID>`` correlation id on the context of the
@@ -30,13 +17,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from .tts import (
+from ..tts import (
     ConnectionState,
     EventName,
     GatewayConnection,
     GatewayConnectionStats,
     StreamEvent,
 )
+from .stats import UNKNOWN_COUNTERS, merge_same_connection, newer
 
 # How long before its connect event a connection may have started: TTS
 # disconnects the gateway's previous connection on that instance and waits
@@ -44,53 +32,6 @@ from .tts import (
 CONNECT_SLACK: Final = timedelta(seconds=30)
 # Ids of ended connections remembered per gateway.
 ENDED_KEPT: Final = 8
-
-# Counters and timestamps that never go back within one connection.
-_COUNTERS: Final = ("uplink_count", "downlink_count", "tx_acknowledgment_count")
-_TIMESTAMPS: Final = (
-    "last_uplink_received_at",
-    "last_downlink_received_at",
-    "last_tx_acknowledgment_received_at",
-)
-_UNKNOWN_COUNTERS: Final = GatewayConnectionStats(
-    uplink_count=None, downlink_count=None, tx_acknowledgment_count=None
-)
-
-
-def _newer[T: (int, datetime)](first: T | None, second: T | None) -> T | None:
-    """The larger of two values, None counting as unknown."""
-    if first is None:
-        return second
-    if second is None:
-        return first
-    return first if first >= second else second
-
-
-def merge_same_connection(
-    base: GatewayConnectionStats, other: GatewayConnectionStats
-) -> GatewayConnectionStats:
-    """``base`` with counters and timestamps that never go back from ``other``.
-
-    Both describe the same connection; ``base`` is the source that arrived
-    last, and keeps its other fields (round-trip times, sub-bands, protocol).
-    """
-    changes: dict[str, object] = {}
-    for name in (*_COUNTERS, *_TIMESTAMPS):
-        mine, theirs = getattr(base, name), getattr(other, name)
-        merged = _newer(mine, theirs)
-        if merged != mine:
-            changes[name] = merged
-    if (
-        other.last_status is not None
-        and other.last_status_received_at is not None
-        and (
-            base.last_status_received_at is None
-            or other.last_status_received_at > base.last_status_received_at
-        )
-    ):
-        changes["last_status"] = other.last_status
-        changes["last_status_received_at"] = other.last_status_received_at
-    return replace(base, **changes) if changes else base  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -133,7 +74,7 @@ class ConnectionTracker:
             and connection_id != self.connection_id
         )
 
-    def _is_current(self, connected_at: datetime, connection_id: str | None) -> bool:
+    def is_current(self, connected_at: datetime, connection_id: str | None) -> bool:
         """Whether a connection that started then is the current one."""
         if self.connection.state is not ConnectionState.CONNECTED:
             return False
@@ -147,7 +88,7 @@ class ConnectionTracker:
             return same_id or known - CONNECT_SLACK <= connected_at <= known
         return connected_at == known
 
-    def _is_older(self, connected_at: datetime, connection_id: str | None) -> bool:
+    def is_older(self, connected_at: datetime, connection_id: str | None) -> bool:
         """Whether a connection that started then predates the current one."""
         known = self.connected_at
         if known is None or connected_at > known:
@@ -165,13 +106,14 @@ class ConnectionTracker:
             and connection_id not in self.ended
         )
 
-    def _start(
+    def start(
         self,
         connection: GatewayConnection,
         connection_id: str | None,
         *,
         approximate: bool = False,
     ) -> None:
+        """Take ``connection`` as a new connection, forgetting the ended one."""
         self.connection = connection
         self.connection_id = connection_id
         self.approximate = approximate
@@ -219,7 +161,7 @@ class ConnectionTracker:
             # Never connected as far as we know: the counters are unknown, not 0.
             self.connection = GatewayConnection(
                 ConnectionState.DISCONNECTED,
-                replace(_UNKNOWN_COUNTERS, disconnected_at=at),
+                replace(UNKNOWN_COUNTERS, disconnected_at=at),
             )
             self.ended_id, self.ended_start = connection_id, None
             return True
@@ -228,7 +170,7 @@ class ConnectionTracker:
             if self._ids_differ(connection_id):
                 # TTS opens a gateway's new connection before another Gateway
                 # Server closes the superseded one.
-                self.superseded_end = _newer(self.superseded_end, at)
+                self.superseded_end = newer(self.superseded_end, at)
                 return False
             if (
                 connection_id is None
@@ -264,7 +206,7 @@ class ConnectionTracker:
         if connection_id is not None and connection_id in self.ended:
             return False  # late stats of a connection that has ended
         connection, stats = self.connection, self.connection.stats
-        if stats is not None and self._is_current(started, connection_id):
+        if stats is not None and self.is_current(started, connection_id):
             if connection_id is not None:
                 self.connection_id = connection_id
             if connect:
@@ -281,7 +223,7 @@ class ConnectionTracker:
                 return False
             self.connection = replace(connection, stats=merged)
             return True
-        if self._is_older(started, connection_id):
+        if self.is_older(started, connection_id):
             return False
         if (
             connection.state is ConnectionState.DISCONNECTED
@@ -293,7 +235,7 @@ class ConnectionTracker:
             )
         ):
             return False  # a connection that has ended since
-        self._start(GatewayConnection.from_stats(new), connection_id)
+        self.start(GatewayConnection.from_stats(new), connection_id)
         return True
 
     def _connect(self, at: datetime, connection_id: str | None) -> bool:
@@ -324,7 +266,7 @@ class ConnectionTracker:
             and at <= stats.disconnected_at
         ):
             return False  # a connection that has ended since
-        self._start(
+        self.start(
             GatewayConnection(
                 ConnectionState.CONNECTED, GatewayConnectionStats(connected_at=at)
             ),
@@ -347,8 +289,8 @@ class ConnectionTracker:
         ):
             # Traffic of another connection than the one that ended: that one
             # lives, since an unknown moment and with unknown counters.
-            stats, revived = _UNKNOWN_COUNTERS, True
-            self._start(
+            stats, revived = UNKNOWN_COUNTERS, True
+            self.start(
                 GatewayConnection(ConnectionState.CONNECTED, stats), connection_id
             )
             self.alive_at = at
@@ -370,88 +312,3 @@ class ConnectionTracker:
             stats = replace(stats, last_uplink_received_at=at)
         self.connection = replace(self.connection, stats=stats)
         return True
-
-    # --- polls -----------------------------------------------------------------
-
-    def merge_poll(
-        self, polled: GatewayConnection, *, pushed_during_poll: bool
-    ) -> None:
-        """Merge a poll's connection, by the rules above."""
-        known = self.connection
-        if (
-            polled.state is ConnectionState.NO_RIGHTS
-            or known.state is ConnectionState.NO_RIGHTS
-            or known.stats is None
-        ):
-            self._start(polled, None)
-            return
-        stats = polled.stats
-        if (
-            polled.state is ConnectionState.CONNECTED
-            and stats is not None
-            and stats.connected_at is not None
-        ):
-            self._merge_polled_connection(
-                polled, known.stats, stats, stats.connected_at, pushed_during_poll
-            )
-        elif (
-            polled.state is ConnectionState.DISCONNECTED
-            and stats is not None
-            and stats.disconnected_at is not None
-        ):
-            self._merge_polled_end(polled, known.stats, stats.disconnected_at)
-        elif not pushed_during_poll:
-            self._start(polled, None)
-
-    def _merge_polled_connection(
-        self,
-        polled: GatewayConnection,
-        known_stats: GatewayConnectionStats,
-        stats: GatewayConnectionStats,
-        started: datetime,
-        pushed_during_poll: bool,
-    ) -> None:
-        known = self.connection
-        if self._is_current(started, None):
-            merged = merge_same_connection(stats, known_stats)
-            self.connection = replace(polled, stats=merged)
-            self.approximate = False
-            return
-        if known.state is ConnectionState.CONNECTED:
-            if not self._is_older(started, None):
-                self._start(polled, None)
-            return  # else: a registry still on an older connection
-        ended_at = known_stats.disconnected_at
-        if ended_at is None or started > ended_at:
-            self._start(polled, None)  # connected again since
-        elif self.ended_start is not None:
-            if started > self.ended_start:
-                # Started before another connection's end: that one was superseded.
-                self._start(polled, None)
-        elif not pushed_during_poll:
-            self._start(polled, None)
-
-    def _merge_polled_end(
-        self,
-        polled: GatewayConnection,
-        known_stats: GatewayConnectionStats,
-        ended_at: datetime,
-    ) -> None:
-        if self.connection.state is ConnectionState.CONNECTED:
-            started = self.connected_at or self.alive_at
-            if started is not None and ended_at <= started:
-                return  # the end of a connection before the current one
-            if (
-                self.superseded_end is not None
-                and abs(ended_at - self.superseded_end) <= CONNECT_SLACK
-            ):
-                return  # the superseded connection's end, written late
-            self._start(polled, None)
-            return
-        known_end = known_stats.disconnected_at
-        if known_end is not None and ended_at < known_end:
-            return  # an earlier end
-        if known_end == ended_at:
-            self.connection = polled
-            return
-        self._start(polled, None)
