@@ -40,8 +40,9 @@ from .entity import (
     GatewayEntityDescription,
     async_add_end_device_entities,
     async_add_gateway_entities,
+    due_entities,
 )
-from .runtime import TTSConfigEntry
+from .runtime import TTSConfigEntry, TTSRuntimeData
 from .store import GatewayData, GatewayStore
 from .tts import ConnectionState
 from .tts.uplink import PACKET_BROKER
@@ -89,15 +90,19 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the binary sensors of every monitored gateway and end device."""
-    async_add_gateway_entities(
-        entry, async_add_entities, BINARY_SENSORS, GatewayBinarySensor
-    )
-    async_add_gateway_entities(
-        entry, async_add_entities, (SILENT_DESCRIPTION,), GatewaySilentBinarySensor
-    )
+    async_add_gateway_entities(hass, entry, async_add_entities, _gateway_entities)
     async_add_end_device_entities(
         hass, entry, Platform.BINARY_SENSOR, async_add_entities, _end_device_entity
     )
+
+
+def _gateway_entities(
+    runtime: TTSRuntimeData, gateway_id: str, data: GatewayData
+) -> list[Entity]:
+    return [
+        *due_entities(runtime, gateway_id, data, BINARY_SENSORS, GatewayBinarySensor),
+        GatewaySilentBinarySensor(runtime, gateway_id, SILENT_DESCRIPTION),
+    ]
 
 
 class GatewayBinarySensor(GatewayEntity, BinarySensorEntity):

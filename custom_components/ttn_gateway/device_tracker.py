@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 # The package exports both (implicitly, for the type checker); the modules
@@ -32,13 +31,12 @@ from homeassistant.const import (
     ATTR_LONGITUDE,
     Platform,
 )
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .const import DOMAIN
 from .end_devices import EndDevice, EndDeviceManager
 from .end_devices.registry import LOCATION_KEY
 from .entity import (
@@ -46,9 +44,11 @@ from .entity import (
     GatewayEntity,
     GatewayEntityDescription,
     async_add_end_device_entities,
+    async_add_gateway_entities,
+    due_entities,
 )
 from .runtime import TTSConfigEntry, TTSRuntimeData
-from .store import GatewayStore
+from .store import GatewayData, GatewayStore
 from .tts import AntennaLocation
 
 # Entities follow pushed uplinks: no update concurrency to limit.
@@ -113,7 +113,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the trackers of gateways and end devices that have a position."""
-    async_add_gateway_trackers(hass, entry, async_add_entities)
+    async_add_gateway_entities(hass, entry, async_add_entities, _gateway_trackers)
     async_add_end_device_entities(
         hass, entry, Platform.DEVICE_TRACKER, async_add_entities, _tracker_entity
     )
@@ -127,7 +127,17 @@ class GatewayTrackerEntityDescription(
 
 
 # Named after its gateway, as a device's main feature is.
-GATEWAY_LOCATION = GatewayTrackerEntityDescription(key="location", name=None)
+GATEWAY_LOCATION = GatewayTrackerEntityDescription(
+    key="location",
+    name=None,
+    exists_fn=lambda data: data.gateway.location is not None,
+)
+
+
+def _gateway_trackers(
+    runtime: TTSRuntimeData, gateway_id: str, data: GatewayData
+) -> list[Entity]:
+    return due_entities(runtime, gateway_id, data, (GATEWAY_LOCATION,), GatewayTracker)
 
 
 class GatewayTracker(GatewayEntity, TrackerEntity):
@@ -173,63 +183,15 @@ class GatewayTracker(GatewayEntity, TrackerEntity):
     def _state_source(self) -> object:
         return (self.latitude, self.longitude, self.location_accuracy)
 
-
-@callback
-def async_add_gateway_trackers(
-    hass: HomeAssistant,
-    entry: TTSConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Give gateways with a location a tracker; remove it when the location goes."""
-    runtime = entry.runtime_data
-    store = runtime.store
-    trackers: dict[str, GatewayTracker] = {}
-    watching: dict[str, CALLBACK_TYPE] = {}
-
     @callback
-    def check(gateway_id: str) -> None:
-        data = store.get(gateway_id)
-        located = data is not None and data.gateway.location is not None
-        tracker = trackers.get(gateway_id)
-        if located and tracker is None:
-            trackers[gateway_id] = _new_tracker(runtime, gateway_id)
-            async_add_entities([trackers[gateway_id]])
-        elif not located and tracker is not None:
-            del trackers[gateway_id]
-            _remove(hass, tracker)
-
-    @callback
-    def sync_gateways() -> None:
-        current = store.gateway_ids
-        for gateway_id in [item for item in watching if item not in current]:
-            watching.pop(gateway_id)()
-            # The device goes with its entities; nothing else to remove.
-            trackers.pop(gateway_id, None)
-        for gateway_id in current - watching.keys():
-            watching[gateway_id] = store.async_subscribe_gateway(
-                gateway_id, partial(check, gateway_id)
-            )
-            check(gateway_id)
-
-    @callback
-    def stop_watching() -> None:
-        for unsubscribe in watching.values():
-            unsubscribe()
-        watching.clear()
-
-    sync_gateways()
-    entry.async_on_unload(store.async_subscribe_gateway_set(sync_gateways))
-    entry.async_on_unload(stop_watching)
-
-
-def _new_tracker(runtime: TTSRuntimeData, gateway_id: str) -> GatewayTracker:
-    return GatewayTracker(runtime, gateway_id, GATEWAY_LOCATION)
-
-
-def _remove(hass: HomeAssistant, tracker: GatewayTracker) -> None:
-    """Remove a tracker through its registry entry, which removes the entity."""
-    registry = er.async_get(hass)
-    if entity_id := registry.async_get_entity_id(
-        Platform.DEVICE_TRACKER, DOMAIN, str(tracker.unique_id)
-    ):
-        registry.async_remove(entity_id)
+    def _handle_gateway_update(self) -> None:
+        """Go when the list no longer gives a location; it comes back with one."""
+        data = self.gateway_data
+        if data is None or data.gateway.location is not None:
+            super()._handle_gateway_update()
+            return
+        # Through the registry entry, which removes the entity; the device
+        # tracker platform's next signal for the gateway adds it again.
+        registry = er.async_get(self.hass)
+        if registry.async_get(self.entity_id) is not None:
+            registry.async_remove(self.entity_id)

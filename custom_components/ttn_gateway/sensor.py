@@ -36,6 +36,7 @@ from .entity import (
     GatewayEntity,
     async_add_end_device_entities,
     async_add_gateway_entities,
+    due_entities,
 )
 from .fleet import async_add_fleet_entities
 from .gateway_sensor_descriptions import (
@@ -46,6 +47,7 @@ from .gateway_sensor_descriptions import (
     SensorValue,
 )
 from .runtime import TTSConfigEntry, TTSRuntimeData
+from .store import GatewayData
 from .timers import KeyedTimers
 from .tts import ConnectionState
 
@@ -60,20 +62,18 @@ async def async_setup_entry(
 ) -> None:
     """Set up the sensors of the account, every monitored gateway and end device."""
     async_add_fleet_entities(hass, entry, async_add_entities)
-    sensors = SENSORS
     # End devices are heard through applications; the entry reloads when one
     # is added or the last one removed.
-    if not any(
+    if any(
         subentry.subentry_type == SUBENTRY_APPLICATION
         for subentry in entry.subentries.values()
     ):
-        sensors = tuple(d for d in SENSORS if d.key != END_DEVICES_HEARD)
-        _remove_heard_sensors(hass, entry)
-    else:
         async_add_gateway_entities(
-            entry, async_add_entities, (END_DEVICES_ONLY_HERE,), GatewayOnlyHereSensor
+            hass, entry, async_add_entities, _gateway_sensors_with_end_devices
         )
-    async_add_gateway_entities(entry, async_add_entities, sensors, _gateway_sensor)
+    else:
+        _remove_heard_sensors(hass, entry)
+        async_add_gateway_entities(hass, entry, async_add_entities, _gateway_sensors)
     async_add_end_device_entities(
         hass, entry, Platform.SENSOR, async_add_entities, end_device_sensor
     )
@@ -89,7 +89,25 @@ def _remove_heard_sensors(hass: HomeAssistant, entry: TTSConfigEntry) -> None:
             registry.async_remove(entity.entity_id)
 
 
-def _gateway_sensor(
+_GATEWAY_ONLY_SENSORS = tuple(d for d in SENSORS if d.key != END_DEVICES_HEARD)
+
+
+def _gateway_sensors(
+    runtime: TTSRuntimeData, gateway_id: str, data: GatewayData
+) -> list[Entity]:
+    return due_entities(runtime, gateway_id, data, _GATEWAY_ONLY_SENSORS, _sensor)
+
+
+def _gateway_sensors_with_end_devices(
+    runtime: TTSRuntimeData, gateway_id: str, data: GatewayData
+) -> list[Entity]:
+    return [
+        *due_entities(runtime, gateway_id, data, SENSORS, _sensor),
+        GatewayOnlyHereSensor(runtime, gateway_id, END_DEVICES_ONLY_HERE),
+    ]
+
+
+def _sensor(
     runtime: TTSRuntimeData,
     gateway_id: str,
     description: GatewaySensorEntityDescription,
