@@ -34,6 +34,7 @@ from ..tts.models import EndDeviceInfo
 from ..tts.uplink import Uplink
 from .applications import (
     ApplicationConfig,
+    allowed_applications,
     application_configs,
     console_base,
     subentry_for,
@@ -43,11 +44,7 @@ from .catalogue import DeviceCatalogue
 from .catchup import CatchUpStore, StorageCatchUp
 from .direct import DirectConnection
 from .downlinks import async_send_downlinks
-from .intake import (
-    Intake,
-    IntakeSettings,
-    MessageCounters,
-)
+from .intake import Intake, IntakeSettings, MessageCounters
 from .registry import (
     FAIR_USE_ENTITY_KEYS,
     STATIC_ENTITY_KEYS,
@@ -105,7 +102,7 @@ class EndDeviceManager(CappedDevices):
         self.intake = Intake(
             IntakeSettings(
                 max_devices=self.max_devices,
-                applications=_allowed_applications(self.applications),
+                applications=allowed_applications(self.applications),
                 decoders=self.decoders,
                 source_of=self._source_of,
             ),
@@ -402,16 +399,3 @@ class EndDeviceManager(CappedDevices):
         for device in self.devices.values():
             if device.listeners:
                 self._update_device_registry(device)
-
-
-def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
-    """The applications whose uplinks are taken; empty for all."""
-    allowed: set[str] = set()
-    for config in configs:
-        if config.application_id is not None:
-            allowed.add(config.application_id)
-        elif not config.applications:
-            return frozenset()
-        else:
-            allowed.update(config.applications)
-    return frozenset(allowed)
