@@ -40,8 +40,8 @@ from .store import GatewayData, GatewayStore
 class GatewayEntityDescription(EntityDescription):
     """Describes an entity of a gateway."""
 
-    # Whether the gateway gets this entity (checked again with every signal
-    # for the gateway: when it appears and when its features change).
+    # Whether the gateway gets this entity; checked with each signal for the
+    # gateway, so it may read only what `gateway_features` follows.
     exists_fn: Callable[[GatewayData], bool] = lambda _: True
 
 
