@@ -136,7 +136,7 @@ def _intake() -> Intake:
             key=key, identifier=f"jdoe@example.com/device/{key[0]}/{key[1]}"
         )
         for platform, entity_key in STATIC_ENTITY_KEYS:
-            device.wanted[platform].add(entity_key)
+            device.entity_keys[platform].add(entity_key)
         devices[key] = device
         return device
 

@@ -56,6 +56,7 @@ from .coordinator import TTSCoordinator
 from .end_devices import EndDeviceManager, is_end_device
 from .end_devices.catchup import CatchUpStore, issue_id as storage_issue_id
 from .end_devices.registry import async_move_device, async_remove_deleted_devices
+from .entity import async_announce_gateways
 from .identifiers import account_id, migrate_identifier, migrate_unique_id
 from .issues import async_delete_issue
 from .runtime import TTSConfigEntry, TTSRuntimeData
@@ -239,6 +240,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TTSConfigEntry) -> bool:
         end_devices=end_devices,
     )
     entry.async_on_unload(coordinator.async_start())
+    entry.async_on_unload(async_announce_gateways(hass, entry, store))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the platforms, so that the restored thresholds count and new end
     # devices' entities can be added.

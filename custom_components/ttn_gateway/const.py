@@ -82,3 +82,11 @@ DEVICE_LIST_INTERVAL: Final = timedelta(hours=1)
 # Reconnect delays of a direct connection: doubling up to the maximum.
 MIN_RECONNECT_DELAY: Final = timedelta(seconds=5)
 MAX_RECONNECT_DELAY: Final = timedelta(minutes=5)
+
+# Dispatcher signals, formatted with the entry ID; each platform adds what it
+# does not have yet. A gateway's (argument: its ID) comes when it is first
+# monitored and when its data shows a new feature (a status metric, a
+# location); an end device's (argument: the device) with each of its updates,
+# which may bring a new reading.
+SIGNAL_NEW_GATEWAY_ENTITIES: Final = f"{DOMAIN}_new_gateway_entities_{{}}"
+SIGNAL_NEW_END_DEVICE_ENTITIES: Final = f"{DOMAIN}_new_end_device_entities_{{}}"

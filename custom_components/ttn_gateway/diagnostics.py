@@ -203,7 +203,7 @@ def end_device_diagnostics(manager: EndDeviceManager) -> dict[str, Any]:
                 },
                 "entities": {
                     str(platform): sorted(keys)
-                    for platform, keys in device.wanted.items()
+                    for platform, keys in device.entity_keys.items()
                 },
             }
             for key, device in manager.devices.items()

@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
-from .runtime import TTSConfigEntry
+from .runtime import TTSConfigEntry, TTSRuntimeData
 from .silence import GatewayEventType
 
 # Read-only: events come from the silence monitor.
@@ -34,9 +34,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the event entity of every monitored gateway."""
-    async_add_gateway_entities(
-        entry, async_add_entities, (STATUS_EVENT_DESCRIPTION,), GatewayStatusEvent
-    )
+    async_add_gateway_entities(hass, entry, async_add_entities, _gateway_entities)
+
+
+def _gateway_entities(
+    runtime: TTSRuntimeData, gateway_id: str, _data: object
+) -> list[GatewayStatusEvent]:
+    return [GatewayStatusEvent(runtime, gateway_id, STATUS_EVENT_DESCRIPTION)]
 
 
 class GatewayStatusEvent(GatewayEntity, EventEntity):

@@ -18,7 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import MAX_SILENCE_THRESHOLD, MIN_SILENCE_THRESHOLD
 from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
-from .runtime import TTSConfigEntry
+from .runtime import TTSConfigEntry, TTSRuntimeData
 
 # Nothing here talks to TTS.
 PARALLEL_UPDATES = 0
@@ -48,12 +48,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the silence threshold of every monitored gateway."""
-    async_add_gateway_entities(
-        entry,
-        async_add_entities,
-        (SILENCE_THRESHOLD_DESCRIPTION,),
-        GatewaySilenceThreshold,
-    )
+    async_add_gateway_entities(hass, entry, async_add_entities, _gateway_entities)
+
+
+def _gateway_entities(
+    runtime: TTSRuntimeData, gateway_id: str, _data: object
+) -> list[GatewaySilenceThreshold]:
+    return [GatewaySilenceThreshold(runtime, gateway_id, SILENCE_THRESHOLD_DESCRIPTION)]
 
 
 class GatewaySilenceThreshold(GatewayEntity, RestoreNumber):

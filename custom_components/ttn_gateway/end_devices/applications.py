@@ -190,3 +190,16 @@ def console_base(
     config = subentry_for(configs, application_id)
     home = account if config is None else config.application_server(account)
     return home.gateway_server_url(cluster_address)
+
+
+def allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
+    """The applications whose uplinks are taken; empty for all."""
+    allowed: set[str] = set()
+    for config in configs:
+        if config.application_id is not None:
+            allowed.add(config.application_id)
+        elif not config.applications:
+            return frozenset()
+        else:
+            allowed.update(config.applications)
+    return frozenset(allowed)

@@ -289,7 +289,7 @@ class Intake:
         if not track_downlink_event(device, event):
             self.counters.older += 1
             return None
-        if any(device.created.values()):
+        if device.listeners:
             self._want(device, Platform.SENSOR, LAST_DOWNLINK_KEY)
         return device
 
@@ -317,7 +317,8 @@ class Intake:
                 uplink.frm_payload,
                 uplink.decoded_payload,
                 uplink.normalized_payload,
-                battery_percent=BATTERY_PERCENT.key in device.wanted[Platform.SENSOR],
+                battery_percent=BATTERY_PERCENT.key
+                in device.entity_keys[Platform.SENSOR],
             )
         except DecodeError as err:
             self.counters.undecodable += 1
@@ -343,14 +344,14 @@ class Intake:
                 if isinstance(reading.value, bool)
                 else Platform.SENSOR
             )
-            if reading_key in device.wanted[platform]:
+            if reading_key in device.entity_keys[platform]:
                 continue
             if device.entity_count >= MAX_ENTITIES_PER_DEVICE:
                 self.counters.over_entity_cap += 1
                 self._cap_hits.add(Cap.ENTITIES)
                 del readings[reading_key]
                 continue
-            device.wanted[platform].add(reading_key)
+            device.entity_keys[platform].add(reading_key)
             if reading.name:
                 device.names[reading_key] = reading.name
         device.apply(uplink, readings, now)
@@ -370,13 +371,13 @@ class Intake:
 
     def _want(self, device: EndDevice, platform: Platform, key: str) -> None:
         """Add an entity the uplink gave a value for, within the entity cap."""
-        if key in device.wanted[platform]:
+        if key in device.entity_keys[platform]:
             return
         if device.entity_count >= MAX_ENTITIES_PER_DEVICE:
             self.counters.over_entity_cap += 1
             self._cap_hits.add(Cap.ENTITIES)
             return
-        device.wanted[platform].add(key)
+        device.entity_keys[platform].add(key)
 
     def _update_info(self, device: EndDevice, uplink: Uplink) -> None:
         """Keep model and Console link as the uplinks tell them."""

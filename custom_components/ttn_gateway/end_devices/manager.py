@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
 from aiohttp import ClientSession
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from ..const import (
@@ -20,6 +19,7 @@ from ..const import (
     DEFAULT_MAX_END_DEVICES,
     LOGGER,
     MIN_END_DEVICE_SILENCE_THRESHOLD,
+    SIGNAL_NEW_END_DEVICE_ENTITIES,
     SILENCE_INTERVALS,
     UNKNOWN_INTERVAL_SILENCE_THRESHOLD,
 )
@@ -31,6 +31,7 @@ from ..timers import KeyedTimers
 from ..tts import Downlink, EndDeviceInfo, Right, TTSClient, TTSServer, Uplink
 from .applications import (
     ApplicationConfig,
+    allowed_applications,
     application_configs,
     console_base,
     subentry_for,
@@ -40,11 +41,7 @@ from .catalogue import DeviceCatalogue
 from .catchup import CatchUpStore, StorageCatchUp
 from .direct import DirectConnection
 from .downlinks import async_send_downlinks
-from .intake import (
-    Intake,
-    IntakeSettings,
-    MessageCounters,
-)
+from .intake import Intake, IntakeSettings, MessageCounters
 from .registry import (
     FAIR_USE_ENTITY_KEYS,
     STATIC_ENTITY_KEYS,
@@ -58,11 +55,6 @@ from .state import DeviceKey, EndDevice
 from .subscription import UplinkSubscription
 
 type UplinkSource = DirectConnection | UplinkSubscription
-
-
-# Adds the entities of one platform for a device: (device, entity keys,
-# the application sub-entry they belong to).
-type EntityAdder = Callable[[EndDevice, Iterable[str], str | None], None]
 
 
 class EndDeviceManager(CappedDevices):
@@ -107,7 +99,7 @@ class EndDeviceManager(CappedDevices):
         self.intake = Intake(
             IntakeSettings(
                 max_devices=self.max_devices,
-                applications=_allowed_applications(self.applications),
+                applications=allowed_applications(self.applications),
                 decoders=self.decoders,
                 source_of=self._source_of,
             ),
@@ -147,7 +139,6 @@ class EndDeviceManager(CappedDevices):
                 self.catalogues[config.subentry_id] = DeviceCatalogue(
                     hass, entry, config, client, self
                 )
-        self._adders: dict[Platform, EntityAdder] = {}
 
     @property
     def counters(self) -> MessageCounters:
@@ -236,30 +227,12 @@ class EndDeviceManager(CappedDevices):
         if (info := self._listed_only.pop(key, None)) is not None:
             take_listed(device, info)
         for platform, entity_key in STATIC_ENTITY_KEYS:
-            device.wanted[platform].add(entity_key)
+            device.entity_keys[platform].add(entity_key)
         if self.fair_use_applies:
             for platform, entity_key in FAIR_USE_ENTITY_KEYS:
-                device.wanted[platform].add(entity_key)
+                device.entity_keys[platform].add(entity_key)
         self.devices[key] = device
         return device
-
-    @callback
-    def async_register_platform(self, platform: Platform, adder: EntityAdder) -> None:
-        """Let a platform add entities; it gets those of known devices now."""
-        self._adders[platform] = adder
-        for device in self.devices.values():
-            self._add_missing(device, platform)
-
-    def _add_missing(self, device: EndDevice, platform: Platform) -> None:
-        # Uplinks still arrive while the platforms unload: entities added then
-        # would outlive them and hold their unique IDs against the next setup.
-        if self.entry.state is ConfigEntryState.UNLOAD_IN_PROGRESS:
-            return
-        if (adder := self._adders.get(platform)) is None:
-            return
-        if missing := device.wanted[platform] - device.created[platform]:
-            device.created[platform].update(missing)
-            adder(device, sorted(missing), self.subentry_of(device.key))
 
     async def async_setup(self) -> None:
         """Start every application's source; never waits for a connection.
@@ -397,13 +370,17 @@ class EndDeviceManager(CappedDevices):
             LOGGER.exception("Error handling an uplink on %.200s", topic)
 
     def _async_device_updated(self, device: EndDevice) -> None:
-        had_entities = any(device.created.values())
         if device.info_changed:
             device.info_changed = False
-            if had_entities:
+            # A device without entities yet gets its registry entry with them.
+            if device.listeners:
                 self._update_device_registry(device)
-        for platform in self._adders:
-            self._add_missing(device, platform)
+        # The platforms add the entities the device does not have yet.
+        async_dispatcher_send(
+            self.hass,
+            SIGNAL_NEW_END_DEVICE_ENTITIES.format(self.entry.entry_id),
+            device,
+        )
         for listener in device.listeners:
             listener.async_handle_device_update()
 
@@ -418,18 +395,5 @@ class EndDeviceManager(CappedDevices):
     @callback
     def _async_names_learnt(self) -> None:
         for device in self.devices.values():
-            if any(device.created.values()):
+            if device.listeners:
                 self._update_device_registry(device)
-
-
-def _allowed_applications(configs: list[ApplicationConfig]) -> frozenset[str]:
-    """The applications whose uplinks are taken; empty for all."""
-    allowed: set[str] = set()
-    for config in configs:
-        if config.application_id is not None:
-            allowed.add(config.application_id)
-        elif not config.applications:
-            return frozenset()
-        else:
-            allowed.update(config.applications)
-    return frozenset(allowed)

@@ -221,7 +221,7 @@ def async_load_known_devices(
             except ValueError:  # pragma: no cover - only our platforms register
                 continue
             if keeps(device, platform, key_text):
-                device.wanted[platform].add(key_text)
+                device.entity_keys[platform].add(key_text)
                 if entity_entry.original_name:
                     device.names[key_text] = entity_entry.original_name
             else:

@@ -133,9 +133,10 @@ class EndDevice:
     last_downlink: DownlinkEvent | None = None
     # The latest position an uplink gave (decoded, else TTS's locations).
     location: Location | None = None
-    # Entity keys per platform that should exist, and that the platform made.
-    wanted: dict[Platform, set[str]] = field(default_factory=lambda: _per_platform())
-    created: dict[Platform, set[str]] = field(default_factory=lambda: _per_platform())
+    # The device's entity keys per platform; its entities follow them.
+    entity_keys: dict[Platform, set[str]] = field(
+        default_factory=lambda: _per_platform()
+    )
     # Readable names of payload formatter fields, by reading key.
     names: dict[str, str] = field(default_factory=dict)
     # The decoder that made the readings, and what the formatter said of them.
@@ -157,7 +158,7 @@ class EndDevice:
     @property
     def entity_count(self) -> int:
         """How many entities the device has or will have."""
-        return sum(len(keys) for keys in self.wanted.values())
+        return sum(len(keys) for keys in self.entity_keys.values())
 
     @property
     def uplink_interval(self) -> float | None:
