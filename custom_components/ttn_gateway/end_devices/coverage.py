@@ -31,6 +31,9 @@ class CoverageIndex:
         """Start empty."""
         self.window = window
         self._heard: dict[DeviceKey, dict[str, datetime]] = {}
+        # gateway -> the devices with an entry for it: a gateway's readings
+        # look at its own devices, not at every device of the entry.
+        self._devices_of: dict[str, dict[DeviceKey, None]] = {}
         self._device_listeners: dict[DeviceKey, list[CoverageListener]] = {}
         self._gateway_listeners: dict[str, list[CoverageListener]] = {}
 
@@ -97,6 +100,13 @@ class CoverageIndex:
             del entries[gateway_id]
         while len(entries) > MAX_GATEWAYS_PER_DEVICE:
             del entries[min(entries, key=entries.__getitem__)]
+        for gateway_id in entries.keys() - before:
+            self._devices_of.setdefault(gateway_id, {})[device] = None
+        for gateway_id in before - entries.keys():
+            devices = self._devices_of[gateway_id]
+            del devices[device]
+            if not devices:
+                del self._devices_of[gateway_id]
         self._notify(device, before | set(entries))
 
     def _notify(self, device: DeviceKey, gateway_ids: Iterable[str]) -> None:
@@ -125,7 +135,7 @@ class CoverageIndex:
         """The devices no other own gateway heard within the window."""
         return [
             device
-            for device in self._heard
+            for device in self._devices_of.get(gateway_id, ())
             if self.own_gateways(device, now) == {gateway_id}
         ]
 
@@ -138,7 +148,7 @@ class CoverageIndex:
         """The next expiry among devices the gateway heard (it may change them)."""
         moments = [
             moment
-            for device in self._heard
+            for device in self._devices_of.get(gateway_id, ())
             if gateway_id in self.heard(device, now)
             and (moment := self.expires_at(device, now)) is not None
         ]
