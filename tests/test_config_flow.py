@@ -1168,7 +1168,7 @@ async def test_options_save_and_reload(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.coordinator is not coordinator
     assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=120)
-    assert set(entry.runtime_data.coordinator.data) == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
+    assert entry.runtime_data.store.gateway_ids == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     assert gateways_with_entities() == {GATEWAY_ROOFTOP, GATEWAY_GARDEN}
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert {device.name for device in devices} == {
@@ -1259,7 +1259,7 @@ async def test_options_no_gateways_selected(
     assert init_integration.options[CONF_GATEWAYS] == [GATEWAY_STATION]
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert set(init_integration.runtime_data.coordinator.data) == {GATEWAY_STATION}
+    assert init_integration.runtime_data.store.gateway_ids == {GATEWAY_STATION}
 
 
 async def test_options_entry_not_loaded(

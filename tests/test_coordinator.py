@@ -9,6 +9,7 @@ from homeassistant.const import (
     EVENT_STATE_CHANGED,
     EVENT_STATE_REPORTED,
     STATE_ON,
+    STATE_UNAVAILABLE,
 )
 from homeassistant.core import Event, HomeAssistant, callback
 import pytest
@@ -21,6 +22,9 @@ from custom_components.ttn_gateway.const import (
     CONF_MONITOR_ALL,
     CONF_SCAN_INTERVAL,
     DOMAIN,
+)
+from custom_components.ttn_gateway.diagnostics import (
+    async_get_config_entry_diagnostics,
 )
 
 from .common import async_poll
@@ -130,3 +134,33 @@ async def test_unchanged_poll_writes_no_state(
     stats["uplink_count"] = "18343"
     await async_poll(hass, freezer)
     assert written == ["sensor.rooftop_gateway_uplinks"]
+
+
+async def test_failed_poll_keeps_the_one_gateway_state(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The store is the only gateway state: a failed poll leaves it, stale."""
+    coordinator = init_integration.runtime_data.coordinator
+    # The coordinator keeps no copy of the gateways beside the store.
+    assert coordinator.data is None
+
+    fake_tts.fail("gateways", 500)
+    await async_poll(hass, freezer, seconds=61)
+    assert hass.states.get(ROOFTOP).state == STATE_UNAVAILABLE
+    diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
+    assert diagnostics["coordinator"]["last_update_success"] is False
+    assert diagnostics["coordinator"]["failures"] == 1
+    assert diagnostics["store"]["poll_ok"] is False
+    rooftop = diagnostics["gateways"][GATEWAY_ROOFTOP]
+    assert rooftop["connection"]["stats"]["uplink_count"] == 18342
+    assert coordinator.data is None
+
+    await async_poll(hass, freezer, seconds=61)
+    assert hass.states.get(ROOFTOP).state == STATE_ON
+    assert hass.states.get("sensor.rooftop_gateway_uplinks").state == "18342"
+    diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
+    assert diagnostics["coordinator"]["last_update_success"] is True
+    assert diagnostics["store"]["poll_ok"] is True

@@ -67,8 +67,12 @@ def _update_failed(retry_after: float | None = None, **kwargs: Any) -> UpdateFai
     return UpdateFailed(**kwargs)
 
 
-class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
-    """Fetches the gateway list and connection stats of one TTS account."""
+class TTSCoordinator(DataUpdateCoordinator[None]):
+    """Fetches the gateway list and connection stats of one TTS account.
+
+    It keeps no data of its own: each poll goes into the store, which every
+    reader uses. Its listeners learn whether the last poll succeeded.
+    """
 
     config_entry: ConfigEntry
 
@@ -92,7 +96,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             config_entry=entry,
             name=f"{DOMAIN} {entry.title}",
             update_interval=self.polling_interval,
-            # Entities follow the store, not the coordinator's listeners.
+            # No data: listeners hear only of a change of last_update_success.
             always_update=False,
         )
         self.client = client
@@ -162,7 +166,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
     def _async_names_learnt(self) -> None:
         """Show a learnt manufacturer or model name on the gateways' devices."""
         registry = dr.async_get(self.hass)
-        for data in (self.data or {}).values():
+        for data in self.store.snapshot().values():
             registry.async_get_or_create(
                 config_entry_id=self.config_entry.entry_id,
                 **self.device_info(data.gateway),
@@ -244,7 +248,7 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             CONF_GATEWAYS, []
         )
 
-    async def _async_update_data(self) -> dict[str, GatewayData]:
+    async def _async_update_data(self) -> None:
         started = self.store.begin_poll()
         try:
             gateways = await self.client.list_gateways()
@@ -305,7 +309,6 @@ class TTSCoordinator(DataUpdateCoordinator[dict[str, GatewayData]]):
             previous, data, pending if self.client.listing_complete else None
         )
         self._sync_rights_issue(data)
-        return data
 
     def _failed(self) -> None:
         self.failures += 1
