@@ -1,27 +1,50 @@
-"""Connectivity and silence of a TTS gateway."""
+"""Binary sensors: a gateway's connectivity and silence; an end device's state.
+
+An end device has *Online*, *No fallback gateway*, on The Things Network
+*Fair use exceeded*, and a binary sensor per decoded on/off reading.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Self
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import STATE_ON, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
-from .end_device_coverage import COVERAGE_BINARY_SENSORS
-from .end_device_entities import async_add_end_device_entities
-from .end_device_fair_use import FAIR_USE_BINARY_SENSORS
-from .entity import GatewayEntity, GatewayEntityDescription, async_add_gateway_entities
+from .decoders import describe_reading
+from .end_device_coverage import NO_FALLBACK_GATEWAY, EndDeviceCoverageEntity
+from .end_device_descriptions import (
+    ONLINE,
+    EndDeviceBinarySensorEntityDescription,
+    reading_binary_sensor_description,
+)
+from .end_device_fair_use import FAIR_USE_EXCEEDED, FairUseEntity
+from .end_devices import EndDevice, EndDeviceManager
+from .end_devices.airtime import FAIR_USE_AIRTIME_SECONDS, FAIR_USE_DOWNLINKS
+from .entity import (
+    EndDeviceEntity,
+    GatewayEntity,
+    GatewayEntityDescription,
+    async_add_end_device_entities,
+    async_add_gateway_entities,
+)
 from .runtime import TTSConfigEntry
-from .store import GatewayData
+from .store import GatewayData, GatewayStore
 from .tts import ConnectionState
+from .tts.uplink import PACKET_BROKER
 
 # Read-only coordinator platform: no update concurrency to limit.
 PARALLEL_UPDATES = 0
@@ -73,11 +96,7 @@ async def async_setup_entry(
         entry, async_add_entities, (SILENT_DESCRIPTION,), GatewaySilentBinarySensor
     )
     async_add_end_device_entities(
-        hass,
-        entry,
-        Platform.BINARY_SENSOR,
-        async_add_entities,
-        by_key=COVERAGE_BINARY_SENSORS | FAIR_USE_BINARY_SENSORS,
+        hass, entry, Platform.BINARY_SENSOR, async_add_entities, _end_device_entity
     )
 
 
@@ -123,3 +142,153 @@ class GatewaySilentBinarySensor(GatewayEntity, BinarySensorEntity):
             "reason": silence.reason(self.gateway_id),
             "threshold": silence.threshold(self.gateway_id).total_seconds() / 60,
         }
+
+
+class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
+    """A decoded on/off reading of an end device."""
+
+    entity_description: EndDeviceBinarySensorEntityDescription
+
+    async def _async_restore(self) -> None:
+        if (last := await self.async_get_last_state()) is not None:
+            self._attr_is_on = last.state == STATE_ON
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on)
+
+    def _take_device_state(self) -> None:
+        value = self.entity_description.is_on_fn(self.device)
+        if value is not None:
+            self._attr_is_on = value
+
+
+@dataclass
+class OnlineStoredData(ExtraStoredData):
+    """The timing an online sensor needs after a restart."""
+
+    last_seen: datetime | None
+    uplink_interval: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a dict to store."""
+        return {
+            "last_seen": None if self.last_seen is None else self.last_seen.isoformat(),
+            "uplink_interval": self.uplink_interval,
+        }
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self:
+        """Read what as_dict stored; anything unusable counts as unknown."""
+        last_seen = restored.get("last_seen")
+        interval = restored.get("uplink_interval")
+        return cls(
+            last_seen=dt_util.parse_datetime(last_seen)
+            if isinstance(last_seen, str)
+            else None,
+            uplink_interval=float(interval)
+            if isinstance(interval, int | float) and not isinstance(interval, bool)
+            else None,
+        )
+
+
+class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
+    """On while the device sent an uplink within its silence threshold."""
+
+    @property
+    def extra_restore_state_data(self) -> OnlineStoredData:
+        """Save when the device was last seen and how often it sends."""
+        return OnlineStoredData(self.device.last_seen, self.device.uplink_interval)
+
+    async def _async_restore(self) -> None:
+        if (extra := await self.async_get_last_extra_data()) is not None:
+            stored = OnlineStoredData.from_dict(extra.as_dict())
+            self.device.restore(stored.last_seen, stored.uplink_interval)
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Stop the silence timer."""
+        self.manager.silence_timers.cancel(self.device.key)
+        await super().async_will_remove_from_hass()
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on)
+
+    def _take_device_state(self) -> None:
+        timers = self.manager.silence_timers
+        last_seen = self.device.last_seen
+        if last_seen is None:
+            timers.cancel(self.device.key)
+            return
+        silent_at = last_seen + self.manager.silence_threshold(self.device)
+        self._attr_is_on = dt_util.utcnow() < silent_at
+        if self._attr_is_on:
+            timers.schedule(self.device.key, silent_at, self._async_silence_reached)
+        else:
+            timers.cancel(self.device.key)
+
+    @callback
+    def _async_silence_reached(self, now: datetime) -> None:
+        self.async_handle_device_update()
+
+
+class NoFallbackGatewayBinarySensor(EndDeviceCoverageEntity, BinarySensorEntity):
+    """On while at most one own gateway heard the device in the last 24 hours.
+
+    Unknown while nothing heard it in that window (the Online sensor tells).
+    Packet Broker traffic is no fallback: it is another network's gateway.
+    """
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on)
+
+    def _take_coverage(self, heard: dict[str, datetime]) -> None:
+        own = len(set(heard) - {PACKET_BROKER})
+        self._attr_is_on = None if not heard else own < 2  # noqa: PLR2004
+
+
+class FairUseExceededBinarySensor(FairUseEntity, BinarySensorEntity):
+    """On while the device is over a daily limit of TTN's Fair Use Policy."""
+
+    _attr_is_on = False
+    _figures: tuple[float, int] = (0.0, 0)
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_is_on, self._figures)
+
+    def _take_figures(self, today: date) -> None:
+        key = self.device.key
+        self._figures = (
+            round(self._fair_use.airtime(key, today), 3),
+            self._fair_use.downlinks(key, today),
+        )
+        self._attr_is_on = self._fair_use.exceeded(key, today)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Today's figures and the limits they are held against."""
+        airtime, downlinks = self._figures
+        return {
+            "airtime_today": airtime,
+            "airtime_limit": FAIR_USE_AIRTIME_SECONDS,
+            "downlinks_today": downlinks,
+            "downlinks_limit": FAIR_USE_DOWNLINKS,
+        }
+
+
+def _end_device_entity(
+    manager: EndDeviceManager, device: EndDevice, key: str, store: GatewayStore
+) -> Entity | None:
+    """The binary sensor of one of a device's entity keys; None if none has it."""
+    if key == ONLINE.key:
+        return EndDeviceOnlineBinarySensor(manager, device, ONLINE)
+    if key == NO_FALLBACK_GATEWAY.key:
+        return NoFallbackGatewayBinarySensor(
+            manager, device, NO_FALLBACK_GATEWAY, store
+        )
+    if key == FAIR_USE_EXCEEDED.key:
+        return FairUseExceededBinarySensor(manager, device, FAIR_USE_EXCEEDED)
+    reading = describe_reading(key, device.names.get(key))
+    if reading is None or not reading.binary:
+        return None
+    return EndDeviceBinarySensor(
+        manager, device, reading_binary_sensor_description(reading)
+    )

@@ -4,40 +4,36 @@
 midnight; *Fair use exceeded* is a problem while either is over the Fair Use
 Policy's daily limit (``end_devices.airtime``). Each entity saves both
 figures, so that they survive a restart even with the figures disabled.
+Here: their descriptions and what they share; the entities are in the
+sensor and binary_sensor platforms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Self
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
-    BinarySensorEntity,
     BinarySensorEntityDescription,
 )
 from homeassistant.components.sensor import (
     SensorDeviceClass,
-    SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import callback
-from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
-from .end_device_entities import EndDeviceEntity, EntityFactory
 from .end_devices import EndDevice, EndDeviceManager
 from .end_devices.airtime import (
-    FAIR_USE_AIRTIME_SECONDS,
-    FAIR_USE_DOWNLINKS,
     FairUse,
 )
-from .store import GatewayStore
+from .entity import EndDeviceEntity
 from .timers import KeyedTimers
 
 AIRTIME_TODAY = SensorEntityDescription(
@@ -107,7 +103,7 @@ class FairUseStoredData(ExtraStoredData):
         return cls(parsed, float(airtime), downlinks)
 
 
-class _FairUseEntity(EndDeviceEntity, RestoreEntity):
+class FairUseEntity(EndDeviceEntity, RestoreEntity):
     """An end-device entity made from the day's fair use figures."""
 
     def __init__(
@@ -165,85 +161,3 @@ class _FairUseEntity(EndDeviceEntity, RestoreEntity):
 
     def _take_figures(self, today: date) -> None:
         raise NotImplementedError
-
-
-class AirtimeTodaySensor(_FairUseEntity, SensorEntity):
-    """Seconds of uplink airtime the device used since 00:00 UTC."""
-
-    _attr_native_value: float = 0.0
-
-    def _signature(self) -> Hashable:
-        return (self.available, self._attr_native_value)
-
-    def _take_figures(self, today: date) -> None:
-        self._attr_native_value = round(
-            self._fair_use.airtime(self.device.key, today), 6
-        )
-
-
-class DownlinksTodaySensor(_FairUseEntity, SensorEntity):
-    """Downlinks TTS sent to the device since 00:00 UTC."""
-
-    _attr_native_value: int = 0
-
-    def _signature(self) -> Hashable:
-        return (self.available, self._attr_native_value)
-
-    def _take_figures(self, today: date) -> None:
-        self._attr_native_value = self._fair_use.downlinks(self.device.key, today)
-
-
-class FairUseExceededBinarySensor(_FairUseEntity, BinarySensorEntity):
-    """On while the device is over a daily limit of TTN's Fair Use Policy."""
-
-    _attr_is_on = False
-    _figures: tuple[float, int] = (0.0, 0)
-
-    def _signature(self) -> Hashable:
-        return (self.available, self._attr_is_on, self._figures)
-
-    def _take_figures(self, today: date) -> None:
-        key = self.device.key
-        self._figures = (
-            round(self._fair_use.airtime(key, today), 3),
-            self._fair_use.downlinks(key, today),
-        )
-        self._attr_is_on = self._fair_use.exceeded(key, today)
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any]:
-        """Today's figures and the limits they are held against."""
-        airtime, downlinks = self._figures
-        return {
-            "airtime_today": airtime,
-            "airtime_limit": FAIR_USE_AIRTIME_SECONDS,
-            "downlinks_today": downlinks,
-            "downlinks_limit": FAIR_USE_DOWNLINKS,
-        }
-
-
-def _airtime_today(
-    manager: EndDeviceManager, device: EndDevice, _key: str, _store: GatewayStore
-) -> Entity:
-    return AirtimeTodaySensor(manager, device, AIRTIME_TODAY)
-
-
-def _downlinks_today(
-    manager: EndDeviceManager, device: EndDevice, _key: str, _store: GatewayStore
-) -> Entity:
-    return DownlinksTodaySensor(manager, device, DOWNLINKS_TODAY)
-
-
-def _fair_use_exceeded(
-    manager: EndDeviceManager, device: EndDevice, _key: str, _store: GatewayStore
-) -> Entity:
-    return FairUseExceededBinarySensor(manager, device, FAIR_USE_EXCEEDED)
-
-
-FAIR_USE_SENSORS: dict[str, EntityFactory] = {
-    AIRTIME_TODAY.key: _airtime_today,
-    DOWNLINKS_TODAY.key: _downlinks_today,
-}
-FAIR_USE_BINARY_SENSORS: dict[str, EntityFactory] = {
-    FAIR_USE_EXCEEDED.key: _fair_use_exceeded
-}

@@ -1,8 +1,10 @@
-"""Base entity of a TTS gateway, and the helper that adds entities as they appear.
+"""Base entities of a TTS gateway and of an end device, and how they are added.
 
 A gateway entity follows its own gateway in the store: an event for one
-gateway touches only that gateway's entities. It writes its state only when
-what it shows changed (state_writes.WriteOnChange, shared with end devices).
+gateway touches only that gateway's entities. An end-device entity restores
+its last state after a restart and then follows the device's uplinks. Both
+write their state only when what they show changed
+(state_writes.WriteOnChange).
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from homeassistant.core import CALLBACK_TYPE, callback
+from homeassistant.const import Platform
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .end_devices import EndDevice, EndDeviceManager
 from .identifiers import entity_unique_id
 from .runtime import TTSConfigEntry, TTSRuntimeData
 from .state_writes import WriteOnChange
-from .store import GatewayData
+from .store import GatewayData, GatewayStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +108,68 @@ class GatewayEntity(WriteOnChange):
         return self.runtime.store.available(self.gateway_id)
 
 
+class EndDeviceEntity(WriteOnChange, Entity):
+    """An entity of one end device, fed by the end device manager."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self,
+        manager: EndDeviceManager,
+        device: EndDevice,
+        description: EntityDescription,
+    ) -> None:
+        """Initialise the entity of a device the manager knows."""
+        self.entity_description = description
+        self.manager = manager
+        self.device = device
+        self._attr_unique_id = entity_unique_id(device.identifier, description.key)
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The device, with the names known when it is registered."""
+        return self.manager.device_names.readable(self.device.device_info())
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the device's uplinks cannot arrive.
+
+        That is while its application's direct connection is down, or while
+        Home Assistant's MQTT integration is not loaded.
+        """
+        return self.manager.receiving_for(self.device)
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the last state unless an uplink is there, then follow it."""
+        await super().async_added_to_hass()
+        if self.device.uplink is None:
+            await self._async_restore()
+        self._take_device_state()
+        self.device.listeners.append(self)
+        self.async_on_remove(self._detach)
+
+    @callback
+    def _detach(self) -> None:
+        self.device.listeners.remove(self)
+        # Entities the user deletes come back with the next uplink.
+        for created in self.device.created.values():
+            created.discard(self.entity_description.key)
+
+    async def _async_restore(self) -> None:
+        """Take the state saved before the restart."""
+
+    def _take_device_state(self) -> None:
+        """Take the device's latest values."""
+        raise NotImplementedError
+
+    @callback
+    def async_handle_device_update(self) -> None:
+        """Write the state if the latest uplink (or availability) changed it."""
+        self._take_device_state()
+        self.async_write_if_changed()
+
+
 def async_add_gateway_entities[DescriptionT: GatewayEntityDescription](
     entry: TTSConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
@@ -164,3 +230,35 @@ def async_add_gateway_entities[DescriptionT: GatewayEntityDescription](
     sync_gateways()
     entry.async_on_unload(store.async_subscribe_gateway_set(sync_gateways))
     entry.async_on_unload(stop_watching)
+
+
+type EntityFactory = Callable[
+    [EndDeviceManager, EndDevice, str, GatewayStore], Entity | None
+]
+
+
+def async_add_end_device_entities(
+    hass: HomeAssistant,
+    entry: TTSConfigEntry,
+    platform: Platform,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    factory: EntityFactory,
+) -> None:
+    """Add end devices' entities of a platform, now and as devices appear.
+
+    factory makes an entity from its key.
+    """
+    manager = entry.runtime_data.end_devices
+    store = entry.runtime_data.store
+
+    @callback
+    def add(device: EndDevice, keys: Iterable[str], subentry_id: str | None) -> None:
+        entities = [
+            entity
+            for key in keys
+            if (entity := factory(manager, device, key, store)) is not None
+        ]
+        if entities:
+            async_add_entities(entities, config_subentry_id=subentry_id)
+
+    manager.async_register_platform(platform, add)

@@ -1,4 +1,8 @@
-"""Sensors of a TTS gateway: traffic, timestamps, link quality, end devices heard."""
+"""Sensors: a gateway's traffic, timestamps, link quality and end devices heard.
+
+The account's counts come from ``fleet``, the end devices' sensors from
+``end_device_sensor``.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +23,20 @@ from homeassistant.util import dt as dt_util
 
 from .const import SUBENTRY_APPLICATION
 from .end_device_coverage import (
-    COVERAGE_SENSORS,
     END_DEVICES_ONLY_HERE,
-    GatewayOnlyHereSensor,
+    MAX_LISTED_NAMES,
+    GatewayOnlyHereEntityDescription,
 )
-from .end_device_entities import async_add_end_device_entities
-from .end_device_fair_use import FAIR_USE_SENSORS
+from .end_device_sensor import end_device_sensor
 from .end_devices import device_key_text
+from .end_devices.coverage import CoverageIndex
 from .end_devices.heard import HeardIndex
 from .end_devices.state import DeviceKey
-from .entity import GatewayEntity, async_add_gateway_entities
+from .entity import (
+    GatewayEntity,
+    async_add_end_device_entities,
+    async_add_gateway_entities,
+)
 from .fleet import async_add_fleet_entities
 from .gateway_sensor_descriptions import (
     END_DEVICES_HEARD,
@@ -38,6 +46,7 @@ from .gateway_sensor_descriptions import (
     SensorValue,
 )
 from .runtime import TTSConfigEntry, TTSRuntimeData
+from .timers import KeyedTimers
 from .tts import ConnectionState
 
 # Read-only coordinator platform: no update concurrency to limit.
@@ -66,11 +75,7 @@ async def async_setup_entry(
         )
     async_add_gateway_entities(entry, async_add_entities, sensors, _gateway_sensor)
     async_add_end_device_entities(
-        hass,
-        entry,
-        Platform.SENSOR,
-        async_add_entities,
-        by_key=COVERAGE_SENSORS | FAIR_USE_SENSORS,
+        hass, entry, Platform.SENSOR, async_add_entities, end_device_sensor
     )
 
 
@@ -297,4 +302,80 @@ class GatewayEndDevicesHeardSensor(GatewaySensor, RestoreEntity):
         return {
             "end_devices": list(self._names[:MAX_HEARD_NAMES]),
             "end_devices_not_listed": max(0, self._count - MAX_HEARD_NAMES),
+        }
+
+
+class GatewayOnlyHereSensor(GatewayEntity, SensorEntity):
+    """How many end devices no other own gateway heard in the last 24 hours."""
+
+    entity_description: GatewayOnlyHereEntityDescription
+
+    _count: int = 0
+    _names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        runtime: TTSRuntimeData,
+        gateway_id: str,
+        description: GatewayOnlyHereEntityDescription,
+    ) -> None:
+        """Initialise for a monitored gateway."""
+        super().__init__(runtime, gateway_id, description)
+        self._expiry: KeyedTimers[str] = KeyedTimers(runtime.coordinator.hass)
+
+    @property
+    def _index(self) -> CoverageIndex:
+        return self.runtime.end_devices.intake.coverage
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the gateway in the coverage index."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self._index.follow_gateway(self.gateway_id, self._async_recount)
+        )
+        self.async_on_remove(self._expiry.cancel_all)
+        self._recount()
+
+    def _recount(self) -> None:
+        now = dt_util.utcnow()
+        devices = self.runtime.end_devices.devices
+        # Devices deleted since (in TTS or by the user) no longer count.
+        only = [
+            key
+            for key in self._index.only_heard_by(self.gateway_id, now)
+            if key in devices
+        ]
+        self._count = len(only)
+        self._names = tuple(
+            sorted(devices[key].tts_name or device_key_text(key) for key in only)
+        )
+        expiry = self._index.gateway_expires_at(self.gateway_id, now)
+        if expiry is None:
+            self._expiry.cancel("expiry")
+        else:
+            self._expiry.schedule("expiry", expiry, self._async_expired)
+
+    @callback
+    def _async_recount(self) -> None:
+        self._recount()
+        self.async_write_if_changed()
+
+    @callback
+    def _async_expired(self, _now: datetime) -> None:
+        self._async_recount()
+
+    def _state_source(self) -> object:
+        return self._count
+
+    @property
+    def native_value(self) -> int:
+        """How many end devices only this gateway heard within the window."""
+        return self._count
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The first MAX_LISTED_NAMES names, sorted, and how many are left out."""
+        return {
+            "end_devices_only_here": list(self._names[:MAX_LISTED_NAMES]),
+            "end_devices_only_here_not_listed": max(0, self._count - MAX_LISTED_NAMES),
         }

@@ -6,8 +6,8 @@ or ``subscription`` (Home Assistant's MQTT integration), and with the right
 to read devices a ``catalogue`` of its devices. ``intake`` turns messages
 into device updates within the caps, ``state`` holds what is known of each
 device, and ``registry`` keeps this entry's own registry entries in order.
-Entities (``end_device_entities``) follow the devices and write their state
-only when it changed.
+Entities (``entity.EndDeviceEntity`` and the platforms) follow the devices
+and write their state only when it changed.
 """
 
 from .downlinks import DownlinkNotSentError

@@ -1,109 +1,45 @@
-"""Entities of an end device: decoded readings, radio figures and online state.
+"""The sensor platform's end-device sensors: readings, radio figures, coverage, fair use.
 
-The sensor and binary_sensor platforms call ``async_add_end_device_entities``
-next to their gateway entities. Entities restore their last state after a
-restart and then follow the device's uplinks, writing only when a value
-changed.
+Each restores its last state after a restart and then follows the device's
+uplinks (``entity.EndDeviceEntity``); ``end_device_sensor`` makes the sensor
+of an entity key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Self
+from collections.abc import Hashable
+from datetime import date, datetime
+from typing import Any
 
-from homeassistant.components.binary_sensor import BinarySensorEntity
-from homeassistant.components.sensor import RestoreSensor, SensorDeviceClass
-from homeassistant.const import STATE_ON, Platform
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+)
+from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers.entity import Entity, EntityDescription
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util import dt as dt_util
 
 from .decoders import describe_reading
+from .end_device_coverage import (
+    GATEWAYS_IN_REACH,
+    MAX_LISTED_NAMES,
+    EndDeviceCoverageEntity,
+)
 from .end_device_descriptions import (
     BATTERY,
     BEST_GATEWAY,
     DECODER,
     LAST_DOWNLINK,
-    ONLINE,
     RADIO_SENSORS,
-    EndDeviceBinarySensorEntityDescription,
     EndDeviceSensorEntityDescription,
-    reading_binary_sensor_description,
     reading_sensor_description,
 )
+from .end_device_fair_use import AIRTIME_TODAY, DOWNLINKS_TODAY, FairUseEntity
 from .end_devices import EndDevice, EndDeviceManager
-from .identifiers import entity_unique_id
-from .runtime import TTSConfigEntry
-from .state_writes import WriteOnChange
+from .entity import EndDeviceEntity
 from .store import GatewayStore
 from .tts.uplink import PACKET_BROKER, RxMetadata
-
-
-class EndDeviceEntity(WriteOnChange, Entity):
-    """An entity of one end device, fed by the end device manager."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
-
-    def __init__(
-        self,
-        manager: EndDeviceManager,
-        device: EndDevice,
-        description: EntityDescription,
-    ) -> None:
-        """Initialise the entity of a device the manager knows."""
-        self.entity_description = description
-        self.manager = manager
-        self.device = device
-        self._attr_unique_id = entity_unique_id(device.identifier, description.key)
-
-    @property
-    def device_info(self) -> DeviceInfo:
-        """The device, with the names known when it is registered."""
-        return self.manager.device_names.readable(self.device.device_info())
-
-    @property
-    def available(self) -> bool:
-        """Unavailable while the device's uplinks cannot arrive.
-
-        That is while its application's direct connection is down, or while
-        Home Assistant's MQTT integration is not loaded.
-        """
-        return self.manager.receiving_for(self.device)
-
-    async def async_added_to_hass(self) -> None:
-        """Restore the last state unless an uplink is there, then follow it."""
-        await super().async_added_to_hass()
-        if self.device.uplink is None:
-            await self._async_restore()
-        self._take_device_state()
-        self.device.listeners.append(self)
-        self.async_on_remove(self._detach)
-
-    @callback
-    def _detach(self) -> None:
-        self.device.listeners.remove(self)
-        # Entities the user deletes come back with the next uplink.
-        for created in self.device.created.values():
-            created.discard(self.entity_description.key)
-
-    async def _async_restore(self) -> None:
-        """Take the state saved before the restart."""
-
-    def _take_device_state(self) -> None:
-        """Take the device's latest values."""
-        raise NotImplementedError
-
-    @callback
-    def async_handle_device_update(self) -> None:
-        """Write the state if the latest uplink (or availability) changed it."""
-        self._take_device_state()
-        self.async_write_if_changed()
 
 
 class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
@@ -302,95 +238,71 @@ class EndDeviceBestGatewaySensor(EndDeviceSensor):
         self._follow(None if best.via_packet_broker else best.gateway_id)
 
 
-class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
-    """A decoded on/off reading of an end device."""
+class GatewaysInReachSensor(EndDeviceCoverageEntity, SensorEntity):
+    """How many own gateways heard the device in the last 24 hours, and which."""
 
-    entity_description: EndDeviceBinarySensorEntityDescription
-
-    async def _async_restore(self) -> None:
-        if (last := await self.async_get_last_state()) is not None:
-            self._attr_is_on = last.state == STATE_ON
+    _attr_native_value: int = 0
+    _names: tuple[str, ...] = ()
+    _other_networks: bool = False
 
     def _signature(self) -> Hashable:
-        return (self.available, self._attr_is_on)
+        return (
+            self.available,
+            self._attr_native_value,
+            self._names,
+            self._other_networks,
+        )
 
-    def _take_device_state(self) -> None:
-        value = self.entity_description.is_on_fn(self.device)
-        if value is not None:
-            self._attr_is_on = value
+    def _name_of(self, gateway_id: str) -> str:
+        data = self._store.get(gateway_id)
+        return (None if data is None else data.gateway.name) or gateway_id
 
+    def _take_coverage(self, heard: dict[str, datetime]) -> None:
+        own = [gateway_id for gateway_id in heard if gateway_id != PACKET_BROKER]
+        self._attr_native_value = len(own)
+        self._names = tuple(sorted(self._name_of(gateway_id) for gateway_id in own))
+        self._other_networks = PACKET_BROKER in heard
 
-@dataclass
-class OnlineStoredData(ExtraStoredData):
-    """The timing an online sensor needs after a restart."""
-
-    last_seen: datetime | None
-    uplink_interval: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return a dict to store."""
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The gateways' names (at most MAX_LISTED_NAMES) and Packet Broker."""
         return {
-            "last_seen": None if self.last_seen is None else self.last_seen.isoformat(),
-            "uplink_interval": self.uplink_interval,
+            "gateways": list(self._names[:MAX_LISTED_NAMES]),
+            "gateways_not_listed": max(0, len(self._names) - MAX_LISTED_NAMES),
+            "other_networks": self._other_networks,
         }
 
-    @classmethod
-    def from_dict(cls, restored: dict[str, Any]) -> Self:
-        """Read what as_dict stored; anything unusable counts as unknown."""
-        last_seen = restored.get("last_seen")
-        interval = restored.get("uplink_interval")
-        return cls(
-            last_seen=dt_util.parse_datetime(last_seen)
-            if isinstance(last_seen, str)
-            else None,
-            uplink_interval=float(interval)
-            if isinstance(interval, int | float) and not isinstance(interval, bool)
-            else None,
+
+class AirtimeTodaySensor(FairUseEntity, SensorEntity):
+    """Seconds of uplink airtime the device used since 00:00 UTC."""
+
+    _attr_native_value: float = 0.0
+
+    def _signature(self) -> Hashable:
+        return (self.available, self._attr_native_value)
+
+    def _take_figures(self, today: date) -> None:
+        self._attr_native_value = round(
+            self._fair_use.airtime(self.device.key, today), 6
         )
 
 
-class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
-    """On while the device sent an uplink within its silence threshold."""
+class DownlinksTodaySensor(FairUseEntity, SensorEntity):
+    """Downlinks TTS sent to the device since 00:00 UTC."""
 
-    @property
-    def extra_restore_state_data(self) -> OnlineStoredData:
-        """Save when the device was last seen and how often it sends."""
-        return OnlineStoredData(self.device.last_seen, self.device.uplink_interval)
-
-    async def _async_restore(self) -> None:
-        if (extra := await self.async_get_last_extra_data()) is not None:
-            stored = OnlineStoredData.from_dict(extra.as_dict())
-            self.device.restore(stored.last_seen, stored.uplink_interval)
-
-    async def async_will_remove_from_hass(self) -> None:
-        """Stop the silence timer."""
-        self.manager.silence_timers.cancel(self.device.key)
-        await super().async_will_remove_from_hass()
+    _attr_native_value: int = 0
 
     def _signature(self) -> Hashable:
-        return (self.available, self._attr_is_on)
+        return (self.available, self._attr_native_value)
 
-    def _take_device_state(self) -> None:
-        timers = self.manager.silence_timers
-        last_seen = self.device.last_seen
-        if last_seen is None:
-            timers.cancel(self.device.key)
-            return
-        silent_at = last_seen + self.manager.silence_threshold(self.device)
-        self._attr_is_on = dt_util.utcnow() < silent_at
-        if self._attr_is_on:
-            timers.schedule(self.device.key, silent_at, self._async_silence_reached)
-        else:
-            timers.cancel(self.device.key)
-
-    @callback
-    def _async_silence_reached(self, now: datetime) -> None:
-        self.async_handle_device_update()
+    def _take_figures(self, today: date) -> None:
+        self._attr_native_value = self._fair_use.downlinks(self.device.key, today)
 
 
-def _sensor_entity(
+def end_device_sensor(
     manager: EndDeviceManager, device: EndDevice, key: str, store: GatewayStore
 ) -> Entity | None:
+    """The sensor of one of a device's entity keys; None if no sensor has it."""
     if key == LAST_DOWNLINK.key:
         return EndDeviceLastDownlinkSensor(manager, device, LAST_DOWNLINK)
     if key == BEST_GATEWAY.key:
@@ -399,6 +311,12 @@ def _sensor_entity(
         return EndDeviceSensor(manager, device, BATTERY)
     if key == DECODER.key:
         return EndDeviceDecoderSensor(manager, device, DECODER)
+    if key == GATEWAYS_IN_REACH.key:
+        return GatewaysInReachSensor(manager, device, GATEWAYS_IN_REACH, store)
+    if key == AIRTIME_TODAY.key:
+        return AirtimeTodaySensor(manager, device, AIRTIME_TODAY)
+    if key == DOWNLINKS_TODAY.key:
+        return DownlinksTodaySensor(manager, device, DOWNLINKS_TODAY)
     description: EndDeviceSensorEntityDescription | None = RADIO_SENSORS.get(key)
     if description is None:
         reading = describe_reading(key, device.names.get(key))
@@ -406,57 +324,3 @@ def _sensor_entity(
             return None
         description = reading_sensor_description(reading)
     return EndDeviceSensor(manager, device, description)
-
-
-def _binary_sensor_entity(
-    manager: EndDeviceManager, device: EndDevice, key: str, _store: GatewayStore
-) -> Entity | None:
-    if key == ONLINE.key:
-        return EndDeviceOnlineBinarySensor(manager, device, ONLINE)
-    reading = describe_reading(key, device.names.get(key))
-    if reading is None or not reading.binary:
-        return None
-    return EndDeviceBinarySensor(
-        manager, device, reading_binary_sensor_description(reading)
-    )
-
-
-type EntityFactory = Callable[
-    [EndDeviceManager, EndDevice, str, GatewayStore], Entity | None
-]
-_FACTORIES: dict[Platform, EntityFactory] = {
-    Platform.SENSOR: _sensor_entity,
-    Platform.BINARY_SENSOR: _binary_sensor_entity,
-}
-
-
-def async_add_end_device_entities(
-    hass: HomeAssistant,
-    entry: TTSConfigEntry,
-    platform: Platform,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-    factory: EntityFactory | None = None,
-    by_key: Mapping[str, EntityFactory] | None = None,
-) -> None:
-    """Add end devices' entities of a platform, now and as devices appear.
-
-    factory makes an entity from its key; by default the platform's own.
-    by_key names the factories of particular keys (made elsewhere).
-    """
-    manager = entry.runtime_data.end_devices
-    store = entry.runtime_data.store
-    factory = factory or _FACTORIES[platform]
-    by_key = by_key or {}
-
-    @callback
-    def add(device: EndDevice, keys: Iterable[str], subentry_id: str | None) -> None:
-        entities = [
-            entity
-            for key in keys
-            if (entity := by_key.get(key, factory)(manager, device, key, store))
-            is not None
-        ]
-        if entities:
-            async_add_entities(entities, config_subentry_id=subentry_id)
-
-    manager.async_register_platform(platform, add)
