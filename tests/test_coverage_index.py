@@ -154,3 +154,44 @@ def test_saved_fair_use_round_trip() -> None:
 def test_the_things_network_servers(server: str, ttn: bool) -> None:
     """Only The Things Network's community clusters have the Fair Use Policy."""
     assert TTSServer.parse(server).is_the_things_network is ttn
+
+
+def test_a_gateway_reads_only_the_devices_it_heard() -> None:
+    """A gateway's devices are found without a pass over every device.
+
+    With many devices heard by one gateway, a reading about another gateway
+    touches none of their entries; entries that leave the window (or are
+    pushed out) no longer tie a device to their gateway.
+    """
+    index = CoverageIndex()
+    for number in range(200):
+        index.restore(("home-sensors", f"busy-{number}"), {"busy": NOW})
+    index.restore(DEVICE, {"rooftop": NOW, "packetbroker": NOW})
+    index.restore(("home-sensors", "shared"), {"rooftop": NOW, "garden": NOW})
+    read: list[object] = []
+    entries = index._heard
+
+    class Watched(dict):  # type: ignore[type-arg]
+        def __getitem__(self, key: object) -> object:
+            read.append(key)
+            return super().__getitem__(key)
+
+        def get(self, key: object, default: object = None) -> object:
+            read.append(key)
+            return super().get(key, default)
+
+    index._heard = Watched(entries)
+    assert index.only_heard_by("rooftop", NOW) == [DEVICE]
+    assert index.gateway_expires_at("rooftop", NOW) == NOW + timedelta(hours=24)
+    assert set(read) == {DEVICE, ("home-sensors", "shared")}
+    index._heard = entries
+
+    later = NOW + timedelta(hours=25)
+    index.restore(DEVICE, {"garden": later})
+    assert index.only_heard_by("rooftop", later) == []
+    assert index.only_heard_by("garden", later) == [DEVICE]
+    assert index.gateway_expires_at("rooftop", later) is None
+    assert index.gateway_expires_at("garden", later) == later + timedelta(hours=24)
+    assert index.gateway_expires_at("busy", NOW + timedelta(hours=1)) == (
+        NOW + timedelta(hours=24)
+    )

@@ -133,10 +133,16 @@ class CoverageIndex:
 
     def only_heard_by(self, gateway_id: str, now: datetime) -> list[DeviceKey]:
         """The devices no other own gateway heard within the window."""
+        cutoff = now - self.window
         return [
             device
             for device in self._devices_of.get(gateway_id, ())
-            if self.own_gateways(device, now) == {gateway_id}
+            if self._heard[device][gateway_id] > cutoff
+            and not any(
+                when > cutoff
+                for other, when in self._heard[device].items()
+                if other not in (gateway_id, PACKET_BROKER)
+            )
         ]
 
     def expires_at(self, device: DeviceKey, now: datetime) -> datetime | None:
@@ -146,10 +152,10 @@ class CoverageIndex:
 
     def gateway_expires_at(self, gateway_id: str, now: datetime) -> datetime | None:
         """The next expiry among devices the gateway heard (it may change them)."""
+        cutoff = now - self.window
         moments = [
-            moment
+            min(when for when in self._heard[device].values() if when > cutoff)
             for device in self._devices_of.get(gateway_id, ())
-            if gateway_id in self.heard(device, now)
-            and (moment := self.expires_at(device, now)) is not None
+            if self._heard[device][gateway_id] > cutoff
         ]
-        return min(moments, default=None)
+        return min(moments) + self.window if moments else None
