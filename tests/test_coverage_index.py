@@ -13,6 +13,7 @@ from custom_components.ttn_gateway.end_devices.coverage import (
     MAX_GATEWAYS_PER_DEVICE,
     CoverageIndex,
 )
+from custom_components.ttn_gateway.end_devices.heard import HeardIndex
 from custom_components.ttn_gateway.tts import TTSServer
 from custom_components.ttn_gateway.tts.uplink import Uplink, parse_application_up
 
@@ -195,3 +196,39 @@ def test_a_gateway_reads_only_the_devices_it_heard() -> None:
     assert index.gateway_expires_at("busy", NOW + timedelta(hours=1)) == (
         NOW + timedelta(hours=24)
     )
+
+
+def test_heard_again_within_the_window_notifies_no_one() -> None:
+    """Only a gateway that joins, leaves or comes back changes a reading.
+
+    Every uplink of a busy device would otherwise recount every sensor that
+    lists the devices of its gateways.
+    """
+    coverage, heard = CoverageIndex(), HeardIndex()
+    calls: list[str] = []
+    coverage.follow_device(DEVICE, lambda: calls.append("device"))
+    coverage.follow_gateway("rooftop", lambda: calls.append("rooftop"))
+    heard.follow("rooftop", lambda: calls.append("heard"))
+    for record in (coverage.record, heard.record):
+        record(_uplink("rooftop"), DEVICE, NOW)
+    assert calls == ["device", "rooftop", "heard"]
+    for minutes in (1, 2, 3):
+        for record in (coverage.record, heard.record):
+            record(_uplink("rooftop"), DEVICE, NOW + timedelta(minutes=minutes))
+    assert calls == ["device", "rooftop", "heard"]
+    assert coverage.heard(DEVICE, NOW + timedelta(minutes=3)) == {
+        "rooftop": NOW + timedelta(minutes=3)
+    }
+    assert heard.heard_by("rooftop", NOW + timedelta(minutes=3)) == {
+        DEVICE: NOW + timedelta(minutes=3)
+    }
+
+    calls.clear()
+    coverage.record(_uplink("rooftop", "garden"), DEVICE, NOW + timedelta(minutes=4))
+    assert calls == ["device", "rooftop"]
+    calls.clear()
+    back = NOW + timedelta(hours=25)
+    for record in (coverage.record, heard.record):
+        record(_uplink("rooftop"), DEVICE, back)
+    assert calls == ["device", "rooftop", "heard"]
+    assert set(coverage.heard(DEVICE, back)) == {"rooftop"}

@@ -87,11 +87,12 @@ class CoverageIndex:
             return
         entries = self._heard.setdefault(device, {})
         before = set(entries)
-        changed = False
+        changed = joined = False
         for gateway_id, when in heard.items():
             if (known := entries.get(gateway_id)) is None or known < when:
                 entries[gateway_id] = when
                 changed = True
+                joined = joined or known is None or known <= when - self.window
         if not changed:
             return
         # The newest entry minus the window: older ones can never count again.
@@ -107,7 +108,10 @@ class CoverageIndex:
             del devices[device]
             if not devices:
                 del self._devices_of[gateway_id]
-        self._notify(device, before | set(entries))
+        # A gateway that heard the device again changes no reading (its
+        # expiry timers find the later time); one that joins or leaves does.
+        if joined or before != entries.keys():
+            self._notify(device, before | set(entries))
 
     def _notify(self, device: DeviceKey, gateway_ids: Iterable[str]) -> None:
         called: list[CoverageListener] = list(self._device_listeners.get(device, ()))
