@@ -121,3 +121,27 @@ async def test_a_write_reads_the_signature_once(hass: HomeAssistant) -> None:
     entity.async_write_ha_state()
     assert entity.async_write_if_changed() is False
     assert hass.states.get("sensor.counter").state == "5"
+
+
+async def test_keyed_timer_scheduled_by_keeps_an_earlier_one(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """schedule_by: a later moment keeps the pending timer, an earlier replaces it."""
+    fired: list[datetime] = []
+    timers: KeyedTimers[str] = KeyedTimers(hass)
+    start = dt_util.utcnow()
+    with patch(
+        "custom_components.ttn_gateway.timers.async_track_point_in_utc_time",
+        wraps=async_track_point_in_utc_time,
+    ) as track:
+        timers.schedule_by("a", start + timedelta(minutes=2), fired.append)
+        for minutes in (3, 4, 5):
+            timers.schedule_by("a", start + timedelta(minutes=minutes), fired.append)
+        assert track.call_count == 1
+        timers.schedule_by("a", start + timedelta(minutes=1), fired.append)
+        assert track.call_count == 2
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert len(fired) == 1
+    assert "a" not in timers

@@ -51,6 +51,21 @@ class KeyedTimers[K: Hashable]:
         self._pending[key] = (when, action)
 
     @callback
+    def schedule_by(
+        self, key: K, when: datetime, action: Callable[[datetime], None]
+    ) -> None:
+        """Call action(now) at when or before: an earlier pending timer stays.
+
+        For an action that checks the time and schedules again: a moment
+        that moves later with every uplink costs no new timer each time.
+        """
+        if key in self._cancels:
+            pending_when, pending_action = self._pending[key]
+            if pending_action == action and pending_when <= when:
+                return
+        self.schedule(key, when, action)
+
+    @callback
     def cancel(self, key: K) -> None:
         """Cancel the key's pending timer, if any."""
         if (cancel := self._cancels.pop(key, None)) is not None:
