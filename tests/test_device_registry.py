@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ttn_gateway.const import DOMAIN
 from custom_components.ttn_gateway.tts.uplink import parse_application_up
 
+from .compat import device_by_identifier
 from .fake_tts import FakeTTS
 from .uplinks import uplink
 
@@ -116,6 +117,9 @@ async def test_gateway_device_info_built_once_per_gateway(
     registry = dr.async_get(hass)
     for gateway_id in store.gateway_ids:
         identifier = (DOMAIN, coordinator.device_identifier(gateway_id))
-        assert registry.async_get_device(identifiers={identifier}) is not None
+        assert (
+            device_by_identifier(registry, identifier, mock_config_entry.entry_id)
+            is not None
+        )
     gateway_id = sorted(store.gateway_ids)[0]
     assert store.get(gateway_id) is store.get(gateway_id)
