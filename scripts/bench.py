@@ -21,6 +21,13 @@ event loop (time.thread_time), the median of several repeats.
    against HA's own MQTT sensors with value_templates (what users configure
    today) and against the floor: a bare subscription callback that parses the
    JSON and sets the eight states.
+4b. Uplinks per second over the direct connection: mosquitto on 127.0.0.1
+   and a publisher process (bench_publisher.py) publishing the same uplinks
+   as TTS's MQTT server does (QoS 0, ``v3/{app}@{tenant}/devices/{dev}/up``),
+   received by an application sub-entry connected directly; against the
+   floor: a bare aiomqtt client in Home Assistant's event loop that parses
+   the JSON and sets the eight states. Its ratio to 4. compares it with Home
+   Assistant's MQTT path (whose messages skip the socket and paho there).
 5. Memory per monitored gateway and per end device (tracemalloc), against
    plain states holding the same values.
 6. The push path: uplink events per CPU second that the integration applies
@@ -28,6 +35,10 @@ event loop (time.thread_time), the median of several repeats.
    1000 gateways, against the same events read and parsed by the bare client
    with no Home Assistant work. An event's cost should not grow with the
    fleet: the per-event time with 1000 gateways within 1.5x of that with 10.
+
+Logging is at WARNING, as in Home Assistant started without --verbose.
+``--profile`` writes a cProfile of each benchmark to .bench/NAME.prof (it
+sees every thread, the simulator's included).
 """
 
 from __future__ import annotations
@@ -36,12 +47,16 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+import cProfile
+import functools
 import gc
 import json
+import logging
 import math
 from pathlib import Path
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -59,6 +74,11 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "simulator")]
 # The harness first (it patches Home Assistant when imported), then the
 # project's package, so that Home Assistant's loader finds it.
 from pytest_homeassistant_custom_component import plugins  # noqa: E402
+
+# The harness logs at INFO (every "Registered new ... entity" of a setup);
+# Home Assistant without --verbose logs at WARNING (bootstrap's
+# async_enable_logging), so the figures are those of a default installation.
+logging.getLogger().setLevel(logging.WARNING)
 
 import custom_components.ttn_gateway  # noqa: E402, F401
 from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN  # noqa: E402
@@ -432,6 +452,37 @@ FLOOR_ATTRIBUTES: dict[str, dict[str, str]] = {
 }
 
 
+def _floor_states(hass: Any, data: dict[str, Any]) -> None:
+    """The floor's work for one uplink: eight async_set with their attributes."""
+    device = data["end_device_ids"]["device_id"]
+    up = data["uplink_message"]
+    decoded, rx = up["decoded_payload"], up["rx_metadata"][0]
+    values = {
+        "temperature": decoded["temperature"],
+        "humidity": decoded["humidity"],
+        "rssi": rx["rssi"],
+        "snr": rx["snr"],
+        "frame_counter": up["f_cnt"],
+        "spreading_factor": up["settings"]["data_rate"]["lora"]["spreading_factor"],
+        "frequency": int(up["settings"]["frequency"]) / 1e6,
+        "last_seen": data["received_at"],
+    }
+    object_id = device.replace("-", "_")
+    for value, state in values.items():
+        hass.states.async_set(
+            f"sensor.{object_id}_{value}", state, _floor_attributes(device, value)
+        )
+
+
+@functools.cache
+def _floor_attributes(device: str, value: str) -> dict[str, str]:
+    """What such a sensor carries: unit, device and state class, name."""
+    return {
+        **FLOOR_ATTRIBUTES[value],
+        "friendly_name": f"{device} {value.replace('_', ' ')}",
+    }
+
+
 def uplink(device: str, f_cnt: int, now: float) -> bytes:
     """An ApplicationUp with a decoded temperature and humidity.
 
@@ -587,37 +638,10 @@ async def bench_mqtt(messages: int, devices: int) -> dict[str, Any]:
     # The floor: one subscription, json.loads, eight async_set, with the
     # attributes such sensors carry (unit, device and state class, name).
     async with home_assistant() as hass, mqtt_ready(hass):
-        attributes = {
-            (device.replace("-", "_"), value): {
-                **FLOOR_ATTRIBUTES[value],
-                "friendly_name": f"{device} {value.replace('_', ' ')}",
-            }
-            for device in names
-            for value in TEMPLATES
-        }
 
         @callback
         def floor(msg: Any) -> None:
-            data = json_loads_object(msg.payload)
-            device = data["end_device_ids"]["device_id"].replace("-", "_")
-            up = data["uplink_message"]
-            decoded, rx = up["decoded_payload"], up["rx_metadata"][0]
-            values = {
-                "temperature": decoded["temperature"],
-                "humidity": decoded["humidity"],
-                "rssi": rx["rssi"],
-                "snr": rx["snr"],
-                "frame_counter": up["f_cnt"],
-                "spreading_factor": up["settings"]["data_rate"]["lora"][
-                    "spreading_factor"
-                ],
-                "frequency": int(up["settings"]["frequency"]) / 1e6,
-                "last_seen": data["received_at"],
-            }
-            for value, state in values.items():
-                hass.states.async_set(
-                    f"sensor.{device}_{value}", state, attributes[device, value]
-                )
+            _floor_states(hass, json_loads_object(msg.payload))
 
         await mqtt.async_subscribe(hass, "v3/+/devices/+/up", floor, encoding=None)
         await rate(hass, names, warm, 0)
@@ -634,6 +658,196 @@ async def bench_mqtt(messages: int, devices: int) -> dict[str, Any]:
         "vs_templates": ours / templates,
         "vs_floor": ours / bare,
         "met": ours >= 2.5 * templates and ours >= 0.75 * bare,
+    }
+
+
+# --- 4b. uplinks over the direct connection ----------------------------------------
+
+
+class Publisher:
+    """mosquitto on 127.0.0.1 and bench_publisher.py publishing to it.
+
+    Both are processes of their own, so that their CPU is not counted.
+    """
+
+    def __init__(self, work_dir: Path) -> None:
+        from tts_simulator.stack import Processes, free_port, start_broker
+
+        self.work_dir = work_dir
+        self.port = free_port()
+        self.processes = Processes(work_dir / "logs")
+        start_broker(self.processes, self.port, work_dir / "broker")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "bench_publisher.py"),
+                str(self.port),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "connected":
+            raise SystemExit("the publisher did not connect")
+        self._files = 0
+
+    async def publish(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish the messages from the publisher's process, wait until sent."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self._files += 1
+        path = self.work_dir / f"messages-{self._files}.json"
+        path.write_text(json.dumps([[t, p.decode()] for t, p in messages]))
+        self.process.stdin.write(f"{path}\n")
+        self.process.stdin.flush()
+        stdout = self.process.stdout
+        line = await asyncio.get_running_loop().run_in_executor(None, stdout.readline)
+        if line.strip() != f"published {len(messages)}":
+            raise SystemExit(f"the publisher said {line!r}")
+
+    def close(self) -> None:
+        """Stop the publisher (end of its input), then the broker."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+        self.processes.stop()
+
+
+async def _settled(count: Callable[[], int], at_least: int) -> None:
+    """Wait until count() reached at_least and then stayed put for a moment."""
+    deadline = time.perf_counter() + 120
+    last, since = -1, time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        current = count()
+        if current != last:
+            last, since = current, now
+        elif current >= at_least and now - since > 0.3:
+            return
+        if now > deadline:
+            raise SystemExit(f"only {current} of {at_least} after two minutes")
+        await asyncio.sleep(0.05)
+
+
+async def direct_rate(
+    hass: Any,
+    publisher: Publisher,
+    done: Callable[[], int],
+    devices: list[str],
+    messages: int,
+    expected: int,
+) -> float:
+    """Messages per CPU second, published by the publisher, until done()."""
+    now = time.time()
+    payloads = [
+        (topic(devices[n % len(devices)]), uplink(devices[n % len(devices)], n, now))
+        for n in range(1, messages + 1)
+    ]
+    before = done()
+    gc.collect()
+    started = cpu()
+    await publisher.publish(payloads)
+    # A value that happens to repeat is not written again: allow for a few.
+    await _settled(lambda: done() - before, int(0.9 * expected))
+    return messages / (cpu() - started)
+
+
+async def bench_direct(messages: int, devices: int) -> dict[str, Any]:
+    """Uplinks per second over the direct connection, and the bare client's."""
+    import aiomqtt
+    from homeassistant.config_entries import ConfigSubentryData
+    from homeassistant.util.json import json_loads_object
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from custom_components.ttn_gateway import const
+
+    names = [f"bench-device-{n}" for n in range(devices)]
+    work_dir = Path(tempfile.mkdtemp(prefix="ttn-gateway-bench-mqtt-"))
+    publisher = Publisher(work_dir)
+    try:
+        # The integration: an application connected directly, with the radio
+        # figures enabled (eight values per uplink, as in the MQTT benchmark).
+        with (
+            SimulatorThread(1) as sim,
+            patch(
+                "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+                return_value=True,
+            ),
+        ):
+            async with home_assistant() as hass:
+                writes = state_writes(hass)
+                entry = MockConfigEntry(
+                    domain=DOMAIN,
+                    version=3,
+                    title="bench",
+                    unique_id="bench@127.0.0.1",
+                    data={CONF_SERVER: sim.url, "api_key": API_KEY},
+                    subentries_data=[
+                        ConfigSubentryData(
+                            data={
+                                const.CONF_APPLICATION_ID: APPLICATION,
+                                "api_key": API_KEY,
+                                const.CONF_TRANSPORT: const.TRANSPORT_DIRECT,
+                                const.CONF_RIGHTS: [
+                                    "RIGHT_APPLICATION_INFO",
+                                    "RIGHT_APPLICATION_TRAFFIC_READ",
+                                ],
+                                const.CONF_MQTT_HOST: "127.0.0.1",
+                                const.CONF_MQTT_PORT: publisher.port,
+                                const.CONF_MQTT_TLS: False,
+                                const.CONF_MQTT_USERNAME: f"{APPLICATION}@ttn",
+                            },
+                            subentry_type=const.SUBENTRY_APPLICATION,
+                            title="Bench sensors",
+                            unique_id=APPLICATION,
+                        )
+                    ],
+                )
+                entry.add_to_hass(hass)
+                assert await hass.config_entries.async_setup(entry.entry_id)
+                await hass.async_block_till_done()
+                sources = entry.runtime_data.end_devices.sources
+                await _until(lambda: all(s.available for s in sources.values()))
+                await direct_rate(hass, publisher, writes, names, devices, 0)
+                ours = await direct_rate(
+                    hass, publisher, writes, names, messages, 8 * messages
+                )
+                await hass.config_entries.async_unload(entry.entry_id)
+                await hass.async_block_till_done()
+
+        # The floor: a bare aiomqtt client in Home Assistant's event loop that
+        # parses the JSON and sets the eight states with their attributes.
+        async with home_assistant() as hass:
+            received = [0]
+            subscribed = asyncio.Event()
+
+            async def floor() -> None:
+                async with aiomqtt.Client("127.0.0.1", publisher.port) as client:
+                    await client.subscribe(f"v3/{APPLICATION}@ttn/devices/+/up")
+                    subscribed.set()
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        _floor_states(hass, json_loads_object(message.payload))
+                        received[0] += 1
+
+            task = asyncio.create_task(floor())
+            await subscribed.wait()
+            await direct_rate(hass, publisher, lambda: received[0], names, devices, 0)
+            bare = await direct_rate(
+                hass, publisher, lambda: received[0], names, messages, messages
+            )
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        publisher.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return {
+        "messages": messages,
+        "devices": devices,
+        "integration_per_s": ours,
+        "floor_per_s": bare,
+        "vs_floor": ours / bare,
     }
 
 
@@ -822,6 +1036,20 @@ def _more_rows(results: dict[str, Any], rows: list[str]) -> str:
             f"{mqtt['vs_floor'] * 100:.0f} % of floor | "
             f">= 2.5x and >= 75 %: {'met' if mqtt['met'] else 'MISSED'} |"
         )
+    if direct := results.get("direct"):
+        versus = ""
+        met = direct["vs_floor"] >= 0.5
+        if mqtt:
+            vs_mqtt = direct["integration_per_s"] / mqtt["integration_per_s"]
+            versus = f"{vs_mqtt:.2f}x HA's MQTT path, "
+            met = met and vs_mqtt >= 1
+        rows.append(
+            f"| Uplinks per CPU second over the direct connection (mosquitto), "
+            f"8 values each | {direct['integration_per_s']:.0f}/s | "
+            f"{direct['floor_per_s']:.0f}/s (floor: bare aiomqtt client) | "
+            f"{versus}{direct['vs_floor'] * 100:.0f} % of floor | "
+            f">= 1x and >= 50 %: {'met' if met else 'MISSED'} |"
+        )
     if push := results.get("push"):
         smallest, largest = push[0], push[-1]
         growth = (
@@ -868,6 +1096,11 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller and faster")
     parser.add_argument("--json", type=Path, default=RESULTS, help="results file")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="write a cProfile of each benchmark's event loop to .bench/NAME.prof",
+    )
     args = parser.parse_args()
     size = 250 if args.quick else 1000
     repeats = 3 if args.quick else 7
@@ -881,6 +1114,7 @@ async def main() -> None:
         ),
         ("poll", lambda: bench_poll_and_setup(size, repeats)),
         ("mqtt", lambda: bench_mqtt(500 if args.quick else 2000, 20)),
+        ("direct", lambda: bench_direct(500 if args.quick else 2000, 20)),
         (
             "push",
             lambda: bench_push(
@@ -900,7 +1134,14 @@ async def main() -> None:
             continue
         print(f"==> {name}", flush=True)
         started = time.perf_counter()
+        profile = cProfile.Profile() if args.profile else None
+        if profile:
+            profile.enable()
         results[name] = await step()
+        if profile:
+            profile.disable()
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            profile.dump_stats(RESULTS.parent / f"{name}.prof")
         print(
             f"    {time.perf_counter() - started:.0f} s: {json.dumps(results[name])}",
             flush=True,

@@ -13,6 +13,7 @@ from custom_components.ttn_gateway.end_devices.coverage import (
     MAX_GATEWAYS_PER_DEVICE,
     CoverageIndex,
 )
+from custom_components.ttn_gateway.end_devices.heard import HeardIndex
 from custom_components.ttn_gateway.tts import TTSServer, Uplink, parse_application_up
 
 from .uplinks import uplink
@@ -153,3 +154,80 @@ def test_saved_fair_use_round_trip() -> None:
 def test_the_things_network_servers(server: str, ttn: bool) -> None:
     """Only The Things Network's community clusters have the Fair Use Policy."""
     assert TTSServer.parse(server).is_the_things_network is ttn
+
+
+def test_a_gateway_reads_only_the_devices_it_heard() -> None:
+    """A gateway's devices are found without a pass over every device.
+
+    With many devices heard by one gateway, a reading about another gateway
+    touches none of their entries; entries that leave the window (or are
+    pushed out) no longer tie a device to their gateway.
+    """
+    index = CoverageIndex()
+    for number in range(200):
+        index.restore(("home-sensors", f"busy-{number}"), {"busy": NOW})
+    index.restore(DEVICE, {"rooftop": NOW, "packetbroker": NOW})
+    index.restore(("home-sensors", "shared"), {"rooftop": NOW, "garden": NOW})
+    read: list[object] = []
+    entries = index._heard
+
+    class Watched(dict):  # type: ignore[type-arg]
+        def __getitem__(self, key: object) -> object:
+            read.append(key)
+            return super().__getitem__(key)
+
+        def get(self, key: object, default: object = None) -> object:
+            read.append(key)
+            return super().get(key, default)
+
+    index._heard = Watched(entries)
+    assert index.only_heard_by("rooftop", NOW) == [DEVICE]
+    assert index.gateway_expires_at("rooftop", NOW) == NOW + timedelta(hours=24)
+    assert set(read) == {DEVICE, ("home-sensors", "shared")}
+    index._heard = entries
+
+    later = NOW + timedelta(hours=25)
+    index.restore(DEVICE, {"garden": later})
+    assert index.only_heard_by("rooftop", later) == []
+    assert index.only_heard_by("garden", later) == [DEVICE]
+    assert index.gateway_expires_at("rooftop", later) is None
+    assert index.gateway_expires_at("garden", later) == later + timedelta(hours=24)
+    assert index.gateway_expires_at("busy", NOW + timedelta(hours=1)) == (
+        NOW + timedelta(hours=24)
+    )
+
+
+def test_heard_again_within_the_window_notifies_no_one() -> None:
+    """Only a gateway that joins, leaves or comes back changes a reading.
+
+    Every uplink of a busy device would otherwise recount every sensor that
+    lists the devices of its gateways.
+    """
+    coverage, heard = CoverageIndex(), HeardIndex()
+    calls: list[str] = []
+    coverage.follow_device(DEVICE, lambda: calls.append("device"))
+    coverage.follow_gateway("rooftop", lambda: calls.append("rooftop"))
+    heard.follow("rooftop", lambda: calls.append("heard"))
+    for record in (coverage.record, heard.record):
+        record(_uplink("rooftop"), DEVICE, NOW)
+    assert calls == ["device", "rooftop", "heard"]
+    for minutes in (1, 2, 3):
+        for record in (coverage.record, heard.record):
+            record(_uplink("rooftop"), DEVICE, NOW + timedelta(minutes=minutes))
+    assert calls == ["device", "rooftop", "heard"]
+    assert coverage.heard(DEVICE, NOW + timedelta(minutes=3)) == {
+        "rooftop": NOW + timedelta(minutes=3)
+    }
+    assert heard.heard_by("rooftop", NOW + timedelta(minutes=3)) == {
+        DEVICE: NOW + timedelta(minutes=3)
+    }
+
+    calls.clear()
+    coverage.record(_uplink("rooftop", "garden"), DEVICE, NOW + timedelta(minutes=4))
+    assert calls == ["device", "rooftop"]
+    calls.clear()
+    back = NOW + timedelta(hours=25)
+    for record in (coverage.record, heard.record):
+        record(_uplink("rooftop"), DEVICE, back)
+    assert calls == ["device", "rooftop", "heard"]
+    assert set(coverage.heard(DEVICE, back)) == {"rooftop"}

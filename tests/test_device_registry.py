@@ -8,13 +8,16 @@ version or serial number is not a ``str``.
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ttn_gateway.const import DOMAIN
 from custom_components.ttn_gateway.tts import parse_application_up
 
+from .compat import device_by_identifier
 from .fake_tts import FakeTTS
 from .uplinks import uplink
 
@@ -90,3 +93,33 @@ def test_end_device_versions_are_strings() -> None:
         versions.firmware_version,
     )
     assert all(value is None or isinstance(value, str) for value in values)
+
+
+async def test_gateway_device_info_built_once_per_gateway(
+    hass: HomeAssistant, fake_tts: FakeTTS, mock_config_entry: MockConfigEntry
+) -> None:
+    """A gateway's entities share its device info; the store's data is reused.
+
+    The names are looked up once per gateway, not once per entity, and the
+    store hands out the same data until the gateway changes.
+    """
+    mock_config_entry.add_to_hass(hass)
+    with patch(
+        "custom_components.ttn_gateway.coordinator.DeviceNames.readable",
+        autospec=True,
+        side_effect=lambda _names, info: info,
+    ) as readable:
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+    store = mock_config_entry.runtime_data.store
+    assert readable.call_count == len(store.gateway_ids)
+    coordinator = mock_config_entry.runtime_data.coordinator
+    registry = dr.async_get(hass)
+    for gateway_id in store.gateway_ids:
+        identifier = (DOMAIN, coordinator.device_identifier(gateway_id))
+        assert (
+            device_by_identifier(registry, identifier, mock_config_entry.entry_id)
+            is not None
+        )
+    gateway_id = sorted(store.gateway_ids)[0]
+    assert store.get(gateway_id) is store.get(gateway_id)

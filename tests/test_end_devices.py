@@ -7,6 +7,7 @@ from datetime import timedelta
 import json
 import logging
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.mqtt import MQTT_CONNECTION_STATE
@@ -60,6 +61,7 @@ from custom_components.ttn_gateway.const import (
     TRANSPORT_MQTT,
 )
 from custom_components.ttn_gateway.diagnostics import end_device_diagnostics
+from custom_components.ttn_gateway.end_devices.applications import subentry_for
 
 from .common import async_poll
 from .compat import device_by_identifier, device_config_entry_id
@@ -1798,3 +1800,19 @@ async def test_no_downlink_for_an_application_without_a_key(
             blocking=True,
         )
     assert err.value.translation_key == "downlink_no_application"
+
+
+async def test_a_device_application_is_looked_up_once(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Each entity asks on each uplink whether its source is up: one lookup."""
+    with patch(
+        "custom_components.ttn_gateway.end_devices.manager.subentry_for",
+        wraps=subentry_for,
+    ) as lookup:
+        for f_cnt in range(1, 4):
+            freezer.tick(timedelta(minutes=1))
+            await _send(hass, uplink(payload=bytes([f_cnt]), f_cnt=f_cnt))
+    assert _state(hass, "sensor.feather_m0_1_value") == "3"
+    looked_up = {call.args[1] for call in lookup.call_args_list}
+    assert lookup.call_count == len(looked_up) == 1

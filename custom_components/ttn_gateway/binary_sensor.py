@@ -225,7 +225,7 @@ class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEn
         silent_at = last_seen + self.manager.silence_threshold(self.device)
         self._attr_is_on = dt_util.utcnow() < silent_at
         if self._attr_is_on:
-            timers.schedule(self.device.key, silent_at, self._async_silence_reached)
+            timers.schedule_by(self.device.key, silent_at, self._async_silence_reached)
         else:
             timers.cancel(self.device.key)
 

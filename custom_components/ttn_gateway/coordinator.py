@@ -99,6 +99,7 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
         # Gateways this entry has devices of, known before the first listing:
         # a short first listing after setup or a reload deletes none of them.
         self._registered = self._registered_gateways()
+        self._device_infos: dict[str, tuple[Gateway, DeviceInfo]] = {}
 
     def _registered_gateways(self) -> set[str]:
         account = account_id(self.config_entry)
@@ -117,7 +118,15 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
         return gateway_identifier(account_id(self.config_entry), gateway_id)
 
     def device_info(self, gateway: Gateway) -> DeviceInfo:
-        """Device registry information of a gateway."""
+        """Device registry information of a gateway.
+
+        Kept per gateway until its data or a learnt name changes it: each of
+        the gateway's entities asks.
+        """
+        if (known := self._device_infos.get(gateway.gateway_id)) is not None and (
+            known[0] is gateway
+        ):
+            return known[1]
         versions = gateway.version_ids
         info = DeviceInfo(
             identifiers={(DOMAIN, self.device_identifier(gateway.gateway_id))},
@@ -131,7 +140,12 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
                 gateway.gateway_id, gateway.gateway_server_address
             ),
         )
-        return self.device_names.readable(info)
+        info = self.device_names.readable(info)
+        if len(self._device_infos) > 2 * len(self.store.gateway_ids):
+            # Gateways no longer monitored.
+            self._device_infos.clear()
+        self._device_infos[gateway.gateway_id] = (gateway, info)
+        return info
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -154,6 +168,7 @@ class TTSCoordinator(DataUpdateCoordinator[None]):
     @callback
     def _async_names_learnt(self) -> None:
         """Show a learnt manufacturer or model name on the gateways' devices."""
+        self._device_infos.clear()
         registry = dr.async_get(self.hass)
         for data in self.store.snapshot().values():
             registry.async_get_or_create(

@@ -132,7 +132,7 @@ class EndDeviceCoverageEntity(EndDeviceEntity, RestoreEntity):
         if expiry is None:
             self._expiry.cancel("expiry")
         else:
-            self._expiry.schedule("expiry", expiry, self._async_expired)
+            self._expiry.schedule_by("expiry", expiry, self._async_expired)
 
     @callback
     def _async_expired(self, _now: datetime) -> None:

@@ -107,7 +107,7 @@ class GatewayEntity(WriteOnChange):
 
     def _write(self, signature: object) -> None:
         """Write a changed state; platforms may hold some writes back."""
-        self.async_write_ha_state()
+        self.async_write_signature(signature)
 
     @property
     def gateway_data(self) -> GatewayData | None:

@@ -371,7 +371,7 @@ class GatewayOnlyHereSensor(GatewayEntity, SensorEntity):
         if expiry is None:
             self._expiry.cancel("expiry")
         else:
-            self._expiry.schedule("expiry", expiry, self._async_expired)
+            self._expiry.schedule_by("expiry", expiry, self._async_expired)
 
     @callback
     def _async_recount(self) -> None:

@@ -19,6 +19,8 @@ class WriteOnChange(Entity):
     """Mixin for entities that skip writes of an unchanged state."""
 
     _written_signature: object = _NOTHING_WRITTEN
+    # The signature of the write under way, when the caller computed it.
+    _known_signature: object = _NOTHING_WRITTEN
 
     def _signature(self) -> object:
         """What the written state is made of (value, availability, ...)."""
@@ -30,13 +32,25 @@ class WriteOnChange(Entity):
 
         (``async_write_ha_state`` itself is final in newer Home Assistant.)
         """
-        self._written_signature = self._signature()
+        known, self._known_signature = self._known_signature, _NOTHING_WRITTEN
+        self._written_signature = (
+            self._signature() if known is _NOTHING_WRITTEN else known
+        )
         super()._async_write_ha_state()
 
     @callback
     def async_write_if_changed(self) -> bool:
         """Write the state if it changed since the last write; True if written."""
-        if self._signature() == self._written_signature:
+        if (signature := self._signature()) == self._written_signature:
             return False
-        self.async_write_ha_state()
+        self.async_write_signature(signature)
         return True
+
+    @callback
+    def async_write_signature(self, signature: object) -> None:
+        """Write the state, whose signature the caller has just computed."""
+        self._known_signature = signature
+        try:
+            self.async_write_ha_state()
+        finally:
+            self._known_signature = _NOTHING_WRITTEN

@@ -10,7 +10,7 @@ the business of `gateway_connection`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from homeassistant.core import CALLBACK_TYPE, callback
 
@@ -39,10 +39,19 @@ class _Tracked:
     pushed_seq: int = 0
     # False while the gateway is missing from the listing (pending removal).
     listed: bool = True
+    # The last `data`: every entity of the gateway reads it on each change.
+    _data: GatewayData | None = field(default=None, repr=False, compare=False)
 
     @property
     def data(self) -> GatewayData:
-        return GatewayData(self.gateway, self.tracker.connection)
+        data, connection = self._data, self.tracker.connection
+        if (
+            data is None
+            or data.gateway is not self.gateway
+            or (data.connection is not connection)
+        ):
+            data = self._data = GatewayData(self.gateway, connection)
+        return data
 
 
 class GatewayStore:

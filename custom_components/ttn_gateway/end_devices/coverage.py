@@ -31,6 +31,9 @@ class CoverageIndex:
         """Start empty."""
         self.window = window
         self._heard: dict[DeviceKey, dict[str, datetime]] = {}
+        # gateway -> the devices with an entry for it: a gateway's readings
+        # look at its own devices, not at every device of the entry.
+        self._devices_of: dict[str, dict[DeviceKey, None]] = {}
         self._device_listeners: dict[DeviceKey, list[CoverageListener]] = {}
         self._gateway_listeners: dict[str, list[CoverageListener]] = {}
 
@@ -84,11 +87,12 @@ class CoverageIndex:
             return
         entries = self._heard.setdefault(device, {})
         before = set(entries)
-        changed = False
+        changed = joined = False
         for gateway_id, when in heard.items():
             if (known := entries.get(gateway_id)) is None or known < when:
                 entries[gateway_id] = when
                 changed = True
+                joined = joined or known is None or known <= when - self.window
         if not changed:
             return
         # The newest entry minus the window: older ones can never count again.
@@ -97,7 +101,17 @@ class CoverageIndex:
             del entries[gateway_id]
         while len(entries) > MAX_GATEWAYS_PER_DEVICE:
             del entries[min(entries, key=entries.__getitem__)]
-        self._notify(device, before | set(entries))
+        for gateway_id in entries.keys() - before:
+            self._devices_of.setdefault(gateway_id, {})[device] = None
+        for gateway_id in before - entries.keys():
+            devices = self._devices_of[gateway_id]
+            del devices[device]
+            if not devices:
+                del self._devices_of[gateway_id]
+        # A gateway that heard the device again changes no reading (its
+        # expiry timers find the later time); one that joins or leaves does.
+        if joined or before != entries.keys():
+            self._notify(device, before | set(entries))
 
     def _notify(self, device: DeviceKey, gateway_ids: Iterable[str]) -> None:
         called: list[CoverageListener] = list(self._device_listeners.get(device, ()))
@@ -123,10 +137,16 @@ class CoverageIndex:
 
     def only_heard_by(self, gateway_id: str, now: datetime) -> list[DeviceKey]:
         """The devices no other own gateway heard within the window."""
+        cutoff = now - self.window
         return [
             device
-            for device in self._heard
-            if self.own_gateways(device, now) == {gateway_id}
+            for device in self._devices_of.get(gateway_id, ())
+            if self._heard[device][gateway_id] > cutoff
+            and not any(
+                when > cutoff
+                for other, when in self._heard[device].items()
+                if other not in (gateway_id, PACKET_BROKER)
+            )
         ]
 
     def expires_at(self, device: DeviceKey, now: datetime) -> datetime | None:
@@ -136,10 +156,10 @@ class CoverageIndex:
 
     def gateway_expires_at(self, gateway_id: str, now: datetime) -> datetime | None:
         """The next expiry among devices the gateway heard (it may change them)."""
+        cutoff = now - self.window
         moments = [
-            moment
-            for device in self._heard
-            if gateway_id in self.heard(device, now)
-            and (moment := self.expires_at(device, now)) is not None
+            min(when for when in self._heard[device].values() if when > cutoff)
+            for device in self._devices_of.get(gateway_id, ())
+            if self._heard[device][gateway_id] > cutoff
         ]
-        return min(moments, default=None)
+        return min(moments) + self.window if moments else None

@@ -70,8 +70,12 @@ class HeardIndex:
                 or (heard := self._heard.get(gateway_id)) is None
             ):
                 continue
+            known = heard.get(device)
             heard[device] = when
-            notified.add(gateway_id)
+            # Heard again later within the window: no count or name changes
+            # (the sensor's expiry timer finds the later time).
+            if known is None or when < known or known <= when - self.window:
+                notified.add(gateway_id)
         for gateway_id in notified:
             for listener in list(self._listeners.get(gateway_id, ())):
                 listener()

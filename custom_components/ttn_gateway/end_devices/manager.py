@@ -75,6 +75,8 @@ class EndDeviceManager(CappedDevices):
         self.device_names = device_names
         options = entry.options
         self.applications = application_configs(entry)
+        # application ID -> its sub-entry; every entity asks on every uplink.
+        self._subentry_by_application: dict[str, ApplicationConfig | None] = {}
         self.enabled = bool(self.applications)
         minutes = options.get(CONF_END_DEVICE_SILENCE_THRESHOLD)
         self.silence_threshold_option = timedelta(minutes=minutes) if minutes else None
@@ -152,11 +154,19 @@ class EndDeviceManager(CappedDevices):
 
     def application_of(self, key: DeviceKey) -> ApplicationConfig | None:
         """The application sub-entry a device belongs to."""
-        return subentry_for(self.applications, key[0])
+        return self._subentry_for(key[0])
+
+    def _subentry_for(self, application_id: str) -> ApplicationConfig | None:
+        try:
+            return self._subentry_by_application[application_id]
+        except KeyError:
+            config = subentry_for(self.applications, application_id)
+            self._subentry_by_application[application_id] = config
+            return config
 
     def _source_of(self, application_id: str) -> str | None:
         """The sub-entry whose source an application's messages must come from."""
-        config = subentry_for(self.applications, application_id)
+        config = self._subentry_for(application_id)
         return None if config is None else config.subentry_id
 
     def subentry_of(self, key: DeviceKey) -> str | None:
