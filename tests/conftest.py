@@ -22,8 +22,14 @@ from .fake_tts import API_KEY, SERVER_URL, FakeTTS
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load the integration from custom_components."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Load the integration from custom_components, where a test has a hass.
+
+    Tests of the client, the simulator and the decoders start no Home
+    Assistant: requesting its fixture for them would start one each.
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture
