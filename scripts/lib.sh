@@ -79,7 +79,16 @@ _requirements_hash() {
                 cat "${included}"
             fi
         done <"${file}"
-    } | "${VENV_DIR}/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+    } | _sha256
+}
+
+# The sha256 of stdin, in hex; coreutils' when there (no Python start-up).
+_sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum | cut -d' ' -f1
+    else
+        "${VENV_DIR}/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+    fi
 }
 
 # Install a requirements file (path relative to the repo root) into a venv

@@ -7,6 +7,7 @@ from unittest.mock import patch
 
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
+from hypothesis import settings
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -20,10 +21,21 @@ from custom_components.ttn_gateway.const import CONF_SERVER, DOMAIN
 from .event_feed import EventFeed
 from .fake_tts import API_KEY, SERVER_URL, FakeTTS
 
+# No time limit per example: ./scripts/test runs the unit tests beside other
+# gates, where an example may wait for a core longer than hypothesis's 200 ms.
+settings.register_profile("unit-tests", deadline=None)
+settings.load_profile("unit-tests")
+
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load the integration from custom_components."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Load the integration from custom_components, where a test has a hass.
+
+    Tests of the client, the simulator and the decoders start no Home
+    Assistant: requesting its fixture for them would start one each.
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture
