@@ -5,9 +5,10 @@ The first run onboards Home Assistant in a fresh state folder, the second
 starts from that state on other ports and runs Home Assistant's Restart
 action, after which the demo must start it again ("==> Home Assistant is
 back"). Each run must print "==> Ready" with every config entry loaded (the
-accounts and the MQTT integration on this run's ports), and then stop cleanly (exit 0, no traceback) on SIGINT,
-sent to the demo and to its process group as `timeout -s INT` does (a
-terminal's Ctrl-C: the group). The ports are free ones, the state lives in
+accounts and the MQTT integration on this run's ports), and the first must
+take an automation made from the silence blueprint; then each must stop
+cleanly (exit 0, no traceback) on SIGINT, sent to the demo and to its
+process group as `timeout -s INT` does (a terminal's Ctrl-C: the group). The ports are free ones, the state lives in
 .dev/demo-check (not the demo's own .dev/demo). ./scripts/test compares
 .venv's packages before and after.
 
@@ -40,6 +41,7 @@ READY = "==> Ready"
 NOT_READY = "==> Not ready"
 RESTARTED = "==> Home Assistant is back"
 LOADED_WAIT_SECONDS = 180.0
+BLUEPRINT = "ttn_gateway/gateway_silence_notify.yaml"
 
 
 def free_ports(count: int, taken: set[int]) -> list[int]:
@@ -125,6 +127,39 @@ def not_loaded(port: int) -> list[str]:
     ]
 
 
+def automation_from_blueprint(port: int) -> bool:
+    """Whether an automation made from the silence blueprint runs, as the editor saves it."""
+    token = login(port)
+    base = f"http://127.0.0.1:{port}"
+    _post(
+        f"{base}/api/config/automation/config/check_demo_silence",
+        {
+            "alias": "Gateway silence",
+            "use_blueprint": {
+                "path": BLUEPRINT,
+                "input": {"gateways": ["binary_sensor.rooftop_gateway_silent"]},
+            },
+        },
+        token,
+    )
+    request = urllib.request.Request(  # noqa: S310
+        f"{base}/api/states/automation.gateway_silence",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
+        ):
+            if json.loads(response.read())["state"] == "on":
+                return True
+        if time.monotonic() > deadline:
+            print(f"error: the automation from {BLUEPRINT} is not on")
+            return False
+        time.sleep(1)
+
+
 def all_loaded(port: int, seconds: float) -> bool:
     """Whether every config entry is loaded within `seconds`; else say which not."""
     deadline = time.monotonic() + seconds
@@ -201,6 +236,8 @@ def run_once(
     if ready is None:
         return False
     ready = ready and all_loaded(port, 0)
+    if ready and not restart:
+        ready = automation_from_blueprint(port)
     if ready and restart:
         restart_hass(port)
         ready = wait_for(RESTARTED)
