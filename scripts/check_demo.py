@@ -2,11 +2,13 @@
 """Run ./scripts/demo as the README says, twice, and stop it with Ctrl-C.
 
 The first run onboards Home Assistant in a fresh state folder, the second
-starts from that state and runs Home Assistant's Restart action, after which
-the demo must start it again ("==> Home Assistant is back"). Each run must
-print "==> Ready" and then stop cleanly (exit 0, no traceback) on SIGINT,
-sent to the demo and to its process group as `timeout -s INT` does (a
-terminal's Ctrl-C: the group). The ports are free ones, the state lives in
+starts from that state on other ports and runs Home Assistant's Restart
+action, after which the demo must start it again ("==> Home Assistant is
+back"). Each run must print "==> Ready" with every config entry loaded (the
+accounts and the MQTT integration on this run's ports), and the first must
+take an automation made from the silence blueprint; then each must stop
+cleanly (exit 0, no traceback) on SIGINT, sent to the demo and to its
+process group as `timeout -s INT` does (a terminal's Ctrl-C: the group). The ports are free ones, the state lives in
 .dev/demo-check (not the demo's own .dev/demo). ./scripts/test compares
 .venv's packages before and after.
 
@@ -36,16 +38,24 @@ import urllib.request
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO_ROOT / ".dev" / "demo-check"
 READY = "==> Ready"
+NOT_READY = "==> Not ready"
 RESTARTED = "==> Home Assistant is back"
+LOADED_WAIT_SECONDS = 180.0
+BLUEPRINT = "ttn_gateway/gateway_silence_notify.yaml"
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on now (the OS picks them)."""
-    sockets = [socket.socket() for _ in range(count)]
+def free_ports(count: int, taken: set[int]) -> list[int]:
+    """Ports nothing listens on now (the OS picks them), none of `taken`."""
+    sockets: list[socket.socket] = []
     try:
-        for sock in sockets:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = socket.socket()
+            sockets.append(sock)
             sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+            if (port := sock.getsockname()[1]) not in taken:
+                ports.append(port)
+        return ports
     finally:
         for sock in sockets:
             sock.close()
@@ -69,8 +79,8 @@ def _post(
         return answer
 
 
-def restart_hass(port: int) -> None:
-    """Log in as the demo's owner and run Home Assistant's Restart action."""
+def login(port: int) -> str:
+    """Log in as the demo's owner; the access token."""
     base = f"http://127.0.0.1:{port}"
     client = {"client_id": f"{base}/"}
     flow = _post(
@@ -85,23 +95,94 @@ def restart_hass(port: int) -> None:
         f"{base}/auth/login_flow/{flow['flow_id']}",
         {**client, "username": "demo", "password": "demo-password"},
     )["result"]
-    token = _post(
+    token: str = _post(
         f"{base}/auth/token",
         {**client, "grant_type": "authorization_code", "code": code},
         form=True,
     )["access_token"]
+    return token
+
+
+def restart_hass(port: int) -> None:
+    """Log in as the demo's owner and run Home Assistant's Restart action."""
+    token = login(port)
     # Home Assistant may stop before it answers.
     with contextlib.suppress(OSError, ValueError):
-        _post(f"{base}/api/services/homeassistant/restart", {}, token)
+        _post(f"http://127.0.0.1:{port}/api/services/homeassistant/restart", {}, token)
 
 
-def run_once(state_dir: Path, timeout: float, *, restart: bool = False) -> bool:
+def not_loaded(port: int) -> list[str]:
+    """The enabled config entries that are not loaded, with their state."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/config/config_entries/entry",
+        headers={"Authorization": f"Bearer {login(port)}"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        entries: list[dict[str, Any]] = json.loads(response.read())
+    return [
+        f"{entry['title']} ({entry['domain']}) {entry['state']}"
+        + (f": {entry['reason']}" if entry.get("reason") else "")
+        for entry in entries
+        if entry["disabled_by"] is None and entry["state"] != "loaded"
+    ]
+
+
+def automation_from_blueprint(port: int) -> bool:
+    """Whether an automation made from the silence blueprint runs, as the editor saves it."""
+    token = login(port)
+    base = f"http://127.0.0.1:{port}"
+    _post(
+        f"{base}/api/config/automation/config/check_demo_silence",
+        {
+            "alias": "Gateway silence",
+            "use_blueprint": {
+                "path": BLUEPRINT,
+                "input": {"gateways": ["binary_sensor.rooftop_gateway_silent"]},
+            },
+        },
+        token,
+    )
+    request = urllib.request.Request(  # noqa: S310
+        f"{base}/api/states/automation.gateway_silence",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
+        ):
+            if json.loads(response.read())["state"] == "on":
+                return True
+        if time.monotonic() > deadline:
+            print(f"error: the automation from {BLUEPRINT} is not on")
+            return False
+        time.sleep(1)
+
+
+def all_loaded(port: int, seconds: float) -> bool:
+    """Whether every config entry is loaded within `seconds`; else say which not."""
+    deadline = time.monotonic() + seconds
+    while missing := not_loaded(port):
+        if time.monotonic() > deadline:
+            for entry in missing:
+                print(f"error: not loaded: {entry}")
+            return False
+        time.sleep(2)
+    return True
+
+
+def run_once(
+    state_dir: Path, timeout: float, taken: set[int], *, restart: bool = False
+) -> bool:
     """Start the demo, wait for it to be ready, Ctrl-C it; True if all went well.
 
+    Its ports are none of `taken` (the last run's), which gets this run's.
     With `restart`, Home Assistant's Restart action runs first, and the demo
     must start it again.
     """
-    port, simulator_port, mqtt_port = free_ports(3)
+    port, simulator_port, mqtt_port = free_ports(3, taken)
+    taken.update((port, simulator_port, mqtt_port))
     argv = [
         str(REPO_ROOT / "scripts" / "demo"),
         f"--port={port}",
@@ -145,17 +226,24 @@ def run_once(state_dir: Path, timeout: float, *, restart: bool = False) -> bool:
                 return None
             print(f"    {line.rstrip()}", flush=True)
             output.append(line)
+            if line.startswith(NOT_READY):
+                print("error: the demo is not ready")
+                return False
             if line.startswith(prefix):
                 return True
 
     ready = wait_for(READY)
     if ready is None:
         return False
+    ready = ready and all_loaded(port, 0)
+    if ready and not restart:
+        ready = automation_from_blueprint(port)
     if ready and restart:
         restart_hass(port)
         ready = wait_for(RESTARTED)
         if ready is None:
             return False
+        ready = ready and all_loaded(port, LOADED_WAIT_SECONDS)
     # Ctrl-C in a terminal signals the whole foreground process group;
     # `timeout -s INT` signals the demo and then its group: twice. The second
     # comes while the demo stops, as an impatient second Ctrl-C would.
@@ -187,14 +275,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
     args = parser.parse_args(argv)
     shutil.rmtree(args.state_dir, ignore_errors=True)
+    taken: set[int] = set()
     for run in range(1, args.runs + 1):
         print(f"==> demo run {run} of {args.runs}", flush=True)
-        if not run_once(args.state_dir, args.timeout, restart=run == args.runs):
+        if not run_once(args.state_dir, args.timeout, taken, restart=run == args.runs):
             print(f"logs: {args.state_dir / 'logs'}")
             return 1
     print(
-        f"./scripts/demo: {args.runs} runs, each ready and stopped by Ctrl-C;"
-        " Home Assistant's Restart in the last one"
+        f"./scripts/demo: {args.runs} runs on other ports each, each ready with"
+        " every config entry loaded and stopped by Ctrl-C; Home Assistant's"
+        " Restart in the last one"
     )
     return 0
 

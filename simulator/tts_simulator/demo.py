@@ -27,6 +27,7 @@ from .demo_setup import (
     TTN_ACCOUNT_TITLE,
     TTN_CLUSTER,
     set_up,
+    wait_until_loaded,
 )
 from .stack import (
     LOCALHOST,
@@ -45,6 +46,9 @@ from .stack import (
 )
 
 DEMO_DIR = REPO_ROOT / ".dev" / "demo"
+# The newest Home Assistant's state: it migrates what it stores, which the
+# oldest then cannot read.
+NEWEST_DEMO_DIR = REPO_ROOT / ".dev" / "demo-newest"
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -70,6 +74,14 @@ def _key(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _all_loaded(port: int) -> bool:
+    """Wait until every config entry is loaded; print those that are not."""
+    missing = asyncio.run(wait_until_loaded(port))
+    for entry in missing:
+        print(f"==> Not loaded: {entry}", flush=True)
+    return not missing
+
+
 def main() -> int:
     """Start the demo and wait for Ctrl-C."""
     parser = argparse.ArgumentParser(prog="./scripts/demo")
@@ -79,10 +91,15 @@ def main() -> int:
         "--mqtt-port", type=int, default=1883, help="the application's MQTT server"
     )
     parser.add_argument(
+        "--newest",
+        action="store_true",
+        help="the newest Home Assistant (.venv-newest; scripts/demo picks it)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
-        default=DEMO_DIR,
-        help=f"configuration, keys and logs (default {DEMO_DIR})",
+        help=f"configuration, keys and logs (default {DEMO_DIR}, "
+        f"with --newest {NEWEST_DEMO_DIR})",
     )
     parser.add_argument("--gateways", type=int, default=5)
     parser.add_argument(
@@ -98,7 +115,9 @@ def main() -> int:
             print(f"error: port {port} is in use; stop what uses it or pick another")
             return 1
 
-    state_dir: Path = args.state_dir.resolve()
+    state_dir: Path = (
+        args.state_dir or (NEWEST_DEMO_DIR if args.newest else DEMO_DIR)
+    ).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     key = _key(state_dir / "simulator-api-key")
     application_key = _key(state_dir / "application-api-key")
@@ -137,14 +156,14 @@ def main() -> int:
                 simulator_url,
                 key,
                 application_key,
-                state_dir,
             )
         )
         for line in done:
             print(f"==> {line}", flush=True)
+        ready = "==> Ready" if _all_loaded(args.port) else "==> Not ready"
         print(
             f"""
-==> Ready in {time.time() - started:.0f} s{" (first run: owner created)" if onboarded else ""}
+{ready} in {time.time() - started:.0f} s{" (first run: owner created)" if onboarded else ""}
 
     Home Assistant  http://{LOCALHOST}:{args.port}
     user / password {OWNER_USERNAME} / {OWNER_PASSWORD}   (local only)
@@ -166,7 +185,8 @@ def main() -> int:
                 print("==> Home Assistant restarts", flush=True)
                 processes.stop_one("hass")
                 start_hass(processes, config_dir, args.port)
-                print("==> Home Assistant is back", flush=True)
+                back = "" if _all_loaded(args.port) else ", not ready"
+                print(f"==> Home Assistant is back{back}", flush=True)
             processes.check()
             time.sleep(1)
     except KeyboardInterrupt:

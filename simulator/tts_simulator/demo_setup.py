@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
 import time
 from typing import Any
 
@@ -20,7 +19,14 @@ import aiohttp
 
 from .app_broker import mqtt_username
 from .cluster import TTN_CLUSTER_HOSTS
-from .stack import DOMAIN, LOCALHOST, OWNER_USERNAME, HomeAssistantClient, StackError
+from .stack import (
+    DOMAIN,
+    LOCALHOST,
+    OWNER_USERNAME,
+    HomeAssistantClient,
+    StackError,
+    form_value,
+)
 
 # The simulator's application, on the TTN tenant as the simulator serves it.
 APPLICATION_ID = "home-sensors"
@@ -121,8 +127,10 @@ async def _enable_fair_use_sensors(client: HomeAssistantClient, entry_id: str) -
     return len(found)
 
 
-# Config entry states of a set-up that has not ended (ConfigEntryState).
+# Config entry states of a set-up that has not ended (ConfigEntryState), and
+# those that may still end loaded (a retry).
 SETTING_UP = ("not_loaded", "setup_in_progress")
+PENDING = (*SETTING_UP, "setup_retry")
 SETTLE_SECONDS = 120.0
 
 
@@ -151,23 +159,115 @@ async def _set_account_disabled(
     )
 
 
-async def _use_mqtt_server(
-    client: HomeAssistantClient, mqtt_port: int, application_key: str, port_file: Path
+def _direct_settings(mqtt_port: int) -> dict[str, Any]:
+    """The direct connection's form: the application's MQTT server of this run."""
+    return {
+        "mqtt_host": LOCALHOST,
+        "mqtt_port": mqtt_port,
+        "mqtt_username": APPLICATION_USERNAME,
+        "mqtt_tls": False,
+    }
+
+
+def _shows(flow: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether the form already shows these values (the current settings)."""
+    return all(form_value(flow, name) == value for name, value in wanted.items())
+
+
+async def _reconfigure(
+    client: HomeAssistantClient,
+    kind: str,
+    flow: dict[str, Any],
+    user_input: dict[str, Any],
 ) -> None:
-    """Home Assistant's MQTT integration on the application's MQTT server.
+    """Submit a reconfigure form; StackError unless the flow saved it."""
+    result = await client.flow_step(kind, flow, user_input)
+    if result["type"] != "abort" or result.get("reason") != "reconfigure_successful":
+        raise StackError(f"reconfigure of {flow.get('handler')} not saved: {result}")
+
+
+async def _follow_simulator(
+    client: HomeAssistantClient, entry_id: str, simulator_url: str, key: str
+) -> bool:
+    """Point the self-hosted account at this run's simulator; whether it moved.
+
+    As a user does: its Reconfigure form shows the server it uses, changed
+    only when that is not this run's.
+    """
+    flow = await client.start_flow("flow", {"handler": DOMAIN, "entry_id": entry_id})
+    if _shows(flow, {"server": simulator_url}):
+        await client.abort_flow("flow", flow)
+        return False
+    await _reconfigure(client, "flow", flow, {"server": simulator_url, "api_key": key})
+    return True
+
+
+async def _follow_app_broker(
+    client: HomeAssistantClient,
+    entry_id: str,
+    application_key: str,
+    mqtt_port: int,
+    moved: bool,
+) -> bool:
+    """Reconnect the application's direct connection on this run's port; whether.
+
+    Its Reconfigure form asks for the key again and then shows the current
+    MQTT settings. After the account `moved`, the key is checked on the new
+    server and saved with it even when the settings are the same.
+    """
+    (subentries,) = await client.websocket(
+        {"type": "config_entries/subentries/list", "entry_id": entry_id}
+    )
+    subentry_id = next(
+        (
+            item["subentry_id"]
+            for item in subentries
+            if item["subentry_type"] == "application"
+        ),
+        None,
+    )
+    if subentry_id is None:
+        return False
+    kind = "subentries/flow"
+    flow = await client.start_flow(
+        kind, {"handler": [entry_id, "application"], "subentry_id": subentry_id}
+    )
+    flow = await client.flow_step(
+        kind, flow, _application_steps(application_key, "direct")[0]
+    )
+    if flow["type"] != "form" or flow.get("step_id") != "direct":
+        raise StackError(f"application reconfigure: expected the direct form: {flow}")
+    wanted = _direct_settings(mqtt_port)
+    if not moved and _shows(flow, wanted):
+        await client.abort_flow(kind, flow)
+        return False
+    await _reconfigure(client, kind, flow, wanted)
+    return True
+
+
+async def _use_mqtt_server(
+    client: HomeAssistantClient, mqtt_port: int, application_key: str
+) -> bool:
+    """Home Assistant's MQTT integration on the application's MQTT server; whether changed.
 
     It logs in as the application (TTS's login: ``app@tenant`` and an API
-    key). When the server's port differs from the last run's, the entry is
-    made anew, with the TTN account unloaded meanwhile so that it subscribes
-    on the new one only.
+    key). An entry on another port is reconfigured, as its Reconfigure form
+    does, with the TTN account unloaded meanwhile so that it subscribes on
+    the new connection.
     """
     entries = await client.config_entries()
-    if (
-        any(entry["domain"] == "mqtt" for entry in entries)
-        and port_file.exists()
-        and port_file.read_text().strip() == str(mqtt_port)
-    ):
-        return
+    mqtt_entry = next(
+        (entry["entry_id"] for entry in entries if entry["domain"] == "mqtt"), None
+    )
+    broker = {"broker": LOCALHOST, "port": mqtt_port}
+    flow: dict[str, Any] | None = None
+    if mqtt_entry is not None:
+        flow = await client.start_flow(
+            "flow", {"handler": "mqtt", "entry_id": mqtt_entry}
+        )
+        if _shows(flow, broker):
+            await client.abort_flow("flow", flow)
+            return False
     account = next(
         (
             entry["entry_id"]
@@ -180,19 +280,14 @@ async def _use_mqtt_server(
     )
     if account is not None:
         await _set_account_disabled(client, account, True)
-    await client.remove_entries(("mqtt",))
-    await client.add_entry(
-        "mqtt",
-        {
-            "broker": LOCALHOST,
-            "port": mqtt_port,
-            "username": APPLICATION_USERNAME,
-            "password": application_key,
-        },
-    )
-    port_file.write_text(f"{mqtt_port}\n")
+    login = {**broker, "username": APPLICATION_USERNAME, "password": application_key}
+    if flow is None:
+        await client.add_entry("mqtt", login)
+    else:
+        await _reconfigure(client, "flow", flow, login)
     if account is not None:
         await _set_account_disabled(client, account, False)
+    return True
 
 
 async def _add_ttn_account(
@@ -234,7 +329,6 @@ async def set_up(
     simulator_url: str,
     key: str,
     application_key: str,
-    state_dir: Path,
 ) -> tuple[bool, list[str]]:
     """Onboard or log in, add what is missing; whether onboarded now, what was done."""
     async with aiohttp.ClientSession() as session:
@@ -248,20 +342,55 @@ async def set_up(
             for entry in await client.config_entries()
             if entry["domain"] == DOMAIN and entry["title"] != TTN_ACCOUNT_TITLE
         )
+        done: list[str] = []
+        moved = await _follow_simulator(client, entry_id, simulator_url, key)
+        if moved:
+            done.append(f"account moved to {simulator_url}")
         steps = [
             *_application_steps(application_key, "direct"),
-            {
-                "mqtt_host": LOCALHOST,
-                "mqtt_port": mqtt_port,
-                "mqtt_username": APPLICATION_USERNAME,
-                "mqtt_tls": False,
-            },
+            _direct_settings(mqtt_port),
         ]
         application = await _add_application(client, entry_id, steps)
-        await _use_mqtt_server(
-            client, mqtt_port, application_key, state_dir / "hass-mqtt-port"
-        )
+        if application == "already added" and await _follow_app_broker(
+            client, entry_id, application_key, mqtt_port, moved
+        ):
+            application = f"moved to port {mqtt_port}"
+        done.append(f"application {application}")
+        if await _use_mqtt_server(client, mqtt_port, application_key):
+            done.append(f"Home Assistant's MQTT integration on port {mqtt_port}")
         ttn_account = await _add_ttn_account(client, key, application_key)
         if onboarded:
             await _remove_onboarding_extras(client)
-        return onboarded, [f"application {application}", ttn_account]
+        return onboarded, [*done, ttn_account]
+
+
+def not_loaded(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The enabled config entries that are not loaded."""
+    return [
+        entry
+        for entry in entries
+        if entry["disabled_by"] is None and entry["state"] != "loaded"
+    ]
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """An entry that is not loaded, as its card says it."""
+    reason = f": {entry['reason']}" if entry.get("reason") else ""
+    return f"{entry['title']} ({entry['domain']}) {entry['state']}{reason}"
+
+
+async def wait_until_loaded(port: int, seconds: float = SETTLE_SECONDS) -> list[str]:
+    """Wait until every enabled config entry is loaded; those that are not, in words.
+
+    Stops early when none of the others can still load (a set-up error).
+    """
+    async with aiohttp.ClientSession() as session:
+        client = HomeAssistantClient(session, port)
+        await client.onboard_or_login()
+        deadline = time.monotonic() + seconds
+        while True:
+            missing = not_loaded(await client.config_entries())
+            pending = any(entry["state"] in PENDING for entry in missing)
+            if not pending or time.monotonic() > deadline:
+                return [describe(entry) for entry in missing]
+            await asyncio.sleep(1)

@@ -280,6 +280,9 @@ def write_hass_config(
 ) -> None:
     """A minimal configuration (no discovery, no cloud) with prometheus.
 
+    Automations from the editor, and the project's blueprints to make them
+    from.
+
     With `cluster`, every later `start_hass` on it reaches the TTN cluster
     host names at the simulator (``cluster.py``); without, none does.
     """
@@ -292,6 +295,11 @@ def write_hass_config(
     link = config_dir / "custom_components" / DOMAIN
     if not link.exists():
         link.symlink_to(REPO_ROOT / "custom_components" / DOMAIN)
+    _install_blueprints(config_dir)
+    # What the automation editor saves; kept between runs.
+    automations = config_dir / "automations.yaml"
+    if not automations.exists():
+        automations.write_text("[]\n")
     (config_dir / "configuration.yaml").write_text(
         f"""homeassistant:
   name: TTN Gateway demo
@@ -312,6 +320,7 @@ config:
 history:
 logbook:
 prometheus:
+automation: !include automations.yaml
 
 logger:
   default: warning
@@ -319,6 +328,20 @@ logger:
     custom_components.ttn_gateway: debug
 """
     )
+
+
+def _install_blueprints(config_dir: Path) -> None:
+    """Link the project's blueprints into the configuration, file by file.
+
+    Home Assistant's search for blueprints does not follow linked folders.
+    """
+    source = REPO_ROOT / "blueprints"
+    for blueprint in source.glob("*/*/*.yaml"):
+        link = config_dir / "blueprints" / blueprint.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to(blueprint)
 
 
 def start_hass(processes: Processes, config_dir: Path, port: int) -> None:
@@ -545,6 +568,40 @@ class HomeAssistantClient:
         result: dict[str, Any] = flow
         return result
 
+    async def start_flow(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a flow (`kind` ``flow`` or ``subentries/flow``); its first step.
+
+        With ``entry_id`` (``subentry_id``) in `body` it reconfigures that one.
+        """
+        flow: dict[str, Any] = await self._json(
+            "POST",
+            f"/api/config/config_entries/{kind}",
+            headers=self.headers,
+            json={"show_advanced_options": False, **body} if kind == "flow" else body,
+        )
+        return flow
+
+    async def flow_step(
+        self, kind: str, flow: dict[str, Any], user_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Submit the form `flow` shows, with what the user leaves as it is."""
+        data = _with_form_defaults(flow.get("data_schema") or [], user_input)
+        result: dict[str, Any] = await self._json(
+            "POST",
+            f"/api/config/config_entries/{kind}/{flow['flow_id']}",
+            headers=self.headers,
+            json=data,
+        )
+        return result
+
+    async def abort_flow(self, kind: str, flow: dict[str, Any]) -> None:
+        """Close a flow's form without saving, as its X does."""
+        await self._json(
+            "DELETE",
+            f"/api/config/config_entries/{kind}/{flow['flow_id']}",
+            headers=self.headers,
+        )
+
     async def ensure_entries(
         self, mqtt_port: int | None, simulator_url: str, api_key: str
     ) -> None:
@@ -635,11 +692,26 @@ class HomeAssistantClient:
         return results
 
 
+def form_value(flow: dict[str, Any], name: str) -> Any:
+    """What a form shows in field `name` (None: empty or no such field)."""
+    for item in flow.get("data_schema") or []:
+        if item.get("name") == name:
+            return _field_default(item)
+    return None
+
+
 def _field_default(item: dict[str, Any]) -> Any:
-    """What the frontend submits for a field the user left alone, or None."""
+    """What the frontend submits for a field the user left alone, or None.
+
+    Its suggested value (a reconfigure form's current settings) before its
+    default, as the frontend fills the form.
+    """
     if item.get("type") == "expandable":
         # A collapsed section: its own fields' defaults.
         return _with_form_defaults(item.get("schema") or [], {})
+    suggested = (item.get("description") or {}).get("suggested_value")
+    if suggested is not None:
+        return suggested
     if "default" in item:
         return item["default"]
     selector = item.get("selector") or {}

@@ -1,20 +1,10 @@
 """Catch-up from TTS's Storage Integration: no uplink lost to a restart or outage.
 
 TTS's MQTT servers keep nothing for a client that is away (QoS 0, no
-sessions), but an application with the Storage Integration keeps its uplinks
-(30 days on TTS Cloud, 24 hours on The Things Network). Per application,
-this module remembers from when uplinks may be missing: since the last one
-seen before Home Assistant stopped (kept in a ``Store``) or before its
-source went down. When the source is up again (the direct connection, or
-Home Assistant's MQTT broker connection) it fetches the newest stored uplinks
-since then, at most ``STORED_UPLINKS_MAX``, and hands them to the manager,
-which applies them oldest first through the same intake as live uplinks
-(repeats and older uplinks are left out there). TTS writes its storage in
-batches, so a second pass a minute later picks up the last uplinks before
-the source came back.
-
-Without the integration (404) or the right to read traffic (403) a repair
-issue says so once; it goes away when a later catch-up works.
+sessions). Per application, this module remembers since when uplinks may be
+missing (kept in a ``Store``) and, once the source is up again, fetches the
+stored ones and hands them to the manager's intake; what a user sees is in
+the README (*Missed uplinks*).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """A gateway's connection: telling connections apart, and pushed events.
 
+It applies the merge rules the README states (*How data is updated*).
+
 What TTS does (lorawan-stack ``pkg/gatewayserver/gatewayserver.go``):
 ``Connect`` puts a new ``gs:conn:<ULID>`` correlation id on the context of the
 connection, and the connect, the disconnect, the uplink and the status
