@@ -54,7 +54,7 @@ from custom_components.ttn_gateway.tts import (
 from tts_simulator import make_devices
 
 from .fake_app_mqtt import FakeAppMqtt, serving
-from .fake_tts import API_KEY, SERVER_URL, FakeTTS
+from .fake_tts import API_KEY, GATEWAY_ROOFTOP, SERVER_URL, FakeTTS
 from .uplinks import encode, uplink
 
 APP = "home-sensors"
@@ -191,6 +191,54 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         "Climate sensor",
         "Office desk sensor",
     }
+
+
+async def test_a_gateways_only_heard_list_follows_a_rename_in_tts(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_key: str,
+    app_mqtt: FakeAppMqtt,
+    entity_registry_enabled_by_default: None,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A device renamed in TTS is listed by its new name on the gateway that
+    alone hears it, with no uplink in between."""
+    await _set_up(hass, _entry(app_key))
+    app_mqtt.publish(
+        f"v3/{USERNAME}/devices/{FEATHER}/up",
+        encode(
+            uplink(
+                application_id=APP,
+                device_id=FEATHER,
+                gateways=((GATEWAY_ROOFTOP, -97.0, 7.5),),
+            )
+        ),
+    )
+    await hass.async_block_till_done()
+    only_here = "sensor.rooftop_gateway_end_devices_only_this_gateway_hears"
+    state = hass.states.get(only_here)
+    assert state is not None
+    assert state.attributes["end_devices_only_here"] == ["Feather M0 on the balcony"]
+
+    from tts_simulator import core
+
+    core.DEVICE_NAMES["feather-m0"] = (
+        "Feather on the roof",
+        core.DEVICE_NAMES["feather-m0"][1],
+    )
+    try:
+        await _next_listing(hass, freezer)
+    finally:
+        core.DEVICE_NAMES["feather-m0"] = (
+            "Feather M0 on the balcony",
+            core.DEVICE_NAMES["feather-m0"][1],
+        )
+    state = hass.states.get(only_here)
+    assert state is not None
+    assert (state.state, state.attributes["end_devices_only_here"]) == (
+        "1",
+        ["Feather on the roof"],
+    )
 
 
 async def test_device_list_failure_keeps_what_is_known(

@@ -113,6 +113,11 @@ class CoverageIndex:
         if joined or before != entries.keys():
             self._notify(device, before | set(entries))
 
+    def renamed(self, device: DeviceKey) -> None:
+        """The device's name changed: the gateways that list it read it again."""
+        if entries := self._heard.get(device):
+            self._notify(device, list(entries))
+
     def _notify(self, device: DeviceKey, gateway_ids: Iterable[str]) -> None:
         called: list[CoverageListener] = list(self._device_listeners.get(device, ()))
         for gateway_id in gateway_ids:

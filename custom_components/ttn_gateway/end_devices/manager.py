@@ -385,6 +385,7 @@ class EndDeviceManager(CappedDevices):
             # A device without entities yet gets its registry entry with them.
             if device.listeners:
                 self._update_device_registry(device)
+            self.intake.coverage.renamed(device.key)
         # The platforms add the entities the device does not have yet.
         async_dispatcher_send(
             self.hass,
