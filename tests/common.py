@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import os
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+# The fuzz tests' examples are divided by this (at least 100 stay).
+# ./scripts/test runs them in full on the newest Home Assistant, with coverage,
+# and a tenth of them on the oldest: the parsers and the intake they drive are
+# the same code on both, and the oldest run checks it against older APIs.
+FUZZ_DIVISOR = max(1, int(os.environ.get("TTN_FUZZ_DIVISOR", "1")))
+
+
+def fuzz_examples(count: int) -> int:
+    """How many examples a fuzz test of count examples runs here."""
+    return max(100, count // FUZZ_DIVISOR)
 
 
 async def async_poll(

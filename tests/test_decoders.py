@@ -24,6 +24,8 @@ from custom_components.ttn_gateway.decoders import (
 )
 from custom_components.ttn_gateway.decoders.units import parse_unit
 
+from .common import fuzz_examples
+
 
 def _values(readings: dict[str, Reading]) -> dict[str, Any]:
     return {key: reading.value for key, reading in readings.items()}
@@ -319,7 +321,7 @@ def _assert_well_formed(readings: dict[str, Reading]) -> None:
             assert len(reading.value) <= 255
 
 
-@settings(max_examples=2000)
+@settings(max_examples=fuzz_examples(2000))
 @given(
     st.sampled_from(list(Decoder)),
     st.integers(0, 255),
@@ -338,7 +340,7 @@ def test_fuzz_every_decoder(
     _assert_well_formed(readings)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=fuzz_examples(1000))
 @given(
     st.lists(
         st.tuples(

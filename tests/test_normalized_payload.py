@@ -36,6 +36,7 @@ from custom_components.ttn_gateway.diagnostics import end_device_diagnostics
 from custom_components.ttn_gateway.tts import parse_application_up
 from custom_components.ttn_gateway.tts.uplink import MAX_WARNINGS
 
+from .common import fuzz_examples
 from .device_repository import load_schema
 from .fake_tts import FakeTTS
 from .uplinks import encode, topic, uplink
@@ -303,7 +304,7 @@ _MEASUREMENTS = st.lists(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz_examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(_MEASUREMENTS, st.booleans())
 def test_fuzz_normalized(measurements: list[dict[str, Any]], percent: bool) -> None:
     """Any measurements give describable readings of the right kind, or none."""

@@ -18,6 +18,7 @@ from custom_components.ttn_gateway.tts import (
     parse_application_up,
 )
 
+from .common import fuzz_examples
 from .fake_tts import load_json
 from .uplinks import uplink
 
@@ -325,14 +326,18 @@ def _check(message: object) -> None:
         json.dumps(parsed.decoded_payload)
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(1500), suppress_health_check=[HealthCheck.too_slow]
+)
 @given(JSON)
 def test_fuzz_any_json(message: object) -> None:
     """Any JSON value either parses or is rejected with UplinkError."""
     _check(message)
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(1500), suppress_health_check=[HealthCheck.too_slow]
+)
 @given(FIELDS, JSON)
 def test_fuzz_one_field_replaced(field: str, value: object) -> None:
     """A valid uplink with any one field replaced by any JSON value."""
@@ -341,7 +346,7 @@ def test_fuzz_one_field_replaced(field: str, value: object) -> None:
     _check(message)
 
 
-@settings(max_examples=500)
+@settings(max_examples=fuzz_examples(500))
 @given(st.binary(max_size=255), st.integers(0, 255), st.integers(0, 2**32 - 1))
 def test_fuzz_valid_uplinks_round_trip(payload: bytes, f_port: int, f_cnt: int) -> None:
     """Whatever bytes, port and counter TTS sends come back unchanged."""
