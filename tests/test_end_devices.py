@@ -641,6 +641,17 @@ async def test_restore_after_restart(
     assert _state(hass, "sensor.feather_m0_1_last_seen") == "2025-11-07T09:20:00+00:00"
     assert _state(hass, "sensor.lpp_node_temperature_3") == "27.2"
     assert _state(hass, "binary_sensor.lpp_node_presence_6") == STATE_ON
+    # The attributes of the latest uplink come back with the values.
+    best = hass.states.get("sensor.feather_m0_1_best_gateway")
+    assert best is not None
+    assert (best.state, best.attributes["rssi"], best.attributes["gateway_count"]) == (
+        "rooftop",
+        -97.0,
+        1,
+    )
+    decoder = hass.states.get("sensor.feather_m0_1_decoder")
+    assert decoder is not None
+    assert decoder.attributes["formatter_failed"] is False
     # The interval (20 min) survives too: offline 60 min after the last uplink.
     online = "binary_sensor.feather_m0_1_online"
     assert _state(hass, online) == STATE_ON
@@ -1759,6 +1770,14 @@ async def test_invalidated_downlinks_show_on_the_last_downlink(
     assert state is not None
     assert state.state == "invalidated"
     assert state.attributes["f_port"] == 2
+
+    # A restart keeps the state and its attributes.
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    state = hass.states.get(LAST_DOWNLINK)
+    assert state is not None
+    assert (state.state, state.attributes["f_port"]) == ("invalidated", 2)
 
 
 async def test_end_devices_follow_the_broker_connection(

@@ -41,11 +41,17 @@ from .entity import EndDeviceEntity
 from .store import GatewayStore
 from .tts import PACKET_BROKER, RxMetadata
 
+_DOWNLINK_ATTRIBUTES = ("f_port", "frame_counter", "received_at", "error")
+_DECODER_ATTRIBUTES = ("chosen", "warnings", "formatter_failed")
+_BEST_GATEWAY_ATTRIBUTES = ("gateway_id", "rssi", "snr", "gateway_count")
+
 
 class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
     """A sensor of an end device."""
 
     entity_description: EndDeviceSensorEntityDescription
+    # The attributes taken back from the last state after a restart.
+    _restored_attributes: tuple[str, ...] = ()
 
     async def _async_restore(self) -> None:
         last = await self.async_get_last_sensor_data()
@@ -57,6 +63,13 @@ class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
             state = await self.async_get_last_state()
             value = None if state is None else dt_util.parse_datetime(state.state)
         self._attr_native_value = value
+        if (
+            self._restored_attributes
+            and (state := await self.async_get_last_state()) is not None
+        ):
+            self._attr_extra_state_attributes = {
+                key: state.attributes.get(key) for key in self._restored_attributes
+            }
 
     def _signature(self) -> Hashable:
         value = self._attr_native_value
@@ -74,19 +87,25 @@ class EndDeviceSensor(EndDeviceEntity, RestoreSensor):
 class EndDeviceLastDownlinkSensor(EndDeviceSensor):
     """What TTS said last of a downlink to the device, with its details."""
 
+    _attr_extra_state_attributes: dict[str, Any]
+    _restored_attributes = _DOWNLINK_ATTRIBUTES
+
+    def __init__(
+        self,
+        manager: EndDeviceManager,
+        device: EndDevice,
+        description: EntityDescription,
+    ) -> None:
+        """Initialise with no downlink known."""
+        super().__init__(manager, device, description)
+        self._attr_extra_state_attributes = dict.fromkeys(_DOWNLINK_ATTRIBUTES)
+
     def _signature(self) -> Hashable:
         return (super()._signature(), tuple(self._attr_extra_state_attributes.items()))
 
-    async def _async_restore(self) -> None:
-        await super()._async_restore()
-        if (state := await self.async_get_last_state()) is not None:
-            self._attr_extra_state_attributes = {
-                key: state.attributes.get(key) for key in _DOWNLINK_ATTRIBUTES
-            }
-
     def _take_device_state(self) -> None:
+        # No downlink event since the start: the restored details stay.
         if (event := self.device.last_downlink) is None:
-            self._attr_extra_state_attributes = dict.fromkeys(_DOWNLINK_ATTRIBUTES)
             return
         self._attr_native_value = event.status.value
         self._attr_extra_state_attributes = {
@@ -99,10 +118,6 @@ class EndDeviceLastDownlinkSensor(EndDeviceSensor):
         }
 
 
-_DOWNLINK_ATTRIBUTES = ("f_port", "frame_counter", "received_at", "error")
-_DECODER_ATTRIBUTES = ("chosen", "warnings", "formatter_failed")
-
-
 class EndDeviceDecoderSensor(EndDeviceSensor):
     """The decoder of the latest uplink, with the formatter's warnings.
 
@@ -112,6 +127,7 @@ class EndDeviceDecoderSensor(EndDeviceSensor):
     """
 
     _attr_extra_state_attributes: dict[str, Any]
+    _restored_attributes = _DECODER_ATTRIBUTES
 
     def __init__(
         self,
@@ -126,13 +142,6 @@ class EndDeviceDecoderSensor(EndDeviceSensor):
     def _signature(self) -> Hashable:
         return (super()._signature(), repr(self._attr_extra_state_attributes))
 
-    async def _async_restore(self) -> None:
-        await super()._async_restore()
-        if (state := await self.async_get_last_state()) is not None:
-            self._attr_extra_state_attributes = {
-                key: state.attributes.get(key) for key in _DECODER_ATTRIBUTES
-            }
-
     def _take_device_state(self) -> None:
         if self.device.uplink is None:
             self._attr_extra_state_attributes["chosen"] = self.device.decoder.value
@@ -145,9 +154,6 @@ class EndDeviceDecoderSensor(EndDeviceSensor):
         }
 
 
-_BEST_GATEWAY_ATTRIBUTES = ("gateway_id", "rssi", "snr", "gateway_count")
-
-
 class EndDeviceBestGatewaySensor(EndDeviceSensor):
     """The gateway that heard the latest uplink loudest.
 
@@ -157,6 +163,7 @@ class EndDeviceBestGatewaySensor(EndDeviceSensor):
     """
 
     _attr_extra_state_attributes: dict[str, Any]
+    _restored_attributes = _BEST_GATEWAY_ATTRIBUTES
 
     def __init__(
         self,
@@ -174,13 +181,6 @@ class EndDeviceBestGatewaySensor(EndDeviceSensor):
 
     def _signature(self) -> Hashable:
         return (super()._signature(), tuple(self._attr_extra_state_attributes.items()))
-
-    async def _async_restore(self) -> None:
-        await super()._async_restore()
-        if (state := await self.async_get_last_state()) is not None:
-            self._attr_extra_state_attributes = {
-                key: state.attributes.get(key) for key in _BEST_GATEWAY_ATTRIBUTES
-            }
 
     def _name_of(self, rx: RxMetadata) -> str | None:
         if rx.via_packet_broker:
