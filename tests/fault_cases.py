@@ -56,13 +56,13 @@ def integration_states(hass: HomeAssistant) -> dict[str, str]:
 def readings(hass: HomeAssistant) -> dict[str, str]:
     """The states of what TTS reports: all but the settings (numbers).
 
-    Nor the count of end devices online: it follows the applications' uplinks.
+    Nor the count of silent end devices: it follows the applications' uplinks.
     """
     return {
         entity_id: state
         for entity_id, state in integration_states(hass).items()
         if not entity_id.startswith("number.")
-        and not entity_id.endswith("_end_devices_online")
+        and not entity_id.endswith("_end_devices_silent")
     }
 
 

@@ -157,7 +157,7 @@ async def test_listed_devices_appear_with_their_tts_names_before_sending(
         "Adafruit Industries",  # the Device Repository's name
         "feather-m0-lora",  # not in it
     )
-    assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_online") is not None
+    assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_silent") is not None
 
     # An hour later: one renamed in TTS, one deleted there.
     from tts_simulator import core
@@ -872,7 +872,7 @@ async def test_listed_devices_that_never_sent_give_way_to_devices_that_send(
     assert _names(device_registry, entry) == {"Soil sensor", "new-sensor"}
     assert hass.states.get("sensor.soil_sensor_value").state == "5"
     assert hass.states.get("sensor.new_sensor_value").state == "5"
-    assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_online") is None
+    assert hass.states.get("binary_sensor.feather_m0_on_the_balcony_silent") is None
     devices = {
         device.id
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id)

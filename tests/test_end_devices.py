@@ -197,9 +197,12 @@ async def test_feather_appears_on_first_uplink(
     assert airtime.state == "185.344"
     assert airtime.attributes["unit_of_measurement"] == "ms"
     assert _state(hass, "sensor.feather_m0_1_last_seen") == START
-    online = hass.states.get("binary_sensor.feather_m0_1_online")
-    assert online.state == STATE_ON
-    assert online.attributes["device_class"] == "connectivity"
+    silent = hass.states.get("binary_sensor.feather_m0_1_silent")
+    assert silent.state == STATE_OFF
+    assert silent.attributes["device_class"] == "problem"
+    assert silent.attributes["friendly_name"] == "feather-m0-1 Silent"
+    # One uplink: the interval is unknown, silent after an hour.
+    assert silent.attributes["threshold"] == 60
 
     device = device_by_identifier(
         device_registry,
@@ -516,33 +519,34 @@ async def test_bridged_topic_prefix(
 async def test_silence_threshold_from_interval(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
-    """Offline after three uplink intervals of silence, online at the next."""
-    online = "binary_sensor.feather_m0_1_online"
+    """Silent after three uplink intervals without one, not at the next."""
+    silent = "binary_sensor.feather_m0_1_silent"
     for f_cnt in (1, 2, 3):
         if f_cnt > 1:
             freezer.tick(timedelta(minutes=10))
         await _send(hass, uplink(f_cnt=f_cnt))
-    assert _state(hass, online) == STATE_ON
+    assert _state(hass, silent) == STATE_OFF
+    assert hass.states.get(silent).attributes["threshold"] == 30
 
     freezer.tick(timedelta(minutes=29))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_ON
+    assert _state(hass, silent) == STATE_OFF
 
     freezer.tick(timedelta(minutes=1, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_OFF
+    assert _state(hass, silent) == STATE_ON
 
     await _send(hass, uplink(f_cnt=4))
-    assert _state(hass, online) == STATE_ON
+    assert _state(hass, silent) == STATE_OFF
 
 
 async def test_silence_threshold_minimum(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
     """Devices sending every 2 minutes still get 15 minutes of silence."""
-    online = "binary_sensor.feather_m0_1_online"
+    silent = "binary_sensor.feather_m0_1_silent"
     for f_cnt in (1, 2, 3):
         if f_cnt > 1:
             freezer.tick(timedelta(minutes=2))
@@ -550,27 +554,27 @@ async def test_silence_threshold_minimum(
     freezer.tick(timedelta(minutes=14))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_ON
+    assert _state(hass, silent) == STATE_OFF
     freezer.tick(timedelta(minutes=1, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_OFF
+    assert _state(hass, silent) == STATE_ON
 
 
 async def test_silence_threshold_unknown_interval(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
-    """After a single uplink the device is online for an hour."""
-    online = "binary_sensor.feather_m0_1_online"
+    """After a single uplink the device is silent after an hour."""
+    silent = "binary_sensor.feather_m0_1_silent"
     await _send(hass, uplink(f_cnt=1))
     freezer.tick(timedelta(minutes=59))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_ON
+    assert _state(hass, silent) == STATE_OFF
     freezer.tick(timedelta(minutes=1, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_OFF
+    assert _state(hass, silent) == STATE_ON
 
 
 async def test_silence_threshold_option(
@@ -588,7 +592,8 @@ async def test_silence_threshold_option(
     freezer.tick(timedelta(minutes=5, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_OFF
+    silent = hass.states.get("binary_sensor.feather_m0_1_silent")
+    assert (silent.state, silent.attributes["threshold"]) == (STATE_ON, 5)
     assert _diagnostics(mock_config_entry)["silence_threshold_minutes"] == 5
 
 
@@ -608,7 +613,7 @@ async def test_offline_threshold_of_an_earlier_version_still_applies(
     freezer.tick(timedelta(minutes=5, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_OFF
+    assert _state(hass, "binary_sensor.feather_m0_1_silent") == STATE_ON
     assert _diagnostics(mock_config_entry)["silence_threshold_minutes"] == 5
 
 
@@ -652,17 +657,17 @@ async def test_restore_after_restart(
     decoder = hass.states.get("sensor.feather_m0_1_decoder")
     assert decoder is not None
     assert decoder.attributes["formatter_failed"] is False
-    # The interval (20 min) survives too: offline 60 min after the last uplink.
-    online = "binary_sensor.feather_m0_1_online"
-    assert _state(hass, online) == STATE_ON
+    # The interval (20 min) survives too: silent 60 min after the last uplink.
+    silent = "binary_sensor.feather_m0_1_silent"
+    assert _state(hass, silent) == STATE_OFF
     freezer.tick(timedelta(minutes=30, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _state(hass, online) == STATE_OFF
+    assert _state(hass, silent) == STATE_ON
 
     await _send(hass, uplink(f_cnt=3, payload=b"\x1e"))
     assert _state(hass, "sensor.feather_m0_1_value") == "30"
-    assert _state(hass, online) == STATE_ON
+    assert _state(hass, silent) == STATE_OFF
 
 
 # HA's MQTT client, set up by hand here, leaves its housekeeping timer behind.
@@ -1013,7 +1018,7 @@ async def test_mqtt_unload_and_return(
     assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
     await hass.async_block_till_done()
     assert _state(hass, "sensor.feather_m0_1_value") == STATE_UNAVAILABLE
-    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_UNAVAILABLE
+    assert _state(hass, "binary_sensor.feather_m0_1_silent") == STATE_UNAVAILABLE
     assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
 
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
@@ -1345,10 +1350,10 @@ async def test_radio_figures_disabled_by_default(
         is None
     )
     assert _state(hass, "sensor.feather_m0_1_value") == "42"
-    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_ON
+    assert _state(hass, "binary_sensor.feather_m0_1_silent") == STATE_OFF
 
 
-async def test_online_sensor_adds_no_stop_listener(
+async def test_silent_sensor_adds_no_stop_listener(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry
 ) -> None:
     """Silence timers end with their entity, not in a stop listener per device."""
@@ -1356,7 +1361,7 @@ async def test_online_sensor_adds_no_stop_listener(
     for number in range(3):
         device_id = f"node-{number}"
         await _send(hass, uplink(device_id=device_id), on=topic(device_id=device_id))
-    assert _state(hass, "binary_sensor.node_2_online") == STATE_ON
+    assert _state(hass, "binary_sensor.node_2_silent") == STATE_OFF
     assert hass.bus.async_listeners().get(EVENT_HOMEASSISTANT_STOP, 0) == before
 
 
@@ -1790,7 +1795,7 @@ async def test_end_devices_follow_the_broker_connection(
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
     await hass.async_block_till_done()
     assert _state(hass, "sensor.feather_m0_1_value") == STATE_UNAVAILABLE
-    assert _state(hass, "binary_sensor.feather_m0_1_online") == STATE_UNAVAILABLE
+    assert _state(hass, "binary_sensor.feather_m0_1_silent") == STATE_UNAVAILABLE
     assert _diagnostics(mqtt_entry)["receiving"] is False
     assert _state(hass, "binary_sensor.rooftop_gateway_connectivity") == STATE_ON
 

@@ -31,7 +31,7 @@ from .uplinks import LPP_NODE, topic, uplink
 
 CONNECTED = "sensor.jdoe_eu1_cloud_thethings_network_gateways_connected"
 SILENT = "sensor.jdoe_eu1_cloud_thethings_network_gateways_silent"
-ONLINE = "sensor.jdoe_eu1_cloud_thethings_network_end_devices_online"
+END_DEVICES_SILENT = "sensor.jdoe_eu1_cloud_thethings_network_end_devices_silent"
 ACCOUNT = "jdoe@eu1.cloud.thethings.network/account"
 NOW = "2025-03-14T10:20:00+00:00"
 
@@ -132,10 +132,11 @@ async def test_account_device_stays_across_polls(
 async def test_no_end_device_count_without_applications(
     hass: HomeAssistant,
 ) -> None:
-    """An account without applications has no End devices online sensor."""
+    """An account without applications has no End devices silent sensor."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         version=3,
+        minor_version=3,
         title="jdoe (eu1.cloud.thethings.network)",
         unique_id="jdoe@eu1.cloud.thethings.network",
         data={CONF_SERVER: SERVER_URL, CONF_API_KEY: API_KEY},
@@ -145,34 +146,34 @@ async def test_no_end_device_count_without_applications(
     er.async_get(hass).async_get_or_create(
         "sensor",
         DOMAIN,
-        f"{ACCOUNT}/end_devices_online",
+        f"{ACCOUNT}/end_devices_silent",
         config_entry=entry,
-        suggested_object_id="jdoe_eu1_cloud_thethings_network_end_devices_online",
+        suggested_object_id="jdoe_eu1_cloud_thethings_network_end_devices_silent",
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert _count(hass, CONNECTED) == 2
-    assert hass.states.get(ONLINE) is None
-    assert er.async_get(hass).async_get(ONLINE) is None
+    assert hass.states.get(END_DEVICES_SILENT) is None
+    assert er.async_get(hass).async_get(END_DEVICES_SILENT) is None
 
 
-async def test_end_devices_online(
+async def test_end_devices_silent(
     hass: HomeAssistant,
     mqtt_mock: MqttMockHAClient,
     fake_tts: FakeTTS,
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """End devices count online with their Online sensor, offline on its timer."""
+    """End devices count silent with their Silent sensor, on its timer."""
     freezer.move_to(START)
     mock_config_entry.add_to_hass(hass)
     await _setup(hass, mock_config_entry)
-    assert _count(hass, ONLINE) == 0
-    assert hass.states.get(ONLINE).attributes["known"] == 0
+    assert _count(hass, END_DEVICES_SILENT) == 0
+    assert hass.states.get(END_DEVICES_SILENT).attributes["known"] == 0
 
     await _send(hass, uplink(f_cnt=1))
-    assert _count(hass, ONLINE) == 1
-    assert hass.states.get(ONLINE).attributes["known"] == 1
+    assert _count(hass, END_DEVICES_SILENT) == 0
+    assert hass.states.get(END_DEVICES_SILENT).attributes["known"] == 1
     freezer.tick(timedelta(minutes=30))
     async_fire_time_changed(hass)
     await _send(
@@ -180,30 +181,31 @@ async def test_end_devices_online(
         uplink(device_id=LPP_NODE, f_port=2, payload=LPP_PAYLOAD),
         on=topic(device_id=LPP_NODE),
     )
-    assert _count(hass, ONLINE) == 2
-    assert hass.states.get(ONLINE).attributes["known"] == 2
+    assert _count(hass, END_DEVICES_SILENT) == 0
+    assert hass.states.get(END_DEVICES_SILENT).attributes["known"] == 2
 
-    # One uplink: online for an hour. The first device falls silent first.
+    # One uplink: silent after an hour. The first device falls silent first.
     freezer.tick(timedelta(minutes=30, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.feather_m0_1_online").state == "off"
-    assert _count(hass, ONLINE) == 1
+    assert hass.states.get("binary_sensor.feather_m0_1_silent").state == "on"
+    assert _count(hass, END_DEVICES_SILENT) == 1
     freezer.tick(timedelta(minutes=30))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert _count(hass, ONLINE) == 0
-    assert hass.states.get(ONLINE).attributes["known"] == 2
+    assert _count(hass, END_DEVICES_SILENT) == 2
+    assert hass.states.get(END_DEVICES_SILENT).attributes["known"] == 2
 
-    # Renamed by the user: still counted; deleted: no longer.
+    # Renamed by the user: still counted; sending again or deleted: no longer.
     entities = er.async_get(hass)
     entities.async_update_entity(
-        "binary_sensor.feather_m0_1_online", new_entity_id="binary_sensor.feather"
+        "binary_sensor.feather_m0_1_silent", new_entity_id="binary_sensor.feather"
     )
     await hass.async_block_till_done()
+    assert _count(hass, END_DEVICES_SILENT) == 2
     await _send(hass, uplink(f_cnt=2))
-    assert hass.states.get("binary_sensor.feather").state == "on"
-    assert _count(hass, ONLINE) == 1
-    entities.async_remove("binary_sensor.feather")
+    assert hass.states.get("binary_sensor.feather").state == "off"
+    assert _count(hass, END_DEVICES_SILENT) == 1
+    entities.async_remove("binary_sensor.lpp_node_silent")
     await hass.async_block_till_done()
-    assert _count(hass, ONLINE) == 0
+    assert _count(hass, END_DEVICES_SILENT) == 0

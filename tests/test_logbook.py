@@ -40,7 +40,7 @@ from .uplinks import encode, topic, uplink
 
 GATEWAY_START = "2025-03-14T10:20:00+00:00"
 DEVICE_START = "2025-11-07T09:00:00+00:00"
-ONLINE = "binary_sensor.feather_m0_1_online"
+SILENT = "binary_sensor.feather_m0_1_silent"
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +133,7 @@ async def test_end_device_uplinks_write_no_logbook_lines(
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Uplinks from changing gateways write no lines; offline and online do."""
+    """Uplinks from changing gateways write no lines; falling silent and back do."""
     await _setup_logbook(hass)
     client = await hass_ws_client(hass)
     freezer.move_to(DEVICE_START)
@@ -167,9 +167,9 @@ async def test_end_device_uplinks_write_no_logbook_lines(
     freezer.tick(timedelta(minutes=16))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get(ONLINE).state == STATE_OFF
+    assert hass.states.get(SILENT).state == STATE_ON
     await send(8)
-    assert hass.states.get(ONLINE).state == STATE_ON
+    assert hass.states.get(SILENT).state == STATE_OFF
     logged = await _logged_entities(hass, client, since)
-    assert logged.pop(ONLINE) == 2
+    assert logged.pop(SILENT) == 2
     assert set(logged) <= {coverage}

@@ -1,6 +1,7 @@
 """Version 1 entries move to ids made from the account, which survive re-adding;
 version 2 entries get an application sub-entry where there is something to keep;
-version 3.1 entries' offline threshold becomes the end devices' silence threshold."""
+version 3.1 entries' offline threshold becomes the end devices' silence threshold
+(the Online sensors of 3.2 and before: test_silent_migration.py)."""
 
 from __future__ import annotations
 
@@ -323,7 +324,7 @@ async def test_version_3_1_offline_threshold_is_the_silence_threshold(
     if "offline_threshold" not in options:
         expected.pop("end_device_silence_threshold")
     assert entry.options == expected
-    assert (entry.version, entry.minor_version) == (3, 2)
+    assert (entry.version, entry.minor_version) == (3, 3)
 
 
 async def test_interrupted_migration_adds_one_application(
@@ -347,7 +348,7 @@ async def test_interrupted_migration_adds_one_application(
 
     with (
         patch(
-            "custom_components.ttn_gateway.async_move_device",
+            "custom_components.ttn_gateway.migration.async_move_device",
             side_effect=move_once_failing,
         ),
         pytest.raises(RuntimeError),
@@ -356,7 +357,7 @@ async def test_interrupted_migration_adds_one_application(
     assert entry.version == 2
 
     with patch(
-        "custom_components.ttn_gateway.async_move_device",
+        "custom_components.ttn_gateway.migration.async_move_device",
         side_effect=move_once_failing,
     ):
         assert await async_migrate_entry(hass, entry)

@@ -16,14 +16,17 @@ import logging
 from typing import Any
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.mqtt.const import MQTT_CONNECTION_STATE
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import (
     CONF_API_KEY,
     EVENT_HOMEASSISTANT_FINAL_WRITE,
     EVENT_STATE_CHANGED,
+    STATE_OFF,
+    STATE_ON,
 )
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, State
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
@@ -31,6 +34,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
+    mock_restore_cache_with_extra_data,
 )
 from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
@@ -69,6 +73,7 @@ STORE_KEY = f"{DOMAIN}.catch_up.{ENTRY_ID}"
 ISSUE_ID = f"storage_not_enabled_{SUBENTRY_ID}"
 RIGHTS = ["RIGHT_APPLICATION_INFO", "RIGHT_APPLICATION_TRAFFIC_READ"]
 VALUE = "sensor.feather_m0_1_value"
+SILENT = "binary_sensor.feather_m0_1_silent"
 UP_TOPIC = f"v3/{APP}@ttn/devices/{FEATHER}/up"
 
 
@@ -209,6 +214,42 @@ async def test_missed_uplinks_are_applied_after_a_restart(
     assert hass.states.get(VALUE).state == "6"
     messages = entry.runtime_data.end_devices.counters
     assert (messages.uplinks, messages.repeats) == (3, 3)
+
+
+async def test_a_caught_up_uplink_keeps_the_saved_silence_threshold(
+    hass: HomeAssistant,
+    fake_tts: FakeTTS,
+    app_mqtt: FakeAppMqtt,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The last uplink seen comes again from the Storage: the interval stays."""
+    stopped = dt_util.utcnow() - timedelta(minutes=5)
+    _saved(hass_storage, stopped - timedelta(minutes=1))
+    last = uplink(f_cnt=3, payload=b"\x03", received_at=stopped)
+    fake_tts.store(last)
+    # Sending every 10 minutes, as the Silent sensor saved at the stop.
+    mock_restore_cache_with_extra_data(
+        hass,
+        (
+            (
+                State(SILENT, STATE_OFF),
+                {"last_seen": stopped.isoformat(), "uplink_interval": 600.0},
+            ),
+        ),
+    )
+
+    await _set_up(hass, entry)
+
+    state = hass.states.get(SILENT)
+    assert state is not None
+    # Three intervals (30 minutes), not the hour of a device never heard twice.
+    assert (state.state, state.attributes["threshold"]) == (STATE_OFF, 30)
+    freezer.tick(timedelta(minutes=25, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(SILENT).state == STATE_ON
 
 
 async def test_outage_of_the_direct_connection_is_caught_up(

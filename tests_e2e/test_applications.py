@@ -115,11 +115,11 @@ async def test_uplinks_arrive_with_the_mqtt_integration_off(
         while (await hass_client.states())[entity_id]["state"] == first:
             assert time.monotonic() < deadline, "no uplink without MQTT"
             await asyncio.sleep(0.5)
-        online = await wait_for_state(
-            hass_client, f"binary_sensor.{object_id(FEATHER)}_online", "on"
+        silent = await wait_for_state(
+            hass_client, f"binary_sensor.{object_id(FEATHER)}_silent", "off"
         )
-        assert online["attributes"]["friendly_name"] == (
-            f"{END_DEVICE_NAMES[FEATHER]} Online"
+        assert silent["attributes"]["friendly_name"] == (
+            f"{END_DEVICE_NAMES[FEATHER]} Silent"
         )
     finally:
         await hass_client.websocket(

@@ -144,7 +144,7 @@ async def test_integration_and_device_pages(
             await show(
                 page,
                 f"{hass_client.base_url}/config/devices/device/{feather['id']}",
-                lambda page: page.get_by_text("Online"),
+                lambda page: page.get_by_text("Silent"),
                 lambda page: page.get_by_text("Value"),
                 lambda page: page.get_by_text("Last seen"),
             )

@@ -170,7 +170,7 @@ async def fleet_states(
         for entity in entities
         if entity["config_entry_id"] == entry_id
         and entity["translation_key"]
-        in ("gateways_connected", "gateways_silent", "end_devices_online")
+        in ("gateways_connected", "gateways_silent", "end_devices_silent")
     }
 
 
@@ -199,17 +199,21 @@ async def test_fleet_counts_follow_a_gateway_disconnecting(
     # The other counts are those of the sensors a user sees on each device.
     (entities,) = await hass_client.websocket({"type": "config/entity_registry/list"})
     states = await hass_client.states()
+    # Gateways and end devices both have a Silent sensor; unique IDs tell
+    # them apart (identifiers.py: <account>/gateway/… and <account>/device/…).
     on = {
-        key: sum(
+        kind: sum(
             states.get(e["entity_id"], {}).get("state") == "on"
             for e in entities
-            if e["config_entry_id"] == entry_id and e["translation_key"] == key
+            if e["config_entry_id"] == entry_id
+            and e["translation_key"] == "silent"
+            and f"/{kind}/" in e["unique_id"]
         )
-        for key in ("silent", "online")
+        for kind in ("gateway", "device")
     }
-    assert fleet["gateways_silent"]["state"] == str(on["silent"]), (fleet, on)
-    assert fleet["end_devices_online"]["state"] == str(on["online"]), (fleet, on)
-    assert fleet["end_devices_online"]["attributes"]["known"] == len(END_DEVICES)
+    assert fleet["gateways_silent"]["state"] == str(on["gateway"]), (fleet, on)
+    assert fleet["end_devices_silent"]["state"] == str(on["device"]), (fleet, on)
+    assert fleet["end_devices_silent"]["attributes"]["known"] == len(END_DEVICES)
 
     await simulator(stack, "POST", f"/sim/gateways/{BARN}/disconnect")
     try:

@@ -150,7 +150,7 @@ def expected_states(uplink: dict[str, Any]) -> dict[str, str]:
     device = object_id(uplink["end_device_ids"]["device_id"])
     message = uplink["uplink_message"]
     states = {
-        f"binary_sensor.{device}_online": "on",
+        f"binary_sensor.{device}_silent": "off",
         # When the network server received it; timestamps show whole seconds.
         f"sensor.{device}_last_seen": last_seen_state(message["received_at"]),
     }
@@ -254,9 +254,12 @@ async def test_devices_show_the_published_uplinks(
     states = await hass_client.states()
     feather = states["sensor.feather_m0_on_the_balcony_value"]
     assert 0 <= int(feather["state"]) <= 255
-    assert states["binary_sensor.feather_m0_on_the_balcony_online"]["attributes"] == {
-        "device_class": "connectivity",
-        "friendly_name": "Feather M0 on the balcony Online",
+    silent = states["binary_sensor.feather_m0_on_the_balcony_silent"]["attributes"]
+    # The threshold is automatic: three uplink intervals, 15 minutes at least.
+    assert silent.pop("threshold") >= 15
+    assert silent == {
+        "device_class": "problem",
+        "friendly_name": "Feather M0 on the balcony Silent",
     }
     # Radio figures are there, diagnostic and disabled until the user wants them.
     (entities,) = await hass_client.websocket({"type": "config/entity_registry/list"})
@@ -328,7 +331,7 @@ async def test_restart_restores_devices_before_any_uplink(
             deadline = time.monotonic() + WAIT_SECONDS
             while (
                 (await client.states()).get(
-                    "binary_sensor.feather_m0_on_the_balcony_online"
+                    "binary_sensor.feather_m0_on_the_balcony_silent"
                 )
                 or {}
             ).get("state") in (None, "unavailable"):

@@ -72,10 +72,10 @@ async def test_config_entries_devices_and_entities(
     # Gateway entities belong to gateways, end-device entities to end devices.
     rooftop_entities = {e["entity_id"] for e in ours if e["device_id"] == rooftop["id"]}
     assert "binary_sensor.rooftop_gateway_connectivity" in rooftop_entities
-    assert not any(entity.endswith("_online") for entity in rooftop_entities)
+    assert not any("feather" in entity for entity in rooftop_entities)
     feather_id = found.end_devices["feather-m0"]["id"]
     feather_entities = {e["entity_id"] for e in ours if e["device_id"] == feather_id}
-    assert "binary_sensor.feather_m0_on_the_balcony_online" in feather_entities
+    assert "binary_sensor.feather_m0_on_the_balcony_silent" in feather_entities
     assert "sensor.feather_m0_on_the_balcony_value" in feather_entities
 
     states = await hass_client.states()

@@ -1,6 +1,6 @@
 """Binary sensors: a gateway's connectivity and silence; an end device's state.
 
-An end device has *Online*, *No fallback gateway*, on The Things Network
+An end device has *Silent*, *No fallback gateway*, on The Things Network
 *Fair use exceeded*, and a binary sensor per decoded on/off reading.
 """
 
@@ -27,7 +27,7 @@ from homeassistant.util import dt as dt_util
 from .decoders import describe_reading
 from .end_device_coverage import NO_FALLBACK_GATEWAY, EndDeviceCoverageEntity
 from .end_device_descriptions import (
-    ONLINE,
+    SILENT,
     EndDeviceBinarySensorEntityDescription,
     reading_binary_sensor_description,
 )
@@ -167,8 +167,8 @@ class EndDeviceBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
 
 
 @dataclass
-class OnlineStoredData(ExtraStoredData):
-    """The timing an online sensor needs after a restart."""
+class SilenceStoredData(ExtraStoredData):
+    """The timing a Silent sensor needs after a restart."""
 
     last_seen: datetime | None
     uplink_interval: float | None
@@ -195,17 +195,39 @@ class OnlineStoredData(ExtraStoredData):
         )
 
 
-class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
-    """On while the device sent an uplink within its silence threshold."""
+class EndDeviceSilentBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEntity):
+    """On once the device sent no uplink for longer than its silence threshold.
+
+    Attribute ``threshold``: that threshold in minutes, the option's or the
+    automatic one, as on a gateway's Silent sensor.
+    """
+
+    _threshold: int | None = None
 
     @property
-    def extra_restore_state_data(self) -> OnlineStoredData:
+    def extra_restore_state_data(self) -> SilenceStoredData:
         """Save when the device was last seen and how often it sends."""
-        return OnlineStoredData(self.device.last_seen, self.device.uplink_interval)
+        return SilenceStoredData(self.device.last_seen, self.device.uplink_interval)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, int | None]:
+        """The minutes without an uplink after which the device is silent."""
+        return {"threshold": self._threshold}
+
+    async def async_added_to_hass(self) -> None:
+        """Take the saved timing also when an uplink came first.
+
+        A catch-up after a restart may bring the last uplink seen before it
+        again: that gives no interval, and the saved one keeps the threshold.
+        """
+        await super().async_added_to_hass()
+        if self.device.uplink is not None:
+            await self._async_restore()
+            self._take_device_state()
 
     async def _async_restore(self) -> None:
         if (extra := await self.async_get_last_extra_data()) is not None:
-            stored = OnlineStoredData.from_dict(extra.as_dict())
+            stored = SilenceStoredData.from_dict(extra.as_dict())
             self.device.restore(stored.last_seen, stored.uplink_interval)
 
     async def async_will_remove_from_hass(self) -> None:
@@ -214,17 +236,19 @@ class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEn
         await super().async_will_remove_from_hass()
 
     def _signature(self) -> Hashable:
-        return (self.available, self._attr_is_on)
+        return (self.available, self._attr_is_on, self._threshold)
 
     def _take_device_state(self) -> None:
         timers = self.manager.silence_timers
+        threshold = self.manager.silence_threshold(self.device)
+        self._threshold = round(threshold.total_seconds() / 60)
         last_seen = self.device.last_seen
         if last_seen is None:
             timers.cancel(self.device.key)
             return
-        silent_at = last_seen + self.manager.silence_threshold(self.device)
-        self._attr_is_on = dt_util.utcnow() < silent_at
-        if self._attr_is_on:
+        silent_at = last_seen + threshold
+        self._attr_is_on = dt_util.utcnow() >= silent_at
+        if not self._attr_is_on:
             timers.schedule_by(self.device.key, silent_at, self._async_silence_reached)
         else:
             timers.cancel(self.device.key)
@@ -237,7 +261,7 @@ class EndDeviceOnlineBinarySensor(EndDeviceEntity, BinarySensorEntity, RestoreEn
 class NoFallbackGatewayBinarySensor(EndDeviceCoverageEntity, BinarySensorEntity):
     """On while at most one own gateway heard the device in the last 24 hours.
 
-    Unknown while nothing heard it in that window (the Online sensor tells).
+    Unknown while nothing heard it in that window (the Silent sensor tells).
     Packet Broker traffic is no fallback: it is another network's gateway.
     """
 
@@ -282,8 +306,8 @@ def _end_device_entity(
     manager: EndDeviceManager, device: EndDevice, key: str, store: GatewayStore
 ) -> Entity | None:
     """The binary sensor of one of a device's entity keys; None if none has it."""
-    if key == ONLINE.key:
-        return EndDeviceOnlineBinarySensor(manager, device, ONLINE)
+    if key == SILENT.key:
+        return EndDeviceSilentBinarySensor(manager, device, SILENT)
     if key == NO_FALLBACK_GATEWAY.key:
         return NoFallbackGatewayBinarySensor(
             manager, device, NO_FALLBACK_GATEWAY, store

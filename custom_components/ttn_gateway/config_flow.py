@@ -89,8 +89,9 @@ class TTNGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds a TTS account."""
 
     VERSION = 3
-    # 3.2: the end devices' threshold option is named for silence.
-    MINOR_VERSION = 2
+    # 3.2: the end devices' threshold option is named for silence;
+    # 3.3: their Online sensors are Silent sensors.
+    MINOR_VERSION = 3
 
     async def _validate(
         self,

@@ -39,7 +39,7 @@ CONF_END_DEVICE_SILENCE_THRESHOLD: Final = "end_device_silence_threshold"
 CONF_DECODERS: Final = "decoders"
 
 DEFAULT_UPLINK_TOPIC: Final = "v3/+/devices/+/up"
-# Without a threshold option a device is silent (its Online sensor off) after
+# Without a threshold option a device is silent (its Silent sensor on) after
 # this many of its observed uplink intervals, but never sooner than the minimum.
 SILENCE_INTERVALS: Final = 3
 MIN_END_DEVICE_SILENCE_THRESHOLD: Final = timedelta(minutes=15)
@@ -57,6 +57,8 @@ MAX_MAX_END_DEVICES: Final = 5000
 CONF_APPLICATIONS: Final = "applications"
 ISSUE_END_DEVICE_CAP: Final = "end_device_cap"
 ISSUE_END_DEVICE_ENTITY_CAP: Final = "end_device_entity_cap"
+# Version 3.3 renamed the end devices' Online sensors (now Silent sensors).
+ISSUE_SILENT_REPLACES_ONLINE: Final = "silent_replaces_online"
 
 # TTS applications: one config sub-entry each.
 SUBENTRY_APPLICATION: Final = "application"

@@ -3,7 +3,7 @@
 Radio figures and timing change with every uplink: they are diagnostic and
 disabled by default, so that Home Assistant's logbook (which lists every
 change of a sensor without unit or state class) keeps to what a user looks
-for: the device going online or offline, readings and downlinks.
+for: the device falling silent or sending again, readings and downlinks.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from homeassistant.const import (
 
 from .decoders import Decoder, ReadingDescription
 from .end_devices import LAST_DOWNLINK_KEY, EndDevice
-from .end_devices.registry import DECODER_KEY
+from .end_devices.registry import DECODER_KEY, SILENT_KEY
 from .tts import DownlinkStatus
 
 type SensorValue = str | int | float | datetime | None
@@ -199,10 +199,12 @@ BEST_GATEWAY = EndDeviceSensorEntityDescription(
     # The name needs the gateway store: EndDeviceBestGatewaySensor sets it.
     value_fn=lambda _device: None,
 )
-ONLINE = BinarySensorEntityDescription(
-    key="online",
-    translation_key="online",
-    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+# On once the device sent nothing for longer than its silence threshold; the
+# name and translation are those of a gateway's Silent sensor.
+SILENT = BinarySensorEntityDescription(
+    key=SILENT_KEY,
+    translation_key="silent",
+    device_class=BinarySensorDeviceClass.PROBLEM,
 )
 
 

@@ -1,16 +1,10 @@
-"""The account at a glance: gateways connected and silent, end devices online.
+"""The account's device: gateways connected and silent, end devices silent.
 
-Three sensors on the account's own device. They count what the entities of
-each gateway and end device show, and follow them as they change (an event,
-a silence timer, an uplink), not only at polls:
-
-- *Gateways connected*: gateways whose *Connectivity* is on; attribute
-  ``monitored``: the monitored gateways.
-- *Gateways silent*: gateways whose *Silent* problem sensor is on.
-- *End devices online*: end devices whose *Online* sensor is on; attribute
-  ``known``: the end devices of the entry. The Online sensor decides (its
-  silence threshold, its timer, its state restored after a restart), so the
-  count follows the sensors' states.
+The counts follow what the gateways' and end devices' own entities show, as
+each changes (an event, a silence timer, an uplink), not only at polls: the
+end devices' Silent sensors decide (their threshold, timer and restored
+state), so the count is read from their states. The README's account table
+says what each count means.
 """
 
 from __future__ import annotations
@@ -32,7 +26,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .end_device_descriptions import ONLINE
+from .end_device_descriptions import SILENT
 from .identifiers import (
     account_id,
     account_identifier,
@@ -51,7 +45,7 @@ class FleetCounts:
     connected: int
     silent: int
     known: int
-    online: int
+    silent_end_devices: int
 
 
 class FleetWatcher:
@@ -71,9 +65,9 @@ class FleetWatcher:
         self._connected: set[str] = set()
         self._silent: set[str] = set()
         self._watching: dict[str, list[CALLBACK_TYPE]] = {}
-        # The end devices' Online sensors, by entity ID, and those on.
-        self._online_sensors: set[str] = set()
-        self._online: set[str] = set()
+        # The end devices' Silent sensors, by entity ID, and those on.
+        self._silent_sensors: set[str] = set()
+        self._silent_end_devices: set[str] = set()
         self._listeners: list[Callable[[], None]] = []
         self.counts = self._count()
 
@@ -95,7 +89,7 @@ class FleetWatcher:
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
-        """Follow the gateways, their silence and the Online sensors."""
+        """Follow the gateways, their silence and the end devices' Silent sensors."""
         store = self._runtime.store
         removers = [
             store.async_subscribe_gateway_set(self._async_sync_gateways),
@@ -105,12 +99,12 @@ class FleetWatcher:
             ),
             self._hass.bus.async_listen(
                 EVENT_STATE_CHANGED,
-                self._async_online_changed,
-                event_filter=self._is_online_sensor,
+                self._async_silent_sensor_changed,
+                event_filter=self._is_silent_sensor,
             ),
         ]
         self._async_sync_gateways()
-        self._async_find_online_sensors()
+        self._async_find_silent_sensors()
 
         @callback
         def stop() -> None:
@@ -164,58 +158,58 @@ class FleetWatcher:
     # -- End devices -------------------------------------------------------------
 
     @callback
-    def _is_online_sensor(self, event_data: Any) -> bool:
-        return event_data.get("entity_id") in self._online_sensors
+    def _is_silent_sensor(self, event_data: Any) -> bool:
+        return event_data.get("entity_id") in self._silent_sensors
 
     @callback
-    def _async_online_changed(self, event: Event[Any]) -> None:
+    def _async_silent_sensor_changed(self, event: Event[Any]) -> None:
         entity_id = event.data["entity_id"]
         new_state = event.data.get("new_state")
         on = new_state is not None and new_state.state == STATE_ON
-        if _put(self._online, entity_id, on):
+        if _put(self._silent_end_devices, entity_id, on):
             self._async_changed()
 
     @callback
     def _async_registry_updated(self, event: Event[Any]) -> None:
-        """Follow Online sensors as they are added, removed or renamed."""
+        """Follow Silent sensors as they are added, removed or renamed."""
         entity_id = event.data.get("entity_id")
         action = event.data.get("action")
         if action == "create":
             entry = er.async_get(self._hass).async_get(entity_id)
-            if entry is not None and self._is_online_entry(entry):
-                self._online_sensors.add(entry.entity_id)
+            if entry is not None and self._is_silent_entry(entry):
+                self._silent_sensors.add(entry.entity_id)
                 self._async_changed()
         elif action == "remove":
-            if entity_id in self._online_sensors:
-                self._online_sensors.discard(entity_id)
-                self._online.discard(entity_id)
+            if entity_id in self._silent_sensors:
+                self._silent_sensors.discard(entity_id)
+                self._silent_end_devices.discard(entity_id)
                 self._async_changed()
-        elif event.data.get("old_entity_id") in self._online_sensors:
-            self._async_find_online_sensors()
+        elif event.data.get("old_entity_id") in self._silent_sensors:
+            self._async_find_silent_sensors()
 
-    def _is_online_entry(self, entry: er.RegistryEntry) -> bool:
+    def _is_silent_entry(self, entry: er.RegistryEntry) -> bool:
         account = account_id(self._entry)
         return (
             entry.config_entry_id == self._entry.entry_id
             and entry.platform == DOMAIN
             and entry.domain == BINARY_SENSOR_DOMAIN
-            and entry.unique_id.endswith(f"/{ONLINE.key}")
+            and entry.unique_id.endswith(f"/{SILENT.key}")
             and end_device_key(account, entry.unique_id.rpartition("/")[0]) is not None
         )
 
     @callback
-    def _async_find_online_sensors(self) -> None:
+    def _async_find_silent_sensors(self) -> None:
         registry = er.async_get(self._hass)
-        self._online_sensors = {
+        self._silent_sensors = {
             entry.entity_id
             for entry in er.async_entries_for_config_entry(
                 registry, self._entry.entry_id
             )
-            if self._is_online_entry(entry)
+            if self._is_silent_entry(entry)
         }
-        self._online = {
+        self._silent_end_devices = {
             entity_id
-            for entity_id in self._online_sensors
+            for entity_id in self._silent_sensors
             if (state := self._hass.states.get(entity_id)) is not None
             and state.state == STATE_ON
         }
@@ -229,7 +223,7 @@ class FleetWatcher:
             connected=len(self._connected),
             silent=len(self._silent),
             known=len(self._runtime.end_devices.devices),
-            online=len(self._online),
+            silent_end_devices=len(self._silent_end_devices),
         )
 
     @callback
@@ -257,12 +251,12 @@ class FleetSensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[FleetCounts], int]
     attributes_fn: Callable[[FleetCounts], dict[str, int]] = lambda _: {}
     # Whether the count is of gateways (unavailable while TTS cannot be read).
-    # End devices count while their Online sensors are on: one that cannot be
-    # heard (its application's connection is down) is unavailable, not online.
+    # End devices count while their Silent sensors are on: one that cannot be
+    # heard (its application's connection is down) is unavailable, not silent.
     gateways: bool = True
 
 
-END_DEVICES_ONLINE = "end_devices_online"
+END_DEVICES_SILENT = "end_devices_silent"
 FLEET_SENSORS: tuple[FleetSensorEntityDescription, ...] = (
     FleetSensorEntityDescription(
         key="gateways_connected",
@@ -278,10 +272,10 @@ FLEET_SENSORS: tuple[FleetSensorEntityDescription, ...] = (
         value_fn=lambda counts: counts.silent,
     ),
     FleetSensorEntityDescription(
-        key=END_DEVICES_ONLINE,
-        translation_key=END_DEVICES_ONLINE,
+        key=END_DEVICES_SILENT,
+        translation_key=END_DEVICES_SILENT,
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda counts: counts.online,
+        value_fn=lambda counts: counts.silent_end_devices,
         attributes_fn=lambda counts: {"known": counts.known},
         gateways=False,
     ),
@@ -364,7 +358,7 @@ def async_add_fleet_entities(
 ) -> None:
     """Add the fleet sensors to the account's device.
 
-    *End devices online* exists while the entry has applications (adding or
+    *End devices silent* exists while the entry has applications (adding or
     removing one reloads the entry).
     """
     watcher = FleetWatcher(hass, entry, entry.runtime_data)
@@ -376,7 +370,7 @@ def async_add_fleet_entities(
         if description.gateways or with_end_devices
     ]
     if not with_end_devices:
-        _remove_entity(hass, entry, END_DEVICES_ONLINE)
+        _remove_entity(hass, entry, END_DEVICES_SILENT)
     async_add_entities(
         FleetSensor(entry, watcher, description) for description in descriptions
     )

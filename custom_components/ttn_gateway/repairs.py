@@ -1,5 +1,8 @@
 """Repairs: a new key for an application whose key cannot be used.
 
+(The other fixable issue, the entities renamed by version 3.3, is only
+confirmed: the user has read which entity IDs changed.)
+
 Either The Things Stack rejected the key (the direct connection raises the
 issue), or the account moved to another server than the one the key was
 checked on (the account's reconfigure raises it). Sub-entries have no
@@ -13,11 +16,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.repairs import RepairsFlow
+from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_APPLICATION_ID, CONF_RIGHTS, CONF_SERVER, LOGGER
+from .const import (
+    CONF_APPLICATION_ID,
+    CONF_RIGHTS,
+    CONF_SERVER,
+    ISSUE_SILENT_REPLACES_ONLINE,
+    LOGGER,
+)
 from .end_devices.applications import ApplicationConfig
 from .tts import TTSServer
 from .validation import (
@@ -130,6 +139,8 @@ async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
     """The fix flow of this integration's fixable issues."""
+    if issue_id.startswith(ISSUE_SILENT_REPLACES_ONLINE):
+        return ConfirmRepairFlow()
     data = data or {}
     return ApplicationKeyRepairFlow(
         str(data.get("entry_id", "")), str(data.get("subentry_id", ""))

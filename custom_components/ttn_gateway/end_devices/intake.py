@@ -46,7 +46,7 @@ from .state import DeviceKey, EndDevice
 
 # An ApplicationUp is a few kB; anything larger is not a TTS uplink.
 MAX_MESSAGE_BYTES = 64 * 1024
-# Entities of one device, radio figures and online sensor included.
+# Entities of one device, radio figures and Silent sensor included.
 MAX_ENTITIES_PER_DEVICE = 64
 # Decoders that read TTS's formatter output.
 _FORMATTER_DECODERS = (Decoder.NORMALIZED, Decoder.PAYLOAD_FORMATTER)

@@ -33,6 +33,8 @@ from ..identifiers import (
 )
 from .state import DeviceKey, EndDevice
 
+# The Silent sensor: on once the device sent nothing for its silence threshold.
+SILENT_KEY = "silent"
 # Static entities every end device has: (platform, key).
 STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "rssi"),
@@ -45,7 +47,7 @@ STATIC_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "last_seen"),
     (Platform.SENSOR, "best_gateway"),
     (Platform.SENSOR, "gateways_in_reach"),
-    (Platform.BINARY_SENSOR, "online"),
+    (Platform.BINARY_SENSOR, SILENT_KEY),
     (Platform.BINARY_SENSOR, "no_fallback_gateway"),
 )
 # Fair Use Policy figures: only for devices on The Things Network.
@@ -54,8 +56,7 @@ FAIR_USE_ENTITY_KEYS: tuple[tuple[Platform, str], ...] = (
     (Platform.SENSOR, "downlinks_today"),
     (Platform.BINARY_SENSOR, "fair_use_exceeded"),
 )
-# The entities that save when the device last sent.
-ONLINE_KEY = "online"
+# The entities that save when the device last sent (SILENT_KEY above).
 LAST_SEEN_KEY = "last_seen"
 # The sensor of a device's latest downlink, made with its first downlink.
 LAST_DOWNLINK_KEY = "last_downlink"
@@ -150,7 +151,7 @@ def _saved_last_seen(
 ) -> datetime | None:
     """When the device last sent, as saved before the restart; None if never.
 
-    Read from the state its Online sensor saved (``last_seen`` in its extra
+    Read from the state its Silent sensor saved (``last_seen`` in its extra
     data) and its Last seen sensor, whichever is later.
     """
     saved = restore_state.async_get(hass).last_states
@@ -160,7 +161,7 @@ def _saved_last_seen(
             continue
         key = entity_key(identifier, entity_entry.unique_id)
         value: object = None
-        if key == ONLINE_KEY and stored.extra_data is not None:
+        if key == SILENT_KEY and stored.extra_data is not None:
             value = stored.extra_data.as_dict().get("last_seen")
         elif key == LAST_SEEN_KEY:
             value = stored.state.state
