@@ -152,9 +152,9 @@ async def test_online_sensors_become_silent_sensors(
     assert issue.translation_placeholders == {
         "title": TITLE,
         "entities": (
-            f"- {OLD_ONLINE} → binary_sensor.feather_on_the_roof_silent\n"
-            f"- {OLD_COUNT} → "
-            "sensor.jdoe_eu1_cloud_thethings_network_end_devices_silent"
+            f"- `{OLD_ONLINE}` → `binary_sensor.feather_on_the_roof_silent`\n"
+            f"- `{OLD_COUNT}` → "
+            "`sensor.jdoe_eu1_cloud_thethings_network_end_devices_silent`"
         ),
     }
 
@@ -237,7 +237,7 @@ async def test_long_lists_are_cut_in_the_issue(
     assert issue is not None
     lines = issue.translation_placeholders["entities"].split("\n")
     assert len(lines) == MAX_LISTED + 1
-    assert lines[0].endswith("→ binary_sensor.node_00_silent")
+    assert lines[0].endswith("→ `binary_sensor.node_00_silent`")
     assert lines[-1] == "- … (+5)"
 
 

@@ -123,7 +123,7 @@ def _async_tell(
     hass: HomeAssistant, entry: ConfigEntry, renamed: list[tuple[str, str]]
 ) -> None:
     """Raise the repair issue that lists the changed entity IDs."""
-    lines = [f"- {old} → {new}" for old, new in sorted(renamed)[:MAX_LISTED]]
+    lines = [f"- `{old}` → `{new}`" for old, new in sorted(renamed)[:MAX_LISTED]]
     if (more := len(renamed) - MAX_LISTED) > 0:
         lines.append(f"- … (+{more})")
     async_create_issue(
