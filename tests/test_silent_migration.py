@@ -83,6 +83,9 @@ def _version_3_2(hass: HomeAssistant, entry: MockConfigEntry) -> None:
         device_id=feather.id,
         suggested_object_id="feather_on_the_roof_online",
         original_device_class="connectivity",
+        has_entity_name=True,
+        original_name="Online",
+        translation_key="online",
     )
     assert online.entity_id == OLD_ONLINE
     # The user's own name and device class spoke of the old meaning.
@@ -96,6 +99,9 @@ def _version_3_2(hass: HomeAssistant, entry: MockConfigEntry) -> None:
         config_entry=entry,
         device_id=account.id,
         suggested_object_id="jdoe_eu1_cloud_thethings_network_end_devices_online",
+        has_entity_name=True,
+        original_name="End devices online",
+        translation_key="end_devices_online",
     )
     entities.async_get_or_create(
         "sensor", DOMAIN, f"{FEATHER}/rssi", config_entry=entry, device_id=feather.id
@@ -133,6 +139,7 @@ async def test_online_sensors_become_silent_sensors(
         "roof",
     )
     assert (silent.name, silent.device_class) == (None, None)
+    assert (silent.original_name, silent.translation_key) == ("Silent", "silent")
     count = entities.async_get(
         "sensor.jdoe_eu1_cloud_thethings_network_end_devices_silent"
     )

@@ -83,6 +83,11 @@ async def async_migrate_to_silent(hass: HomeAssistant, entry: ConfigEntry) -> No
             new_entity_id=entity_id,
             name=None,
             device_class=None,
+            # Named as the new sensor will name itself: the registry stays
+            # coherent while the entry is not loaded, and an area of its own
+            # stays valid (Home Assistant 2026.10 requires a name with it).
+            original_name=name,
+            translation_key=name_key.partition(".")[2],
         )
         _move_restored_state(hass, entity.entity_id, entity_id)
         renamed.append((entity.entity_id, entity_id))
