@@ -864,6 +864,27 @@ async def test_deleted_entity_returns_with_next_uplink(
     assert _state(hass, "sensor.feather_m0_1_value") == "44"
 
 
+async def test_platforms_hear_of_a_device_only_with_new_entities(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry
+) -> None:
+    """Uplinks with the same readings add nothing: no signal to the platforms."""
+    with patch(
+        "custom_components.ttn_gateway.end_devices.manager.async_dispatcher_send",
+        wraps=async_dispatcher_send,
+    ) as send:
+        await _send(hass, uplink(f_cnt=1))
+        first = send.call_count
+        await _send(hass, uplink(f_cnt=2, payload=b"\x2b"))
+        await _send(hass, uplink(f_cnt=3, payload=b"\x2c"))
+        assert send.call_count == first
+        # A reading the device did not send before: its sensor is added.
+        await _send(hass, uplink(f_cnt=4, battery=87.5))
+        assert send.call_count == first + 1
+    assert first >= 1
+    assert _state(hass, "sensor.feather_m0_1_battery") == "87.5"
+    assert _state(hass, "sensor.feather_m0_1_value") == "42"
+
+
 async def test_removed_entry_device_not_loaded(
     hass: HomeAssistant,
     fake_tts: FakeTTS,

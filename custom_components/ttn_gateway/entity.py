@@ -164,6 +164,8 @@ class EndDeviceEntity(WriteOnChange, Entity):
     @callback
     def _detach(self) -> None:
         self.device.listeners.remove(self)
+        # Removed (by the user, say): the next uplink adds it again.
+        self.device.announced = -1
 
     async def _async_restore(self) -> None:
         """Take the state saved before the restart."""

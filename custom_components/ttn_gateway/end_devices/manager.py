@@ -386,12 +386,15 @@ class EndDeviceManager(CappedDevices):
             if device.listeners:
                 self._update_device_registry(device)
             self.intake.coverage.renamed(device.key)
-        # The platforms add the entities the device does not have yet.
-        async_dispatcher_send(
-            self.hass,
-            SIGNAL_NEW_END_DEVICE_ENTITIES.format(self.entry.entry_id),
-            device,
-        )
+        # The platforms add the entities the device does not have yet (keys
+        # are only ever added, so a count that did not change brings none).
+        if device.announced != device.entity_count:
+            device.announced = device.entity_count
+            async_dispatcher_send(
+                self.hass,
+                SIGNAL_NEW_END_DEVICE_ENTITIES.format(self.entry.entry_id),
+                device,
+            )
         for listener in device.listeners:
             listener.async_handle_device_update()
 

@@ -147,6 +147,9 @@ class EndDevice:
     # are the previous ones.
     formatter_failed: bool = False
     listeners: list[EndDeviceListener] = field(default_factory=list)
+    # entity_count when the platforms were last told of the device's entities;
+    # -1 until they are, and again once one of its entities is removed.
+    announced: int = -1
     # The registry entry needs an update (model or Console link changed).
     info_changed: bool = False
 
