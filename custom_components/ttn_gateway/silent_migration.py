@@ -29,19 +29,17 @@ from homeassistant.helpers.translation import async_get_translations
 
 from .const import DOMAIN, ISSUE_SILENT_REPLACES_ONLINE, LOGGER
 from .end_devices.registry import SILENT_KEY
+from .fleet import END_DEVICES_SILENT
 from .identifiers import account_id, account_identifier, end_device_key
 from .issues import async_create_issue
 
 # The keys before version 3.3.
 ONLINE_KEY: Final = "online"
 END_DEVICES_ONLINE: Final = "end_devices_online"
-# Their successors: (entity key, translation key of its name, English name).
-_END_DEVICE_SILENT: Final = (SILENT_KEY, "binary_sensor.silent", "Silent")
-_END_DEVICES_SILENT: Final = (
-    "end_devices_silent",
-    "sensor.end_devices_silent",
-    "End devices silent",
-)
+# Their successors: (entity key, which is also its translation key, and the
+# English name).
+_END_DEVICE_SILENT: Final = (SILENT_KEY, "Silent")
+_END_DEVICES_SILENT: Final = (END_DEVICES_SILENT, "End devices silent")
 # Entity IDs listed in the repair issue; more are counted.
 MAX_LISTED: Final = 20
 
@@ -62,7 +60,7 @@ async def async_migrate_to_silent(hass: HomeAssistant, entry: ConfigEntry) -> No
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
         if (successor := _successor(account_id(entry), entity)) is None:
             continue
-        key, name_key, english = successor
+        key, english = successor
         base = entity.unique_id.rpartition("/")[0]
         unique_id = f"{base}/{key}"
         if registry.async_get_entity_id(entity.domain, DOMAIN, unique_id):
@@ -73,7 +71,9 @@ async def async_migrate_to_silent(hass: HomeAssistant, entry: ConfigEntry) -> No
         device_name = (
             (device.name_by_user or device.name) if device is not None else None
         ) or entity.entity_id.partition(".")[2].removesuffix(f"_{ONLINE_KEY}")
-        name = translations.get(f"component.{DOMAIN}.entity.{name_key}.name", english)
+        name = translations.get(
+            f"component.{DOMAIN}.entity.{entity.domain}.{key}.name", english
+        )
         entity_id = registry.async_generate_entity_id(
             entity.domain, f"{device_name} {name}"
         )
@@ -87,7 +87,7 @@ async def async_migrate_to_silent(hass: HomeAssistant, entry: ConfigEntry) -> No
             # coherent while the entry is not loaded, and an area of its own
             # stays valid (Home Assistant 2026.10 requires a name with it).
             original_name=name,
-            translation_key=name_key.partition(".")[2],
+            translation_key=key,
         )
         _move_restored_state(hass, entity.entity_id, entity_id)
         renamed.append((entity.entity_id, entity_id))
@@ -97,7 +97,7 @@ async def async_migrate_to_silent(hass: HomeAssistant, entry: ConfigEntry) -> No
     LOGGER.debug("Migrated %s to version 3.3", entry.title)
 
 
-def _successor(account: str, entity: er.RegistryEntry) -> tuple[str, str, str] | None:
+def _successor(account: str, entity: er.RegistryEntry) -> tuple[str, str] | None:
     """The new key and name of an Online sensor or count; None for others."""
     if entity.platform != DOMAIN:
         return None
